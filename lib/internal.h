@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* libfanout internals shared between its files; not installed. */
+#ifndef FO_INTERNAL_H
+#define FO_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "fanoutd/fanout.h"
+
+#define FO_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define FO_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Deadline timer thread (timer.c): fires fo_ctx_cancel(ctx, FO_DEADLINE). */
+struct fo_ctx;
+void fo__timer_arm(struct fo_ctx *ctx);
+void fo__timer_disarm(struct fo_ctx *ctx);
+
+/* ctx.c, for timer.c: the context's deadline and heap slot, and a reference
+ * that fails on a context already being freed. */
+int64_t fo__ctx_timer_deadline(const struct fo_ctx *ctx);
+size_t *fo__ctx_heap_slot(struct fo_ctx *ctx);
+bool fo__ctx_tryref(struct fo_ctx *ctx);
+/*
+ * True once ctx has ended or its deadline has passed, without cancelling it
+ * (so it is safe to call with other locks held; fo_ctx_cause() may run hooks).
+ */
+bool fo__ctx_expired(const struct fo_ctx *ctx);
+
+/* The absolute CLOCK_MONOTONIC timespec for a nanosecond deadline. */
+struct timespec fo__timespec(int64_t ns);
+/* A condition variable that waits on CLOCK_MONOTONIC. */
+void fo__cond_init(pthread_cond_t *c);
+/* Waits until signalled or deadline_ns (FO_NO_DEADLINE: untimed). */
+void fo__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ns);
+
+/* Live branch accounting (unit.c, stream.c). */
+extern atomic_long fo__live_branches;
+
+/* The outcome a branch gets from its error code and its context. */
+enum fo_outcome fo__classify(int err, struct fo_ctx *ctx);
+/* Appends an error entry (report.c); -ENOMEM on failure. */
+int fo__report_add_error(struct fo_report *rep, size_t *cap, const struct fo_result *r);
+/* Sorts errors by index and computes the ratio. */
+void fo__report_finish(struct fo_report *rep);
+/* Whether a limiter should learn from this branch's end. */
+bool fo__feedback_worthy(enum fo_outcome o, enum fo_cause cause);
+
+#endif
+
+/*
+ * One running branch, shared by units and streams. Its owner allocates it,
+ * fills task/index/deadline, and gets finish() once the branch has ended
+ * (fo__branch_end() already run: context released, limiter slot returned).
+ */
+struct fo_branch {
+	struct fo_job job;
+	const struct fo_task *task;
+	size_t index;
+	int64_t deadline;
+	int64_t start_ns;
+	int64_t weight;
+	bool holds_global;
+	struct fo_ctx *ctx;
+	struct fo_result res;
+	const struct fo_config *cfg;
+	fo_task_fn fn;
+	void *arg;
+	void (*finish)(struct fo_branch *b);
+	void *owner;
+	struct fo_branch *next_free;
+};
+
+/* Creates the branch context under parent and starts it (pool or async). */
+void fo__branch_launch(struct fo_branch *b, struct fo_ctx *parent);
+/* Marks a branch that never started; fills res. */
+void fo__branch_not_started(struct fo_branch *b, enum fo_outcome o, int err);
+/* The shortest deadline a branch may get, or -ETIMEDOUT when it should be skipped. */
+int fo__branch_budget(const struct fo_config *cfg, struct fo_ctx *parent, int64_t *deadline);
+/* Blocking-branch pool or the default; NULL if it cannot be created. */
+struct fo_pool *fo__cfg_pool(const struct fo_config *cfg);

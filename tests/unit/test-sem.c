@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/* lib/sem.c: exact admission, FIFO fairness, cancellation, live resizing. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "fanoutd/fanout.h"
+#include "testutil.h"
+
+struct rec_waiter {
+	struct fo_sem_waiter w;
+	int calls, status;
+};
+
+static void rec_granted(struct fo_sem_waiter *w, int status)
+{
+	struct rec_waiter *r = (struct rec_waiter *)w;
+	r->calls++;
+	r->status = status;
+}
+
+/* ---- exactness under contention (run under TSan in CI) */
+
+enum { SIZE = 10, THREADS = 8, ROUNDS = 20000 };
+static struct fo_sem *shared;
+static atomic_long inside, peak;
+
+static void *hammer(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	for (int i = 0; i < ROUNDS; i++) {
+		int64_t w = 1 + (rand_r(&seed) % 4);
+		if (fo_sem_acquire(shared, NULL, w) != 0)
+			continue;
+		long now = atomic_fetch_add(&inside, w) + w;
+		long p = atomic_load(&peak);
+		while (now > p && !atomic_compare_exchange_weak(&peak, &p, now))
+			;
+		atomic_fetch_sub(&inside, w);
+		fo_sem_release(shared, w);
+	}
+	return NULL;
+}
+
+static void test_exact_under_contention(void)
+{
+	shared = fo_sem_new(SIZE);
+	pthread_t t[THREADS];
+	for (uintptr_t i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, hammer, (void *)(i + 1));
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	CU_ASSERT(atomic_load(&peak) <= SIZE);
+	CU_ASSERT(fo_sem_high_water(shared) <= SIZE);
+	CU_ASSERT(fo_sem_high_water(shared) >= 4); /* it was actually contended */
+	CU_ASSERT_EQUAL(fo_sem_in_use(shared), 0);
+	CU_ASSERT_EQUAL(fo_sem_waiting(shared), 0);
+	fo_sem_free(shared);
+}
+
+static void test_fifo_heavy_head_not_starved(void)
+{
+	struct fo_sem *sem = fo_sem_new(10);
+	CU_ASSERT_EQUAL(fo_sem_acquire(sem, NULL, 10), 0);
+	struct rec_waiter heavy = {.w.granted = rec_granted}, light = {.w.granted = rec_granted};
+	CU_ASSERT_EQUAL(fo_sem_acquire_async(sem, NULL, 8, &heavy.w), -EINPROGRESS);
+	CU_ASSERT_EQUAL(fo_sem_acquire_async(sem, NULL, 1, &light.w), -EINPROGRESS);
+	/* One unit free: the light one would fit, but the heavy one is first. */
+	fo_sem_release(sem, 1);
+	CU_ASSERT_EQUAL(heavy.calls + light.calls, 0);
+	CU_ASSERT_FALSE(fo_sem_try_acquire(sem, 1)); /* no barging past the queue either */
+	fo_sem_release(sem, 7);
+	CU_ASSERT_EQUAL(heavy.calls, 1);
+	CU_ASSERT_EQUAL(heavy.status, 0);
+	CU_ASSERT_EQUAL(light.calls, 0); /* 10 - 2 + 8 = 10 in use */
+	fo_sem_release(sem, 2);
+	CU_ASSERT_EQUAL(light.calls, 1);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 9);
+	fo_sem_release(sem, 9);
+	fo_sem_free(sem);
+}
+
+static void test_cancelled_head_does_not_strand(void)
+{
+	struct fo_sem *sem = fo_sem_new(10);
+	fo_sem_acquire(sem, NULL, 10);
+	struct fo_ctx *ctx = fo_ctx_new(FO_NO_DEADLINE);
+	struct rec_waiter heavy = {.w.granted = rec_granted}, light = {.w.granted = rec_granted};
+	fo_sem_acquire_async(sem, ctx, 8, &heavy.w);
+	fo_sem_acquire_async(sem, NULL, 1, &light.w);
+	fo_sem_release(sem, 1);
+	CU_ASSERT_EQUAL(light.calls, 0);
+	fo_ctx_cancel(ctx, FO_CAUSE_CANCELLED);
+	CU_ASSERT_EQUAL(heavy.calls, 1);
+	CU_ASSERT_EQUAL(heavy.status, -ECANCELED);
+	CU_ASSERT_EQUAL(light.calls, 1); /* granted as soon as the head left */
+	CU_ASSERT_EQUAL(light.status, 0);
+	CU_ASSERT_EQUAL(fo_sem_waiting(sem), 0);
+	fo_sem_release(sem, 10);
+	fo_sem_free(sem);
+	fo_ctx_unref(ctx);
+}
+
+static void test_done_context_fails_at_once(void)
+{
+	struct fo_sem *sem = fo_sem_new(4);
+	struct fo_ctx *ctx = fo_ctx_new(FO_NO_DEADLINE);
+	fo_ctx_cancel(ctx, FO_CAUSE_CANCELLED);
+	CU_ASSERT_EQUAL(fo_sem_acquire(sem, ctx, 1), -ECANCELED); /* capacity was free */
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 0);
+	struct fo_ctx *past = fo_ctx_new(fo_now_ns() - 1);
+	CU_ASSERT_EQUAL(fo_sem_acquire(sem, past, 1), -ETIMEDOUT);
+	CU_ASSERT_EQUAL(fo_sem_acquire(sem, NULL, 5), -E2BIG);
+	fo_ctx_unref(past);
+	fo_ctx_unref(ctx);
+	fo_sem_free(sem);
+}
+
+static void test_blocking_acquire_times_out(void)
+{
+	struct fo_sem *sem = fo_sem_new(1);
+	fo_sem_acquire(sem, NULL, 1);
+	struct fo_ctx *ctx = fo_ctx_new(fo_now_ns() + 20 * FO_MSEC);
+	CU_ASSERT_EQUAL(fo_sem_acquire(sem, ctx, 1), -ETIMEDOUT);
+	CU_ASSERT_EQUAL(fo_sem_waiting(sem), 0);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 1);
+	fo_sem_release(sem, 1);
+	fo_ctx_unref(ctx);
+	fo_sem_free(sem);
+}
+
+static void test_resize_live(void)
+{
+	struct fo_sem *sem = fo_sem_new(2);
+	fo_sem_acquire(sem, NULL, 2);
+	struct rec_waiter a = {.w.granted = rec_granted}, b = {.w.granted = rec_granted};
+	fo_sem_acquire_async(sem, NULL, 2, &a.w);
+	CU_ASSERT_EQUAL(fo_sem_resize(sem, 4), 0);
+	CU_ASSERT_EQUAL(a.calls, 1); /* grown: fits now */
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 4);
+	fo_sem_acquire_async(sem, NULL, 3, &b.w);
+	/* Shrunk below the waiter's weight: refused, not left blocking the queue. */
+	fo_sem_resize(sem, 2);
+	CU_ASSERT_EQUAL(b.calls, 1);
+	CU_ASSERT_EQUAL(b.status, -E2BIG);
+	CU_ASSERT_EQUAL(fo_sem_resize(sem, 0), -EINVAL);
+	CU_ASSERT_EQUAL(fo_sem_size(sem), 2);
+	fo_sem_release(sem, 4);
+	CU_ASSERT_EQUAL(fo_sem_high_water(sem), 4);
+	fo_sem_free(sem);
+	CU_ASSERT_PTR_NULL(fo_sem_new(0));
+}
+
+int main(void)
+{
+	static const struct fo_test tests[] = {
+		FO_TEST(test_exact_under_contention),  FO_TEST(test_fifo_heavy_head_not_starved),
+		FO_TEST(test_cancelled_head_does_not_strand), FO_TEST(test_done_context_fails_at_once),
+		FO_TEST(test_blocking_acquire_times_out), FO_TEST(test_resize_live),
+	};
+	return fo_test_main("sem", tests, ARRAY_SIZE(tests));
+}
