@@ -137,8 +137,11 @@ long fo_chan_send(struct fo_chan *ch, struct fo_ctx *ctx, const void *elems, siz
 		ch->len += k;
 		sent += k;
 		if (ch->sleeping_receivers)
-			pthread_cond_broadcast(&ch->not_empty);
+			pthread_cond_signal(&ch->not_empty);
 	}
+	/* Room left: pass the turn to the next sleeping sender (chained wake-ups). */
+	if (ch->len < ch->cap && ch->sleeping_senders)
+		pthread_cond_signal(&ch->not_full);
 	pthread_mutex_unlock(&ch->lock);
 	if (hooked)
 		fo_ctx_hook_del(ctx, &hk.hook);
@@ -163,7 +166,10 @@ long fo_chan_recv(struct fo_chan *ch, struct fo_ctx *ctx, void *elems, size_t ma
 			ch->len -= k;
 			ch->seq += k;
 			if (ch->sleeping_senders)
-				pthread_cond_broadcast(&ch->not_full);
+				pthread_cond_signal(&ch->not_full);
+			/* Elements left: the next sleeping receiver takes its turn. */
+			if (ch->len && ch->sleeping_receivers)
+				pthread_cond_signal(&ch->not_empty);
 			r = (long)k;
 			break;
 		}

@@ -14,19 +14,6 @@
 /* The standard normal 99th percentile. */
 #define Z99 2.3263478740408408
 
-uint64_t fo_splitmix_next(uint64_t *state)
-{
-	uint64_t z = (*state += GOLDEN);
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-uint64_t fo_splitmix_mix(uint64_t x)
-{
-	return fo_splitmix_next(&x);
-}
-
 /* (0, 1]: never 0, so log(u) is finite. */
 static double uniform(uint64_t x)
 {

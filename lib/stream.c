@@ -28,6 +28,8 @@
 #include "internal.h"
 
 #define MAX_BATCH 256
+/* Room for several full batches per job, so ordering does not shrink batches. */
+#define DEFAULT_MIN_WINDOW (8 * MAX_BATCH)
 
 struct fo_stream {
 	pthread_mutex_t lock;
@@ -468,7 +470,8 @@ struct fo_stream *fo_fanout_stream(struct fo_ctx *ctx, struct fo_chan *in, struc
 	s->done_tail = &s->done_head;
 	bool ok = s->pstate && s->group;
 	if (cfg->ordered) {
-		s->window = cfg->reorder_window ? cfg->reorder_window : 4 * (size_t)limit;
+		s->window = cfg->reorder_window ? cfg->reorder_window
+					    : FO_MAX(4 * (size_t)limit, DEFAULT_MIN_WINDOW);
 		s->ring = calloc(s->window, sizeof(*s->ring));
 		s->state = calloc(s->window, 1);
 		ok = ok && s->ring && s->state;

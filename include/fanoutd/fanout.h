@@ -329,7 +329,7 @@ struct fo_config {
 	const void *policy_params;
 	/* Ordered: results[i] is task i. Unordered: on_result gets each as it completes. */
 	bool ordered;
-	/* Stream only, ordered: results held for reordering at most (0 = 4 x limit). */
+	/* Stream only, ordered: results held for reordering at most (0 = max(4 x limit, 2048)). */
 	size_t reorder_window;
 	/* Per-branch timeout (0 = only the unit's deadline). */
 	int64_t per_task_timeout_ns;
@@ -463,8 +463,19 @@ void fo_sim_defaults(struct fo_sim_params *p);
 struct fo_sim_draw fo_sim_draw(const struct fo_sim_params *p, uint64_t id, unsigned branch);
 /* The model's analytic mean latency in nanoseconds. */
 double fo_sim_mean_ns(const struct fo_sim_params *p);
-uint64_t fo_splitmix_next(uint64_t *state);
-uint64_t fo_splitmix_mix(uint64_t x);
+/* splitmix64: advances *state and returns the next output (inline: it is the hot loop). */
+static inline uint64_t fo_splitmix_next(uint64_t *state)
+{
+	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+/* One splitmix64 step from x: a 64-bit hash of x. */
+static inline uint64_t fo_splitmix_mix(uint64_t x)
+{
+	return fo_splitmix_next(&x);
+}
 /* The Go peer's Digest16: a 16-byte hash of buf (the "noop" task's work). */
 void fo_digest16(const void *buf, size_t len, uint8_t out[16]);
 

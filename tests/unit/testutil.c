@@ -25,6 +25,8 @@ static void warm_up(void)
 int fo_test_main(const char *suite, const struct fo_test *tests, size_t n)
 {
 	warm_up();
+	struct fo_snapshot base;
+	fo_snapshot_take(&base);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	CU_pSuite s = CU_add_suite(suite, NULL, NULL);
@@ -35,6 +37,11 @@ int fo_test_main(const char *suite, const struct fo_test *tests, size_t n)
 	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
 	int rc = CU_get_error() != CUE_SUCCESS || failed ? 1 : 0;
 	CU_cleanup_registry();
+	/* After every test: nothing a test started may outlive it (memory: LeakSanitizer). */
+	if (!fo_snapshot_back_to(&base, 1000)) {
+		fprintf(stderr, "%s: threads, fds or branches leaked past the suite\n", suite);
+		rc = 1;
+	}
 	return rc;
 }
 
