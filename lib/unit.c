@@ -208,7 +208,8 @@ static void dispatch_locked(struct fo_unit *u)
 			fo_ctx_cancel(u->group, c);
 			pthread_mutex_lock(&u->lock);
 		}
-		while (u->next < u->n && !u->pending && u->running < u->limit &&
+		/* A pending cancel (the policy's verdict) stops starts before it is carried out. */
+		while (u->next < u->n && !u->pending && u->running < u->limit && !u->cancel_cause &&
 		       !fo__ctx_expired(u->group)) {
 			struct fo_branch *b = u->free_slots;
 			u->free_slots = b->next_free;
