@@ -20,6 +20,7 @@ def main(path):
         impl = r.get("impl", "go-peer")
         runs[(r["label"], impl)].append(r)
         checksums[r["label"]].add(r.get("checksum"))
+    bad = [label for label, sums in checksums.items() if len(sums) != 1]
     med = {}
     print("| workload | impl | runs | " + " | ".join(FIELDS) + " |")
     print("|" + "---|" * (3 + len(FIELDS)))
@@ -46,6 +47,9 @@ def main(path):
         if b and b.get("little_bound_per_s"):
             print(f"{label}: go-peer to_99pct {b['tasks_per_s_to_99pct']:,.0f}/s = "
                   f"{b['tasks_per_s_to_99pct'] / b['little_bound_per_s']:.1%} of Little's bound")
+    if bad:
+        print(f"CHECKSUM MISMATCH in {', '.join(bad)}: the runs did not compute the same results")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +39,29 @@ struct opts {
 
 /* ---- the producer: deterministic tasks into the input channel */
 
+/*
+ * Payloads live in a ring of slots. A slot is busy from the moment the
+ * producer fills it until the task has read it (the task function or the
+ * async start releases it); a producer that comes round to a busy slot
+ * waits. In-flight tasks are bounded but their ids are not close together:
+ * a worker preempted with a batch in hand leaves old slots busy while the
+ * others run far ahead, so the ring must not be reused on position alone.
+ */
 struct producer {
 	const struct opts *o;
 	struct fo_chan *in;
-	uint8_t *ring; /* payload slots, reused once their task can no longer be unstarted */
+	uint8_t *ring;
+	atomic_uchar *busy;
 	uint64_t ring_mask;
 	pthread_t thread;
 };
+
+static struct producer prod;
+
+static void release_slot(const struct fo_task *t)
+{
+	atomic_store_explicit(&prod.busy[(uintptr_t)t->udata], 0, memory_order_release);
+}
 
 static void make_payload(uint64_t seed, uint64_t i, uint8_t *p, size_t len)
 {
@@ -62,10 +79,14 @@ static void *produce(void *arg)
 	struct fo_task batch[256];
 	size_t k = 0;
 	for (uint64_t i = 0; i < o->n; i++) {
-		uint8_t *slot = p->ring + (i & p->ring_mask) * o->payload;
+		uint64_t idx = i & p->ring_mask;
+		while (atomic_load_explicit(&p->busy[idx], memory_order_acquire))
+			sched_yield();
+		atomic_store_explicit(&p->busy[idx], 1, memory_order_relaxed);
+		uint8_t *slot = p->ring + idx * o->payload;
 		make_payload(o->seed, i, slot, o->payload);
 		batch[k++] = (struct fo_task){.id = i, .kind = o->kind, .payload = slot,
-					      .len = o->payload};
+					      .len = o->payload, .udata = (void *)(uintptr_t)idx};
 		if (k == 256 || i + 1 == o->n) {
 			if (fo_chan_send(p->in, NULL, batch, k) != (long)k)
 				break;
@@ -76,12 +97,7 @@ static void *produce(void *arg)
 	return NULL;
 }
 
-/*
- * Payload slots: a task's payload is read when it starts, so a slot may be
- * reused once its task has started. Unstarted tasks are at most those in the
- * input channel plus the ones the workers hold (a batch each, or one per
- * dispatch slot): the ring is sized well past that.
- */
+/* Enough slots that the producer rarely finds one still busy. */
 static uint64_t ring_slots(const struct opts *o)
 {
 	uint64_t need = 4 * ((uint64_t)o->in_cap + o->limit) + 4096, r = 1;
@@ -144,7 +160,15 @@ static int noop(struct fo_ctx *ctx, const struct fo_task *t, struct fo_result *o
 	(void)arg;
 	fo_digest16(t->payload, t->len, out->small); /* inline: no allocation */
 	out->len = 16;
+	release_slot(t);
 	return 0;
+}
+
+static void sleep_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
+			void *arg)
+{
+	evsim_start(ctx, t, b, arg); /* reads (digests) the payload before it returns */
+	release_slot(t);
 }
 
 static void usage(FILE *f)
@@ -217,9 +241,10 @@ int main(int argc, char **argv)
 	struct evsim *es = sleep ? evsim_new(&sp) : NULL;
 	struct fo_chan *in = fo_chan_new(o.in_cap, sizeof(struct fo_task));
 	struct fo_chan *out = fo_chan_new(o.out_cap, sizeof(struct fo_result));
-	struct producer prod = {.o = &o, .in = in, .ring_mask = ring_slots(&o) - 1};
+	prod = (struct producer){.o = &o, .in = in, .ring_mask = ring_slots(&o) - 1};
 	prod.ring = malloc((prod.ring_mask + 1) * o.payload);
-	if (!pool || (sleep && !es) || !in || !out || !prod.ring) {
+	prod.busy = calloc(prod.ring_mask + 1, sizeof(*prod.busy));
+	if (!pool || (sleep && !es) || !in || !out || !prod.ring || !prod.busy) {
 		fprintf(stderr, "fo-bench: setup failed: %s\n", strerror(errno));
 		return 1;
 	}
@@ -238,7 +263,7 @@ int main(int argc, char **argv)
 
 	struct fo_config cfg = {.limit = o.limit, .policy = fo_policy_builtin(FO_COLLECTALL),
 				.ordered = o.ordered, .reorder_window = o.window, .pool = pool,
-				.start = sleep ? evsim_start : NULL};
+				.start = sleep ? sleep_start : NULL};
 	int64_t start = fo_now_ns();
 	pthread_create(&prod.thread, NULL, produce, &prod);
 	struct fo_stream *s = fo_fanout_stream(NULL, in, out, sleep ? NULL : noop, es, &cfg);
@@ -318,6 +343,7 @@ int main(int argc, char **argv)
 	fo_chan_free(in);
 	fo_chan_free(out);
 	free(prod.ring);
+	free(prod.busy);
 	evsim_free(es);
 	fo_pool_free(pool);
 	return n == o.n && !misordered ? 0 : 1;
