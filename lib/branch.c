@@ -30,18 +30,24 @@ struct fo_pool *fo__cfg_pool(const struct fo_config *cfg)
 	return cfg->pool ? cfg->pool : fo_pool_default();
 }
 
-int fo__branch_budget(const struct fo_config *cfg, struct fo_ctx *parent, int64_t *deadline)
+int fo__branch_budget(const struct fo_config *cfg, const struct fo_task *t, struct fo_ctx *parent,
+		      int64_t *deadline)
 {
-	int64_t now = fo_now_ns();
 	int64_t dl = fo_ctx_deadline(parent);
+	int64_t timeout = t && t->timeout_ns > 0 ? t->timeout_ns : cfg->per_task_timeout_ns;
+	if (dl == FO_NO_DEADLINE && timeout <= 0) {
+		*deadline = dl; /* nothing to budget: no clock read on the hot path */
+		return 0;
+	}
+	int64_t now = fo_now_ns();
 	if (dl != FO_NO_DEADLINE) {
 		/* The join needs its reserve; a branch that cannot get its minimum is not started. */
 		dl -= cfg->join_reserve_ns;
 		if (dl <= now || dl - now < cfg->min_task_budget_ns)
 			return -ETIMEDOUT;
 	}
-	if (cfg->per_task_timeout_ns > 0)
-		dl = FO_MIN(dl, now + cfg->per_task_timeout_ns);
+	if (timeout > 0)
+		dl = FO_MIN(dl, now + timeout);
 	*deadline = dl;
 	return 0;
 }

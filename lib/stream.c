@@ -44,7 +44,6 @@ struct fo_stream {
 	void *arg;
 	unsigned limit, jobs_left;
 	size_t batch;
-	bool has_budget;
 
 	/* ordered: a ring of window results indexed by arrival sequence */
 	size_t window;
@@ -248,7 +247,7 @@ static void run_blocking(struct fo_stream *s, const struct fo_task *t, struct fo
 	r->udata = t->udata;
 	struct fo_ctx *ctx = s->group;
 	int64_t deadline = FO_NO_DEADLINE;
-	if (s->has_budget && fo__branch_budget(&s->cfg, s->group, &deadline) < 0) {
+	if (fo__branch_budget(&s->cfg, t, s->group, &deadline) < 0) {
 		r->outcome = FO_SKIPPED;
 		r->err = -ETIMEDOUT;
 		return;
@@ -352,7 +351,7 @@ static void async_dispatcher(struct fo_job *job)
 		pthread_mutex_lock(&s->lock);
 		s->running++;
 		pthread_mutex_unlock(&s->lock);
-		int r = fo__branch_budget(&s->cfg, s->group, &b->deadline);
+		int r = fo__branch_budget(&s->cfg, t, s->group, &b->deadline);
 		if (r == 0 && s->cfg.global) {
 			b->weight = t->weight ? t->weight : 1;
 			r = fo_sem_acquire(s->cfg.global, s->group, b->weight);
@@ -466,7 +465,6 @@ struct fo_stream *fo_fanout_stream(struct fo_ctx *ctx, struct fo_chan *in, struc
 	s->fn = fn;
 	s->arg = arg;
 	s->limit = limit;
-	s->has_budget = fo_ctx_deadline(s->group) != FO_NO_DEADLINE || cfg->per_task_timeout_ns;
 	s->done_tail = &s->done_head;
 	bool ok = s->pstate && s->group;
 	if (cfg->ordered) {

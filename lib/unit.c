@@ -131,7 +131,7 @@ static void admitted(struct fo_sem_waiter *w, int status)
 /* Budget, admission, launch of one branch; may end it synchronously. */
 static void admit(struct fo_unit *u, struct fo_branch *b)
 {
-	if (fo__branch_budget(&u->cfg, u->group, &b->deadline) < 0) {
+	if (fo__branch_budget(&u->cfg, b->task, u->group, &b->deadline) < 0) {
 		not_started(u, b, FO_SKIPPED, -ETIMEDOUT);
 		return;
 	}

@@ -206,8 +206,9 @@ struct fo_task {
 	const char *kind;
 	const void *payload;
 	size_t len;
-	uint32_t weight; /* cost against a weighted limiter; 0 counts as 1 */
-	void *udata;     /* the caller's, handed back in the result */
+	uint32_t weight;    /* cost against a weighted limiter; 0 counts as 1 */
+	int64_t timeout_ns; /* this branch's own timeout; 0 = cfg->per_task_timeout_ns */
+	void *udata;        /* the caller's, handed back in the result */
 };
 
 /* How a branch ended. */
@@ -331,7 +332,7 @@ struct fo_config {
 	bool ordered;
 	/* Stream only, ordered: results held for reordering at most (0 = max(4 x limit, 2048)). */
 	size_t reorder_window;
-	/* Per-branch timeout (0 = only the unit's deadline). */
+	/* Per-branch timeout (0 = only the unit's deadline); a task's own timeout_ns wins. */
 	int64_t per_task_timeout_ns;
 	/* Kept free at the end of the unit's budget for the join itself. */
 	int64_t join_reserve_ns;
