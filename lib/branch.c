@@ -56,9 +56,7 @@ static void branch_end(struct fo_branch *b)
 {
 	struct fo_result *r = &b->res;
 	r->dur_ns = fo_now_ns() - b->start_ns;
-	r->outcome = fo__classify(r->err, b->ctx);
-	if (r->outcome != FO_OK && r->err == 0)
-		r->err = -ECANCELED;
+	fo__settle(r, b->ctx);
 	if (b->holds_global) {
 		if (b->cfg->feedback && fo__feedback_worthy(r->outcome, fo_ctx_cause(b->ctx)))
 			b->cfg->feedback(b->cfg->feedback_arg, r->outcome, r->dur_ns);

@@ -40,6 +40,8 @@ extern atomic_long fo__live_branches;
 
 /* The outcome a branch gets from its error code and its context. */
 enum fo_outcome fo__classify(int err, struct fo_ctx *ctx);
+/* Sets the outcome from err and ctx, and makes err/errmsg say why a cut branch ended. */
+void fo__settle(struct fo_result *r, struct fo_ctx *ctx);
 /* Appends an error entry (report.c); -ENOMEM on failure. */
 int fo__report_add_error(struct fo_report *rep, size_t *cap, const struct fo_result *r);
 /* Sorts errors by index and computes the ratio. */

@@ -64,6 +64,20 @@ enum fo_outcome fo__classify(int err, struct fo_ctx *ctx)
 	return FO_ERROR;
 }
 
+void fo__settle(struct fo_result *r, struct fo_ctx *ctx)
+{
+	r->outcome = fo__classify(r->err, ctx);
+	/* Cut by its context: say why in one way, whatever the branch reported. */
+	if (r->outcome == FO_TIMEOUT) {
+		r->err = -ETIMEDOUT;
+		r->errmsg = "deadline exceeded";
+	} else if (r->outcome == FO_CANCELLED) {
+		r->err = -ECANCELED;
+		if (fo_ctx_done(ctx))
+			r->errmsg = fo_cause_str(fo_ctx_cause(ctx));
+	}
+}
+
 bool fo__feedback_worthy(enum fo_outcome o, enum fo_cause cause)
 {
 	/* A branch cut short for someone else's reason says nothing about load. */

@@ -271,7 +271,10 @@ static void run_blocking(struct fo_stream *s, const struct fo_task *t, struct fo
 	int64_t now = fo_now_ns();
 	r->dur_ns = now - *clock; /* one clock read per task: the previous end is this start */
 	*clock = now;
-	r->outcome = e ? fo__classify(e, ctx ? ctx : s->group) : FO_OK;
+	if (e)
+		fo__settle(r, ctx ? ctx : s->group);
+	else
+		r->outcome = FO_OK;
 	if (s->cfg.global) {
 		if (s->cfg.feedback && fo__feedback_worthy(r->outcome, fo_ctx_cause(s->group)))
 			s->cfg.feedback(s->cfg.feedback_arg, r->outcome, r->dur_ns);

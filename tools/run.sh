@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the demo: Stage 0 of the brief on libfanout
-# (F = 5 simulated downstreams per product id, best-effort, 300 ms budget).
-# Becomes `fanoutd -c etc/fanoutd.conf` when the daemon lands.
+# Sets everything up and runs fanoutd in the foreground with the shipped default
+# config (simulated downstreams: no external service needed), from the build tree.
+# Try: curl http://127.0.0.1:8080/product/42 ; curl http://127.0.0.1:8080/metrics
+# Extra arguments go to fanoutd (e.g. --listen 127.0.0.1:9090).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/setup.sh" build >&2
-exec "$top/build/tools/fo-demo" "$@"
+exec "$top/build/daemon/fanoutd" -c "$top/etc/fanoutd.conf" --modules "$top/build/modules/dir" "$@"

@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+#include "gateway.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+
+static atomic_long in_flight;
+
+long fod_gateway_in_flight(void)
+{
+	return atomic_load(&in_flight);
+}
+
+struct request {
+	struct fod_conn *conn;
+	struct fod_loop *loop;
+	struct fod_gen *gen;
+	struct fod_route *rt;
+	uint64_t id;
+	const struct fo_policy *policy;
+	struct fo_ctx *ctx;
+	struct fo_unit *unit;
+	struct fo_config cfg;
+	struct fo_task *tasks;
+	struct fo_result *results;
+	int64_t start_ns;
+	int rc;
+	struct fod_task done_task;
+};
+
+/* ---- downstream calls: the bridge between an fo_branch and a module */
+
+struct call {
+	struct fo_ds_call c; /* first: the module sees only this */
+	struct fod_task start_task, cancel_task;
+	struct fo_ctx_hook hook;
+	struct fo_ctx *ctx;
+	struct fo_branch *b;
+	const struct fod_branch *branch;
+	atomic_int refs; /* unfinished + each pending cancel */
+	bool started, done;
+};
+
+static void call_put(struct call *k)
+{
+	if (atomic_fetch_sub(&k->refs, 1) == 1)
+		free(k);
+}
+
+/* core->call_done: the module's answer, on the call's loop. */
+void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
+		   const char *errmsg);
+void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
+		   const char *errmsg)
+{
+	struct call *k = (struct call *)c;
+	if (k->done)
+		return;
+	k->done = true;
+	fo_ctx_hook_del(k->ctx, &k->hook); /* before the engine releases the context */
+	fo_branch_done(k->b, err, value, len, errmsg);
+	call_put(k);
+}
+
+static void call_start(struct fod_task *t)
+{
+	struct call *k = (struct call *)((char *)t - offsetof(struct call, start_task));
+	k->started = true;
+	if (fo_ctx_done(k->ctx)) {
+		fod_call_done(&k->c, fo_ctx_err(k->ctx), NULL, 0, NULL);
+		return;
+	}
+	k->branch->ds->ops->start(&k->c);
+}
+
+static void call_cancel(struct fod_task *t)
+{
+	struct call *k = (struct call *)((char *)t - offsetof(struct call, cancel_task));
+	/* Not started yet: its start sees the ended context and answers. */
+	if (k->started && !k->done)
+		k->branch->ds->ops->cancel(&k->c);
+	call_put(k);
+}
+
+static void call_ctx_ended(struct fo_ctx_hook *h, enum fo_cause cause)
+{
+	(void)cause;
+	struct call *k = (struct call *)((char *)h - offsetof(struct call, hook));
+	atomic_fetch_add(&k->refs, 1);
+	k->cancel_task.fn = call_cancel;
+	fod_loop_post(ev_userdata(k->c.loop), &k->cancel_task); /* the call's own loop */
+}
+
+static void branch_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
+			 void *arg)
+{
+	struct request *rq = arg;
+	const struct fod_branch *br = t->udata;
+	struct call *k = calloc(1, sizeof(*k) + br->ds->ops->call_size);
+	if (!k) {
+		fo_branch_done(b, -ENOMEM, NULL, 0, "out of memory");
+		return;
+	}
+	k->c.loop = rq->loop->ev;
+	k->c.task = t;
+	k->c.branch = br->index;
+	k->c.deadline_ns = fo_ctx_deadline(ctx);
+	k->c.branch_state = br->ds_state;
+	k->c.priv = k + 1;
+	k->ctx = ctx;
+	k->b = b;
+	k->branch = br;
+	atomic_init(&k->refs, 1);
+	k->hook.fn = call_ctx_ended;
+	k->start_task.fn = call_start;
+	fo_ctx_hook_add(ctx, &k->hook); /* refused if ended: call_start sees it */
+	if (fod_loop_self() == rq->loop)
+		call_start(&k->start_task);
+	else
+		fod_loop_post(rq->loop, &k->start_task);
+}
+
+/* ---- the answer */
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static void emit(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = (o->cap + n + 1) * 2;
+		char *p = realloc(o->p, cap);
+		if (!p)
+			return;
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static void emits(struct out *o, const char *s)
+{
+	emit(o, s, strlen(s));
+}
+
+/* JSON string content: errmsg texts are ours, but never trust a module's. */
+static void emit_escaped(struct out *o, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\') {
+			char e[2] = {'\\', *s};
+			emit(o, e, 2);
+		} else if ((unsigned char)*s < 0x20) {
+			emit(o, " ", 1);
+		} else {
+			emit(o, s, 1);
+		}
+	}
+}
+
+static void answer(struct request *rq, struct fo_report *rep)
+{
+	struct fod_route *rt = rq->rt;
+	struct out o = {0};
+	char num[96];
+	snprintf(num, sizeof(num), "{\"id\":%" PRIu64, rq->id);
+	emits(&o, num);
+	int status = 200;
+	const char *extra = NULL;
+	if (rep->count[FO_SHED] && !rep->count[FO_OK]) {
+		/* Nothing admitted within the budget: backpressure, not failure. */
+		status = 503;
+		extra = "Retry-After: 1\r\n";
+		atomic_fetch_add(&rt->metrics->rejected, 1);
+	} else if (rq->rc < 0) {
+		status = rq->rc == -ETIMEDOUT ? 504 : 502;
+	}
+	if (status == 200) {
+		for (size_t i = 0; i < rt->nbranches; i++) {
+			emits(&o, ",\"");
+			emits(&o, rt->branches[i].name);
+			emits(&o, "\":");
+			if (rq->results[i].outcome == FO_OK && rq->results[i].len)
+				emit(&o, fo_result_data(&rq->results[i]), rq->results[i].len);
+			else
+				emits(&o, "null");
+		}
+	} else {
+		emits(&o, status == 503 ? ",\"error\":\"overloaded: no admission within the budget\""
+			  : status == 504 ? ",\"error\":\"deadline exceeded\""
+					  : ",\"error\":\"branch failed\"");
+	}
+	emits(&o, status == 200 ? ",\"degraded\":[" : ",\"errors\":[");
+	for (size_t e = 0; e < rep->nerrors; e++) {
+		const struct fo_branch_error *be = &rep->errors[e];
+		snprintf(num, sizeof(num), "%s{\"branch\":\"", e ? "," : "");
+		emits(&o, num);
+		emits(&o, rt->branches[be->index].name);
+		emits(&o, "\",\"outcome\":\"");
+		emits(&o, fo_outcome_str(be->outcome));
+		emits(&o, "\"");
+		if (be->errmsg) {
+			emits(&o, ",\"error\":\"");
+			emit_escaped(&o, be->errmsg);
+			emits(&o, "\"");
+		}
+		emits(&o, "}");
+	}
+	snprintf(num, sizeof(num), "],\"policy\":\"%s\",\"ms\":%.3f}\n", rq->policy->name,
+		 (double)(fo_now_ns() - rq->start_ns) / 1e6);
+	emits(&o, num);
+	if (status == 200 && rep->failed)
+		atomic_fetch_add(&rt->metrics->degraded, 1);
+	if (rq->conn)
+		fod_http_respond(rq->conn, status, "application/json", extra, o.p ? o.p : "",
+				 o.len);
+	free(o.p);
+}
+
+static void record_metrics(struct request *rq, struct fo_report *rep)
+{
+	struct fod_route *rt = rq->rt;
+	for (size_t i = 0; i < rt->nbranches; i++) {
+		struct fod_metrics_branch *m = rt->branches[i].metrics;
+		struct fo_result *r = &rq->results[i];
+		if (!m)
+			continue;
+		atomic_fetch_add_explicit(&m->outcomes[r->outcome], 1, memory_order_relaxed);
+		if (r->outcome != FO_SKIPPED && r->outcome != FO_SHED)
+			fod_hist_observe(&m->latency, r->dur_ns);
+	}
+	fod_hist_observe(&rt->metrics->request[fod_metrics_policy_slot(rq->policy)],
+			 fo_now_ns() - rq->start_ns);
+	fod_hist_observe(&rt->metrics->join_wait, rep->wall_ns);
+	fod_hist_observe(&rt->metrics->admission_wait, rep->admit_wait_ns);
+}
+
+static void request_free(struct request *rq)
+{
+	for (size_t i = 0; rq->results && i < rq->rt->nbranches; i++)
+		fo_result_clear(&rq->results[i]);
+	fo_unit_free(rq->unit);
+	fo_ctx_unref(rq->ctx);
+	fod_gen_unref(rq->gen);
+	free(rq->tasks);
+	free(rq->results);
+	free(rq);
+	atomic_fetch_sub(&in_flight, 1);
+}
+
+static void finished_on_loop(struct fod_task *t)
+{
+	struct request *rq = (struct request *)((char *)t - offsetof(struct request, done_task));
+	struct fo_report rep;
+	fo_unit_take_report(rq->unit, &rep);
+	record_metrics(rq, &rep);
+	answer(rq, &rep);
+	fo_report_clear(&rep);
+	request_free(rq);
+}
+
+static void unit_done(struct fo_unit *u, int rc, void *arg)
+{
+	(void)u;
+	struct request *rq = arg;
+	rq->rc = rc;
+	rq->done_task.fn = finished_on_loop;
+	fod_loop_post(rq->loop, &rq->done_task);
+}
+
+static void client_gone(void *arg)
+{
+	struct request *rq = arg;
+	fo_unit_cancel(rq->unit, FO_CAUSE_CLIENT_GONE);
+}
+
+/* ---- the request line */
+
+static bool parse_u64(const char *s, size_t n, uint64_t *out)
+{
+	if (n == 0 || n > 20)
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* ?policy=...&budget_ms=...: unknown keys are ignored, bad values named. */
+static int parse_query(const struct fod_http_req *req, const struct fo_policy **policy,
+		       int64_t *budget, const char **bad)
+{
+	const char *q = req->query, *end = req->query + req->query_len;
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q));
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(q, '=', (size_t)(stop - q));
+		size_t klen = (size_t)((eq ? eq : stop) - q);
+		const char *v = eq ? eq + 1 : stop;
+		size_t vlen = (size_t)(stop - v);
+		char val[32];
+		if (vlen >= sizeof(val))
+			vlen = sizeof(val) - 1;
+		memcpy(val, v, vlen);
+		val[vlen] = '\0';
+		if (klen == 6 && memcmp(q, "policy", 6) == 0) {
+			if (!(*policy = fo_policy_by_name(val))) {
+				*bad = "policy";
+				return -EINVAL;
+			}
+		} else if (klen == 9 && memcmp(q, "budget_ms", 9) == 0) {
+			uint64_t ms;
+			if (!parse_u64(val, vlen, &ms) || ms < 1 || ms > 600000) {
+				*bad = "budget_ms";
+				return -EINVAL;
+			}
+			*budget = (int64_t)ms * FO_MSEC;
+		}
+		q = stop + 1;
+	}
+	return 0;
+}
+
+void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req)
+{
+	struct fod_gen *g = fod_gen_current();
+	const char *rest;
+	struct fod_route *rt = g ? fod_gen_route_http(g, req->path, &rest) : NULL;
+	if (!rt) {
+		fod_gen_unref(g);
+		fod_http_error(c, 404, "path", "no such route");
+		return;
+	}
+	uint64_t id;
+	if (!parse_u64(rest, strlen(rest), &id)) {
+		fod_gen_unref(g);
+		fod_http_error(c, 400, "id", "the id must be a decimal integer");
+		return;
+	}
+	const struct fo_policy *policy = rt->policy;
+	int64_t budget = rt->budget_ns;
+	const char *bad = NULL;
+	if (parse_query(req, &policy, &budget, &bad) < 0) {
+		fod_gen_unref(g);
+		fod_http_error(c, 400, bad,
+			       strcmp(bad, "policy") == 0
+				       ? "policy must be failfast, collectall or besteffort"
+				       : "budget_ms must be an integer in [1, 600000]");
+		return;
+	}
+	struct request *rq = calloc(1, sizeof(*rq));
+	size_t n = rt->nbranches;
+	if (rq) {
+		rq->tasks = calloc(n, sizeof(*rq->tasks));
+		rq->results = calloc(n, sizeof(*rq->results));
+		rq->ctx = fo_ctx_new(fo_now_ns() + budget);
+	}
+	if (!rq || !rq->tasks || !rq->results || !rq->ctx) {
+		if (rq) {
+			fo_ctx_unref(rq->ctx);
+			free(rq->tasks);
+			free(rq->results);
+			free(rq);
+		}
+		fod_gen_unref(g);
+		fod_http_error(c, 503, "", "out of memory");
+		return;
+	}
+	atomic_fetch_add(&in_flight, 1);
+	rq->conn = c;
+	rq->loop = l;
+	rq->gen = g;
+	rq->rt = rt;
+	rq->id = id;
+	rq->policy = policy;
+	rq->start_ns = fo_now_ns();
+	bool weighted = rt->limiter && rt->limiter->ops->weighted;
+	for (size_t i = 0; i < n; i++)
+		rq->tasks[i] = (struct fo_task){
+			.id = id,
+			.kind = rt->branches[i].name,
+			.weight = weighted ? rt->branches[i].weight : 1,
+			.timeout_ns = rt->branches[i].timeout_ns,
+			.udata = &rt->branches[i],
+		};
+	rq->cfg = (struct fo_config){
+		.limit = rt->limit ? rt->limit : (unsigned)n,
+		.policy = policy,
+		.policy_params = rt->setting,
+		.ordered = true,
+		.join_reserve_ns = rt->join_reserve_ns,
+		.min_task_budget_ns = rt->min_branch_ns,
+		.start = branch_start,
+		.pool = g->pool,
+	};
+	if (rt->limiter) {
+		rq->cfg.global = rt->limiter->ops->sem(rt->limiter->state);
+		if (rt->limiter->ops->feedback) {
+			rq->cfg.feedback = rt->limiter->ops->feedback;
+			rq->cfg.feedback_arg = rt->limiter->state;
+		}
+	}
+	fod_http_set_cancel(c, client_gone, rq);
+	int r = fo_unit_start(rq->ctx, rq->tasks, n, NULL, rq, &rq->cfg, rq->results, unit_done, rq,
+			      &rq->unit);
+	if (r < 0) {
+		fod_http_set_cancel(c, NULL, NULL);
+		rq->conn = NULL;
+		request_free(rq);
+		fod_http_error(c, r == -EINVAL ? 500 : 503, "", strerror(-r));
+	}
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fan-out gateway: GET /product/{id} (any route with an `http` path)
+ * becomes one fo_unit whose branches are downstream calls on the request's
+ * own loop, admitted through the route's global limiter and joined into one
+ * JSON answer.
+ */
+#ifndef FOD_GATEWAY_H
+#define FOD_GATEWAY_H
+
+#include "http.h"
+
+struct fod_loop;
+
+void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req);
+/* Units still running (drain waits for 0). */
+long fod_gateway_in_flight(void);
+
+#endif

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A configuration generation: the parsed config plus every module instance it
+ * needs, immutable once built and refcounted. Each request holds the
+ * generation it started on; a reload builds a whole new one to the side and
+ * swaps it in only if everything succeeded; the old one is released (its
+ * modules fini'd and dlclose'd) when its last request ends.
+ */
+#ifndef FOD_GEN_H
+#define FOD_GEN_H
+
+#include <libconfig.h>
+#include <stdatomic.h>
+
+#include "fanoutd/module.h"
+#include "module.h"
+
+struct fod_metrics_branch;
+struct fod_metrics_route;
+
+struct fod_limiter {
+	char *name;
+	struct fod_module mod;
+	void *state;
+	const struct fo_limiter_ops *ops;
+};
+
+struct fod_downstream {
+	struct fod_module mod;
+	void *state;
+	const struct fo_downstream_ops *ops;
+};
+
+struct fod_branch {
+	char *name;  /* "price", or "lookup#3" for replica 3 */
+	unsigned index;
+	int64_t timeout_ns;
+	uint32_t weight;
+	struct fod_downstream *ds;
+	void *ds_state;
+	struct fod_metrics_branch *metrics;
+};
+
+struct fod_route {
+	char *name, *http_prefix, *job;
+	const struct fo_policy *policy;
+	struct fod_module policy_mod; /* when the policy is a module */
+	void *policy_state;
+	const config_setting_t *setting; /* policy params for loadable policies */
+	unsigned limit;
+	int64_t budget_ns, join_reserve_ns, min_branch_ns;
+	struct fod_limiter *limiter;
+	struct fod_branch *branches;
+	size_t nbranches;
+	struct fod_metrics_route *metrics;
+};
+
+struct fod_gen {
+	atomic_long refs;
+	uint64_t id;
+	config_t cfg;
+	char *path;
+	/* settings */
+	char *http_listen, *api_socket, *modules_path;
+	unsigned loops, pool_threads;
+	long max_connections;
+	size_t max_url, max_headers, max_body;
+	int64_t header_timeout_ns, idle_timeout_ns, drain_ns, watchdog_ns;
+	/* instances */
+	struct fod_limiter *limiters;
+	size_t nlimiters;
+	struct fod_downstream *downstreams;
+	size_t ndownstreams;
+	struct fod_route *routes;
+	size_t nroutes;
+	struct fo_pool *pool;
+};
+
+/* Overrides from the command line, applied to every generation. */
+struct fod_overrides {
+	const char *listen, *socket, *modules;
+};
+
+/*
+ * Reads and instantiates FILE. On failure returns NULL and err holds
+ * "file:line: message" (or the loader's message naming the module file).
+ */
+struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, char *err,
+			      size_t errlen);
+struct fod_gen *fod_gen_ref(struct fod_gen *g);
+void fod_gen_unref(struct fod_gen *g);
+
+/* The current generation (a new reference) and the swap. */
+struct fod_gen *fod_gen_current(void);
+void fod_gen_publish(struct fod_gen *g);
+
+struct fod_route *fod_gen_route_http(struct fod_gen *g, const char *path, const char **rest);
+struct fod_route *fod_gen_route_job(struct fod_gen *g, const char *kind);
+struct fod_limiter *fod_gen_limiter(struct fod_gen *g, const char *name);
+
+/* The core API table handed to modules. */
+extern const struct fo_core_api fod_core_api;
+
+#endif

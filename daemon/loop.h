@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Event-loop threads: N libev loops, one thread each, sharing the listening
+ * sockets. Work for a loop from another thread goes through its inbox (a
+ * mutex-protected list and an ev_async): connections, requests and
+ * downstream calls are only ever touched by the loop that owns them.
+ */
+#ifndef FOD_LOOP_H
+#define FOD_LOOP_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct fod_task {
+	void (*fn)(struct fod_task *t);
+	struct fod_task *next;
+};
+
+struct fod_loop {
+	unsigned index;
+	struct ev_loop *ev;
+	pthread_t thread;
+	ev_async wake;
+	ev_timer beat;
+	pthread_mutex_t lock;
+	struct fod_task *inbox, **inbox_tail;
+	atomic_llong heartbeat_ns; /* last time the loop ran its beat: the watchdog reads it */
+	ev_io accept_watcher;
+	bool accepting;
+	bool stop;
+	long connections;
+};
+
+extern struct fod_loop *fod_loops;
+extern unsigned fod_nloops;
+
+/* Creates n loops (0 = online CPUs); loop 0 runs on the calling thread (fod_loops_run). */
+int fod_loops_init(unsigned n);
+/* Starts loops 1..n-1 on their own threads and runs loop 0 here until stopped. */
+void fod_loops_run(void);
+/* Asks every loop to stop; fod_loops_run() returns after joining them. */
+void fod_loops_stop(void);
+void fod_loops_free(void);
+
+/* Queues t->fn to run on loop l's thread (even when called from it: never re-entrant). */
+void fod_loop_post(struct fod_loop *l, struct fod_task *t);
+/* The loop whose thread this is, or NULL. */
+struct fod_loop *fod_loop_self(void);
+
+#endif

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fanoutd: the fan-out daemon. Runs in the foreground (systemd style):
+ *
+ *   fanoutd [-c FILE] [-t] [--listen ADDR:PORT] [--socket PATH] [--modules DIR] [-v]
+ *
+ * Startup: build the first configuration generation (any error: exit 1 with
+ * file:line: message), bind the listener (or take it from systemd), start
+ * the loops, READY=1. SIGHUP reloads (a failed reload keeps the old
+ * generation), SIGTERM/SIGINT drain in-flight requests then exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "gen.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+
+#ifndef FOD_SYSCONFDIR
+#define FOD_SYSCONFDIR "/etc"
+#endif
+
+static const char *config_path = FOD_SYSCONFDIR "/fanoutd.conf";
+static struct fod_overrides overrides;
+static ev_signal sighup, sigterm, sigint;
+static ev_timer drain_timer, watchdog_timer;
+static int64_t drain_until;
+static bool stopping;
+
+static void notify_status(const char *what)
+{
+	struct fod_gen *g = fod_gen_current();
+	sd_notifyf(0, "STATUS=%s; generation %lu; %ld connections; %ld requests in flight", what,
+		   g ? (unsigned long)g->id : 0UL, atomic_load(&fod_counters.http_connections_open),
+		   fod_gateway_in_flight());
+	fod_gen_unref(g);
+}
+
+static void reload(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	char err[1024];
+	struct fod_gen *g = fod_gen_build(config_path, &overrides, err, sizeof(err));
+	if (!g) {
+		atomic_fetch_add(&fod_counters.reloads_failed, 1);
+		log_err("reload refused, keeping the running configuration: %s", err);
+	} else {
+		struct fod_gen *old = fod_gen_current();
+		if (old && strcmp(old->http_listen, g->http_listen) != 0)
+			log_warn("http.listen changed to %s: takes effect at the next restart",
+				 g->http_listen);
+		if (old && old->loops != g->loops)
+			log_warn("workers.loops changed: takes effect at the next restart");
+		fod_gen_unref(old);
+		fod_gen_publish(g);
+		atomic_fetch_add(&fod_counters.reloads_ok, 1);
+		log_notice("reloaded %s: generation %lu", config_path, (unsigned long)g->id);
+	}
+	sd_notify(0, "READY=1");
+	notify_status(g ? "reloaded" : "reload failed");
+}
+
+static void on_sighup(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
+	if (!stopping)
+		reload();
+}
+
+/* Polls the in-flight count until it is 0 or the drain time is up. */
+static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	long left = fod_gateway_in_flight();
+	if (left > 0 && fo_now_ns() < drain_until)
+		return;
+	if (left > 0)
+		log_warn("drain time over with %ld requests in flight: stopping anyway", left);
+	ev_timer_stop(ev, &drain_timer);
+	fod_loops_stop();
+}
+
+static void on_sigterm(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (stopping)
+		return;
+	stopping = true;
+	sd_notify(0, "STOPPING=1");
+	struct fod_gen *g = fod_gen_current();
+	drain_until = fo_now_ns() + (g ? g->drain_ns : 0);
+	fod_gen_unref(g);
+	log_notice("stopping: no new connections, draining %ld requests in flight",
+		   fod_gateway_in_flight());
+	fod_http_stop_accepting();
+	ev_timer_init(&drain_timer, drain_tick, 0., 0.01);
+	ev_timer_again(ev, &drain_timer);
+}
+
+/* WATCHDOG=1 only while every loop keeps turning. */
+static void watchdog_tick(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
+	int64_t now = fo_now_ns();
+	for (unsigned i = 0; i < fod_nloops; i++)
+		if (now - atomic_load(&fod_loops[i].heartbeat_ns) > 3 * FO_SEC) {
+			log_warn("loop %u stalled: withholding the watchdog ping", i);
+			return;
+		}
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fanoutd [-c FILE] [-t] [--listen ADDR:PORT] [--socket PATH] "
+		   "[--modules DIR] [-v]\n"
+		   "  -c, --config FILE   configuration (default %s)\n"
+		   "  -t, --test          check the configuration and exit\n"
+		   "      --listen A:P    HTTP listen address (overrides http.listen)\n"
+		   "      --socket PATH   API socket (overrides api.socket)\n"
+		   "      --modules DIR   module directory (overrides modules.path)\n"
+		   "  -v, --verbose       debug logging\n",
+		   FOD_SYSCONFDIR "/fanoutd.conf");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+		{"listen", required_argument, NULL, 'L'}, {"socket", required_argument, NULL, 'S'},
+		{"modules", required_argument, NULL, 'M'}, {"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	bool test = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "c:tvh", longs, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 't': test = true; break;
+		case 'L': overrides.listen = optarg; break;
+		case 'S': overrides.socket = optarg; break;
+		case 'M': overrides.modules = optarg; break;
+		case 'v': fo_log_level = FO_LOG_DEBUG; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	char err[1024];
+	struct fod_gen *g = fod_gen_build(config_path, &overrides, err, sizeof(err));
+	if (!g) {
+		fprintf(stderr, "<3>%s\n", err);
+		return 1;
+	}
+	if (test) {
+		printf("%s: configuration OK (%zu routes, %zu limiters)\n", config_path, g->nroutes,
+		       g->nlimiters);
+		fod_gen_unref(g);
+		return 0;
+	}
+	fod_gen_publish(g);
+	int r = fod_loops_init(g->loops);
+	if (r < 0) {
+		log_err("cannot create the event loops: %s", strerror(-r));
+		return 1;
+	}
+	/* Socket activation: the first passed fd is the HTTP listener. */
+	int fd;
+	int n = sd_listen_fds(1);
+	if (n > 0 && sd_is_socket_inet(SD_LISTEN_FDS_START, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0) {
+		fd = SD_LISTEN_FDS_START;
+		/* Every loop accepts until EAGAIN: the socket must not block. */
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		log_info("listening on the socket systemd passed (fd %d)", fd);
+	} else if ((fd = fod_http_listen(g->http_listen)) < 0) {
+		log_err("cannot listen on %s: %s", g->http_listen, strerror(-fd));
+		return 1;
+	} else {
+		log_info("listening on http://%s", g->http_listen);
+	}
+	fod_http_start(fd);
+	struct ev_loop *ev = fod_loops[0].ev;
+	ev_signal_init(&sighup, on_sighup, SIGHUP);
+	ev_signal_init(&sigterm, on_sigterm, SIGTERM);
+	ev_signal_init(&sigint, on_sigterm, SIGINT);
+	ev_signal_start(ev, &sighup);
+	ev_signal_start(ev, &sigterm);
+	ev_signal_start(ev, &sigint);
+	uint64_t wd_usec = 0;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		ev_timer_init(&watchdog_timer, watchdog_tick, 0., (double)wd_usec / 2e6);
+		ev_timer_again(ev, &watchdog_timer);
+	}
+	struct fod_gen *cur = fod_gen_current();
+	log_notice("fanoutd %s ready: %u loops, %u pool threads, %zu routes, generation %lu",
+		   PACKAGE_VERSION, fod_nloops, cur->pool_threads, cur->nroutes,
+		   (unsigned long)cur->id);
+	fod_gen_unref(cur);
+	sd_notify(0, "READY=1");
+	notify_status("serving");
+	fod_loops_run();
+	log_notice("stopped");
+	fod_gen_publish(NULL);
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "procstat.h"
+
+struct fod_counters fod_counters;
+
+/* Upper bounds in seconds; the last bucket is +Inf. */
+static const double bounds[FOD_HIST_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+						    0.05,  0.1,    0.25,  0.5,  1,
+						    2.5,   5,      10,    30};
+
+void fod_hist_observe(struct fod_hist *h, int64_t ns)
+{
+	double s = (double)ns / 1e9;
+	int i = 0;
+	while (i < FOD_HIST_BUCKETS - 1 && s > bounds[i])
+		i++;
+	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_ns, (unsigned long long)(ns > 0 ? ns : 0),
+				  memory_order_relaxed);
+}
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fod_metrics_branch **branches;
+static size_t nbranches;
+static struct fod_metrics_route **routes;
+static size_t nroutes;
+
+struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *branch)
+{
+	pthread_mutex_lock(&reg_lock);
+	struct fod_metrics_branch *m = NULL;
+	for (size_t i = 0; i < nbranches && !m; i++)
+		if (!strcmp(branches[i]->route, route) && !strcmp(branches[i]->branch, branch))
+			m = branches[i];
+	if (!m) {
+		struct fod_metrics_branch **b = realloc(branches, (nbranches + 1) * sizeof(*b));
+		m = calloc(1, sizeof(*m));
+		if (b && m) {
+			branches = b;
+			m->route = strdup(route);
+			m->branch = strdup(branch);
+			branches[nbranches++] = m;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return m;
+}
+
+struct fod_metrics_route *fod_metrics_route(const char *route)
+{
+	pthread_mutex_lock(&reg_lock);
+	struct fod_metrics_route *m = NULL;
+	for (size_t i = 0; i < nroutes && !m; i++)
+		if (!strcmp(routes[i]->route, route))
+			m = routes[i];
+	if (!m) {
+		struct fod_metrics_route **r = realloc(routes, (nroutes + 1) * sizeof(*r));
+		m = calloc(1, sizeof(*m));
+		if (r && m) {
+			routes = r;
+			m->route = strdup(route);
+			routes[nroutes++] = m;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return m;
+}
+
+int fod_metrics_policy_slot(const struct fo_policy *p)
+{
+	for (int k = FO_FAILFAST; k <= FO_BESTEFFORT; k++)
+		if (p == fo_policy_builtin(k))
+			return k;
+	return FOD_POLICY_OTHER;
+}
+
+static const char *const policy_names[FOD_POLICY_N] = {"failfast", "collectall", "besteffort",
+						       "other"};
+
+/* ---- rendering into a growing buffer */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct buf *b, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = (b->cap + (size_t)n) * 2;
+		char *p = realloc(b->p, cap);
+		if (!p)
+			return;
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+static void help(struct buf *b, const char *name, const char *type, const char *text)
+{
+	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static void hist(struct buf *b, const char *name, const char *labels, struct fod_hist *h)
+{
+	unsigned long cum = 0;
+	for (int i = 0; i < FOD_HIST_BUCKETS; i++) {
+		cum += atomic_load(&h->bucket[i]);
+		if (i < FOD_HIST_BUCKETS - 1)
+			put(b, "%s_bucket{%s,le=\"%g\"} %lu\n", name, labels, bounds[i], cum);
+		else
+			put(b, "%s_bucket{%s,le=\"+Inf\"} %lu\n", name, labels, cum);
+	}
+	put(b, "%s_sum{%s} %.9f\n", name, labels, (double)atomic_load(&h->sum_ns) / 1e9);
+	put(b, "%s_count{%s} %lu\n", name, labels, atomic_load(&h->count));
+}
+
+char *fod_metrics_render(struct fod_gen *g, size_t *len)
+{
+	struct buf b = {.cap = 16384};
+	b.p = malloc(b.cap);
+	if (!b.p)
+		return NULL;
+	struct procstat ps;
+	procstat_read(&ps);
+
+	help(&b, "fanoutd_threads", "gauge", "Live threads of the process.");
+	put(&b, "fanoutd_threads %ld\n", ps.threads);
+	help(&b, "process_resident_memory_bytes", "gauge", "Resident set size in bytes.");
+	put(&b, "process_resident_memory_bytes %ld\n", ps.rss_kib * 1024);
+	help(&b, "process_open_fds", "gauge", "Open file descriptors.");
+	put(&b, "process_open_fds %ld\n", ps.fds);
+	help(&b, "fanoutd_branches_in_flight", "gauge", "Branches started and not yet ended.");
+	put(&b, "fanoutd_branches_in_flight %ld\n", fo_live_branches());
+	help(&b, "fanoutd_config_generation", "gauge", "Id of the configuration generation serving.");
+	put(&b, "fanoutd_config_generation %lu\n", g ? (unsigned long)g->id : 0UL);
+	help(&b, "fanoutd_reloads_total", "counter", "Configuration reloads by result.");
+	put(&b, "fanoutd_reloads_total{result=\"ok\"} %lu\n", atomic_load(&fod_counters.reloads_ok));
+	put(&b, "fanoutd_reloads_total{result=\"failed\"} %lu\n",
+	    atomic_load(&fod_counters.reloads_failed));
+
+	help(&b, "fanoutd_http_connections", "gauge", "Open HTTP connections.");
+	put(&b, "fanoutd_http_connections %ld\n", atomic_load(&fod_counters.http_connections_open));
+	help(&b, "fanoutd_http_connections_accepted_total", "counter", "HTTP connections accepted.");
+	put(&b, "fanoutd_http_connections_accepted_total %lu\n",
+	    atomic_load(&fod_counters.http_connections_total));
+	help(&b, "fanoutd_http_responses_total", "counter", "HTTP responses by status class.");
+	for (int c = 1; c <= 5; c++)
+		put(&b, "fanoutd_http_responses_total{code=\"%dxx\"} %lu\n", c,
+		    atomic_load(&fod_counters.http_requests[c]));
+
+	if (g && g->nlimiters) {
+		help(&b, "fanoutd_limiter_in_flight", "gauge", "Weight held in the limiter now.");
+		for (size_t i = 0; i < g->nlimiters; i++)
+			put(&b, "fanoutd_limiter_in_flight{limiter=\"%s\"} %lld\n", g->limiters[i].name,
+			    (long long)fo_sem_in_use(g->limiters[i].ops->sem(g->limiters[i].state)));
+		help(&b, "fanoutd_limiter_in_flight_high_water", "gauge",
+		     "Most weight ever held at once in this limiter instance.");
+		for (size_t i = 0; i < g->nlimiters; i++)
+			put(&b, "fanoutd_limiter_in_flight_high_water{limiter=\"%s\"} %lld\n",
+			    g->limiters[i].name,
+			    (long long)fo_sem_high_water(g->limiters[i].ops->sem(g->limiters[i].state)));
+		help(&b, "fanoutd_limiter_limit", "gauge", "The limiter's current limit.");
+		for (size_t i = 0; i < g->nlimiters; i++)
+			put(&b, "fanoutd_limiter_limit{limiter=\"%s\"} %lld\n", g->limiters[i].name,
+			    (long long)fo_sem_size(g->limiters[i].ops->sem(g->limiters[i].state)));
+		help(&b, "fanoutd_limiter_waiting", "gauge", "Units queued for admission.");
+		for (size_t i = 0; i < g->nlimiters; i++)
+			put(&b, "fanoutd_limiter_waiting{limiter=\"%s\"} %zu\n", g->limiters[i].name,
+			    fo_sem_waiting(g->limiters[i].ops->sem(g->limiters[i].state)));
+	}
+
+	pthread_mutex_lock(&reg_lock);
+	char labels[256];
+	help(&b, "fanoutd_branch_duration_seconds", "histogram", "Branch latency, start to end.");
+	for (size_t i = 0; i < nbranches; i++) {
+		snprintf(labels, sizeof(labels), "route=\"%s\",branch=\"%s\"", branches[i]->route,
+			 branches[i]->branch);
+		hist(&b, "fanoutd_branch_duration_seconds", labels, &branches[i]->latency);
+	}
+	help(&b, "fanoutd_branch_outcomes_total", "counter", "Branch ends by outcome.");
+	for (size_t i = 0; i < nbranches; i++)
+		for (int o = 0; o < FO_OUTCOME_MAX; o++)
+			put(&b,
+			    "fanoutd_branch_outcomes_total{route=\"%s\",branch=\"%s\",outcome=\"%s\"} "
+			    "%lu\n",
+			    branches[i]->route, branches[i]->branch, fo_outcome_str(o),
+			    atomic_load(&branches[i]->outcomes[o]));
+	help(&b, "fanoutd_request_duration_seconds", "histogram", "Unit latency by route and policy.");
+	for (size_t i = 0; i < nroutes; i++)
+		for (int p = 0; p < FOD_POLICY_N; p++) {
+			snprintf(labels, sizeof(labels), "route=\"%s\",policy=\"%s\"", routes[i]->route,
+				 policy_names[p]);
+			hist(&b, "fanoutd_request_duration_seconds", labels, &routes[i]->request[p]);
+		}
+	help(&b, "fanoutd_join_wait_seconds", "histogram", "Fan-out start to join.");
+	for (size_t i = 0; i < nroutes; i++) {
+		snprintf(labels, sizeof(labels), "route=\"%s\"", routes[i]->route);
+		hist(&b, "fanoutd_join_wait_seconds", labels, &routes[i]->join_wait);
+	}
+	help(&b, "fanoutd_admission_wait_seconds", "histogram",
+	     "Time a unit's branches waited for the global limiter.");
+	for (size_t i = 0; i < nroutes; i++) {
+		snprintf(labels, sizeof(labels), "route=\"%s\"", routes[i]->route);
+		hist(&b, "fanoutd_admission_wait_seconds", labels, &routes[i]->admission_wait);
+	}
+	help(&b, "fanoutd_degraded_total", "counter", "Units answered with branches dropped.");
+	for (size_t i = 0; i < nroutes; i++)
+		put(&b, "fanoutd_degraded_total{route=\"%s\"} %lu\n", routes[i]->route,
+		    atomic_load(&routes[i]->degraded));
+	help(&b, "fanoutd_admission_rejections_total", "counter",
+	     "Units refused (503) for lack of admission within their budget.");
+	for (size_t i = 0; i < nroutes; i++)
+		put(&b, "fanoutd_admission_rejections_total{route=\"%s\"} %lu\n", routes[i]->route,
+		    atomic_load(&routes[i]->rejected));
+	pthread_mutex_unlock(&reg_lock);
+	*len = b.len;
+	return b.p;
+}

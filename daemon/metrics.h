@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Metrics: lock-free counters and fixed-bucket histograms, registered by name
+ * and kept across reloads (counters never go back), rendered in the
+ * Prometheus text format (base units, _total, _seconds).
+ */
+#ifndef FOD_METRICS_H
+#define FOD_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fanoutd/fanout.h"
+
+#define FOD_HIST_BUCKETS 15
+struct fod_hist {
+	atomic_ulong bucket[FOD_HIST_BUCKETS]; /* not cumulative; the last is +Inf */
+	atomic_ulong count;
+	atomic_ullong sum_ns;
+};
+void fod_hist_observe(struct fod_hist *h, int64_t ns);
+
+struct fod_metrics_branch {
+	char *route, *branch;
+	struct fod_hist latency;
+	atomic_ulong outcomes[FO_OUTCOME_MAX];
+};
+
+enum { FOD_POLICY_FAILFAST, FOD_POLICY_COLLECTALL, FOD_POLICY_BESTEFFORT, FOD_POLICY_OTHER,
+       FOD_POLICY_N };
+
+struct fod_metrics_route {
+	char *route;
+	struct fod_hist request[FOD_POLICY_N]; /* request latency by policy */
+	struct fod_hist join_wait;             /* fan-out start to join */
+	struct fod_hist admission_wait;        /* summed wait for the global limiter */
+	atomic_ulong degraded;                 /* answered with at least one branch dropped */
+	atomic_ulong rejected;                 /* 503: no admission within the budget */
+};
+
+/* Registered once per name; the same object comes back on reloads. */
+struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *branch);
+struct fod_metrics_route *fod_metrics_route(const char *route);
+int fod_metrics_policy_slot(const struct fo_policy *p);
+
+/* Process-wide counters. */
+struct fod_counters {
+	atomic_ulong http_requests[6]; /* by status class 1xx..5xx, [0] unused */
+	atomic_ulong http_connections_total;
+	atomic_long http_connections_open;
+	atomic_ulong http_bad_requests;
+	atomic_ulong reloads_ok, reloads_failed;
+};
+extern struct fod_counters fod_counters;
+
+struct fod_gen;
+/* The whole exposition for the current state; the caller frees it. */
+char *fod_metrics_render(struct fod_gen *g, size_t *len);
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * aimd: an adaptive limit, in the spirit of Netflix concurrency-limits' AIMD.
+ * The limit grows by one per successful branch while more than half of it is
+ * in use (no point growing an idle limit), and shrinks to limit x backoff on
+ * a timeout, a shed branch or a latency over the threshold. It stays within
+ * [min, max]. Branches cancelled for someone else's reason (a sibling failed,
+ * the client left) never reach the feedback: the engine filters them.
+ *
+ * Settings: initial (required), min (1), max (initial x 10), backoff (0.9),
+ * latency_threshold_ms (0 = latency is not a signal).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "fanoutd/module.h"
+
+struct aimd {
+	struct fo_sem *sem;
+	pthread_mutex_t lock;
+	double limit; /* fractional: backoff multiplies it */
+	long long min, max;
+	double backoff;
+	int64_t threshold_ns;
+};
+
+static struct fo_sem *sem_of(void *state)
+{
+	return ((struct aimd *)state)->sem;
+}
+
+static void feedback(void *state, enum fo_outcome o, int64_t dur_ns)
+{
+	struct aimd *a = state;
+	bool drop = o == FO_TIMEOUT || o == FO_SHED || o == FO_LOST ||
+		    (a->threshold_ns && dur_ns > a->threshold_ns);
+	pthread_mutex_lock(&a->lock);
+	double before = a->limit;
+	if (drop) {
+		a->limit *= a->backoff;
+	} else if (o == FO_OK && (double)fo_sem_in_use(a->sem) * 2 >= a->limit) {
+		a->limit += 1; /* Netflix AIMDLimit: +1 per success while at least half is in use */
+	}
+	if (a->limit < (double)a->min)
+		a->limit = (double)a->min;
+	if (a->limit > (double)a->max)
+		a->limit = (double)a->max;
+	long long next = (long long)a->limit, prev = (long long)before;
+	pthread_mutex_unlock(&a->lock);
+	if (next != prev)
+		fo_sem_resize(a->sem, next);
+}
+
+static int set_limit(void *state, int64_t limit)
+{
+	struct aimd *a = state;
+	if (limit < a->min || limit > a->max)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	a->limit = (double)limit;
+	pthread_mutex_unlock(&a->lock);
+	return fo_sem_resize(a->sem, limit);
+}
+
+static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
+{
+	long long initial = 0, min = 1, max = 0, thr_ms = 0;
+	double backoff = 0.9;
+	if (core->conf_int(conf, "initial", 1, 100000000, true, &initial) < 0 ||
+	    core->conf_int(conf, "min", 1, 100000000, false, &min) < 0)
+		return -EINVAL;
+	max = initial * 10;
+	if (core->conf_int(conf, "max", 1, 1000000000, false, &max) < 0 ||
+	    core->conf_double(conf, "backoff", 0.1, 0.99, false, &backoff) < 0 ||
+	    core->conf_int(conf, "latency_threshold_ms", 0, 3600000, false, &thr_ms) < 0)
+		return -EINVAL;
+	if (min > initial || initial > max) {
+		core->conf_error(conf, "aimd needs min <= initial <= max (%lld, %lld, %lld)", min,
+				 initial, max);
+		return -EINVAL;
+	}
+	struct aimd *a = calloc(1, sizeof(*a));
+	if (!a || !(a->sem = fo_sem_new(initial))) {
+		free(a);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	a->limit = (double)initial;
+	a->min = min;
+	a->max = max;
+	a->backoff = backoff;
+	a->threshold_ns = thr_ms * FO_MSEC;
+	*state = a;
+	return 0;
+}
+
+static void fini(void *state)
+{
+	struct aimd *a = state;
+	fo_sem_free(a->sem);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+static const struct fo_limiter_ops ops = {
+	.sem = sem_of,
+	.weighted = false,
+	.feedback = feedback,
+	.set_limit = set_limit,
+};
+
+FO_MODULE_DEFINE(.type = FO_MODULE_LIMITER, .name = "aimd", .version = "1", .init = init,
+		 .fini = fini, .ops = &ops);
