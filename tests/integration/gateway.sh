@@ -104,3 +104,14 @@ rej=$(metric 'fanoutd_admission_rejections_total{route="product"}')
 [ "$rej" -ge 1 ] || fail "rejections not counted"
 pass "overload: $(grep -c '^503$' "$TMP/codes") of 40 answered 503 (Retry-After), cap held at 4"
 stop_fanoutd
+
+# ---- a loadable policy: quorum (3 of 5 answer, the rest are cancelled then)
+conf=$(make_config -e 's/policy = "besteffort";/policy = "quorum"; quorum = 3;/')
+start_fanoutd "$conf"
+read -r code body <<<"$(get /product/11)"
+[ "$code" = 200 ] || fail "quorum: $code $body"
+n_ok=$(echo "$body" | grep -o '{"v":[0-9]*}' | wc -l)
+n_cut=$(echo "$body" | grep -o '"outcome":"cancelled","error":"policy-done"' | wc -l)
+[ "$n_ok" = 3 ] && [ "$n_cut" = 2 ] || fail "quorum of 3: $n_ok answered, $n_cut cancelled: $body"
+pass "policy module quorum=3: 3 answers, 2 branches cancelled once the quorum was met"
+stop_fanoutd

@@ -20,9 +20,12 @@
 
 #include "fanoutd/module.h"
 
-static const struct fo_core_api *core;
-
+/*
+ * The core table lives in the instance and each branch: a module-wide static
+ * rewritten by every reload's init would race with the loops reading it.
+ */
 struct branch {
+	const struct fo_core_api *core;
 	struct fo_sim_params p;
 };
 
@@ -33,7 +36,8 @@ struct call {
 	bool cut; /* the deadline comes before the drawn latency */
 };
 
-static int read_group(const config_setting_t *g, struct fo_sim_params *p)
+static int read_group(const struct fo_core_api *core, const config_setting_t *g,
+		      struct fo_sim_params *p)
 {
 	if (!g)
 		return 0;
@@ -55,15 +59,16 @@ static int read_group(const config_setting_t *g, struct fo_sim_params *p)
 
 static int branch_init(void *state, const config_setting_t *branch, unsigned index, void **out)
 {
-	(void)state;
+	const struct fo_core_api *core = state;
 	struct branch *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	b->core = core;
 	fo_sim_defaults(&b->p);
 	/* branch -> branches list -> route */
 	const config_setting_t *route = config_setting_parent(config_setting_parent(branch));
-	if (read_group(route ? config_setting_get_member(route, "sim") : NULL, &b->p) < 0 ||
-	    read_group(config_setting_get_member(branch, "sim"), &b->p) < 0) {
+	if (read_group(core, route ? config_setting_get_member(route, "sim") : NULL, &b->p) < 0 ||
+	    read_group(core, config_setting_get_member(branch, "sim"), &b->p) < 0) {
 		free(b);
 		return -EINVAL;
 	}
@@ -96,6 +101,7 @@ static void fired(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct call *k = (struct call *)w;
 	struct fo_ds_call *dc = k->dc;
+	const struct fo_core_api *core = ((struct branch *)dc->branch_state)->core;
 	ev_timer_stop(loop, w);
 	if (k->cut) {
 		core->call_done(dc, -ETIMEDOUT, NULL, 0, "sim: deadline before the answer");
@@ -130,14 +136,13 @@ static void cancel(struct fo_ds_call *c)
 {
 	struct call *k = c->priv;
 	ev_timer_stop(c->loop, &k->timer);
-	core->call_done(c, -ECANCELED, NULL, 0, "sim: cancelled");
+	((struct branch *)c->branch_state)->core->call_done(c, -ECANCELED, NULL, 0, "sim: cancelled");
 }
 
 static int init(const struct fo_core_api *api, const config_setting_t *conf, void **state)
 {
 	(void)conf;
-	core = api;
-	*state = NULL;
+	*state = (void *)api; /* the instance state: the core table, for branch_init */
 	return 0;
 }
 

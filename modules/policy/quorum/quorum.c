@@ -11,8 +11,6 @@
 
 #include "fanoutd/module.h"
 
-static const struct fo_core_api *core;
-
 struct state {
 	size_t n, need, ok, failed;
 };
@@ -20,11 +18,11 @@ struct state {
 static int pinit(void *state, size_t n, const void *params)
 {
 	struct state *st = state;
-	long long need = (long long)(n / 2 + 1);
-	/* params: the route's setting (fanoutd passes it) */
-	if (params && core->conf_int(params, "quorum", 1, 1000000, false, &need) < 0)
-		return -EINVAL;
-	if ((size_t)need > n && n > 0)
+	int need = (int)(n / 2 + 1);
+	/* params: the route's setting (fanoutd passes it); validated at load by init() */
+	if (params)
+		config_setting_lookup_int(params, "quorum", &need);
+	if (need < 1 || ((size_t)need > n && n > 0))
 		return -EINVAL;
 	st->n = n;
 	st->need = (size_t)need;
@@ -61,9 +59,8 @@ static const struct fo_policy policy = {
 	.deliver_failures = false,
 };
 
-static int init(const struct fo_core_api *api, const config_setting_t *conf, void **state)
+static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
 {
-	core = api;
 	long long q = 1;
 	/* Validate the route's setting now, so a bad quorum is refused at (re)load. */
 	if (conf && core->conf_int(conf, "quorum", 1, 1000000, false, &q) < 0)
