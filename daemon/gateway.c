@@ -277,7 +277,11 @@ static void unit_done(struct fo_unit *u, int rc, void *arg)
 	struct request *rq = arg;
 	rq->rc = rc;
 	rq->done_task.fn = finished_on_loop;
-	fod_loop_post(rq->loop, &rq->done_task);
+	/* Usually the last branch ends on the request's own loop: answer now, no wake-up. */
+	if (fod_loop_self() == rq->loop)
+		finished_on_loop(&rq->done_task);
+	else
+		fod_loop_post(rq->loop, &rq->done_task);
 }
 
 static void client_gone(void *arg)

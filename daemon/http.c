@@ -88,10 +88,19 @@ int fod_http_listen(const char *addr)
 
 static void on_accept(struct ev_loop *ev, ev_io *w, int revents);
 
+static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct fod_loop *l = (struct fod_loop *)((char *)w - offsetof(struct fod_loop, accept_pause));
+	if (l->accepting)
+		ev_io_start(ev, &l->accept_watcher);
+}
+
 static void start_accepting(struct fod_task *t)
 {
 	(void)t;
 	struct fod_loop *l = fod_loop_self();
+	ev_init(&l->accept_pause, resume_accepting);
 	ev_io_init(&l->accept_watcher, on_accept, listen_fd, EV_READ);
 	ev_io_start(l->ev, &l->accept_watcher);
 	l->accepting = true;
@@ -115,6 +124,7 @@ static void stop_accepting(struct fod_task *t)
 	struct fod_loop *l = fod_loop_self();
 	if (l->accepting)
 		ev_io_stop(l->ev, &l->accept_watcher);
+	ev_timer_stop(l->ev, &l->accept_pause);
 	l->accepting = false;
 }
 
@@ -142,8 +152,15 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of descriptors: pause accepting a moment instead of spinning. */
+				log_warn("accept: %m: pausing accepts for 100 ms");
+				ev_io_stop(ev, w);
+				ev_timer_set(&l->accept_pause, 0.1, 0.);
+				ev_timer_start(ev, &l->accept_pause);
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				log_warn("accept: %m");
+			}
 			return;
 		}
 		struct fod_gen *g = fod_gen_current();

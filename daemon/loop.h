@@ -28,6 +28,7 @@ struct fod_loop {
 	struct fod_task *inbox, **inbox_tail;
 	atomic_llong heartbeat_ns; /* last time the loop ran its beat: the watchdog reads it */
 	ev_io accept_watcher;
+	ev_timer accept_pause; /* out of descriptors: accept again after it */
 	bool accepting;
 	bool stop;
 	long connections;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -129,6 +130,26 @@ static void watchdog_tick(struct ev_loop *ev, ev_timer *w, int revents)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+/*
+ * Every connection is a descriptor: the soft limit (often 1024) must cover
+ * max_connections, or accept() fails with EMFILE under load. Raise it to
+ * what is needed, within the hard limit (systemd's default hard limit is
+ * 524288).
+ */
+static void raise_fd_limit(long max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = (rlim_t)max_connections + 256;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		log_warn("open-file limit %llu is below http.max_connections + 256 = %llu: raise "
+			 "LimitNOFILE", (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fanoutd [-c FILE] [-t] [--listen ADDR:PORT] [--socket PATH] "
@@ -182,6 +203,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fod_gen_publish(g);
+	raise_fd_limit(g->max_connections);
 	int r = fod_loops_init(g->loops);
 	if (r < 0) {
 		log_err("cannot create the event loops: %s", strerror(-r));

@@ -8,6 +8,7 @@ dir=${1:-build}
 shift || true
 packages=(build-essential autoconf automake libtool pkg-config
 	libev-dev libconfig-dev libsystemd-dev libmsgpack-dev libhttp-parser-dev libcunit1-dev
+	libcurl4-openssl-dev
 	python3 curl systemd prometheus)
 missing=()
 for p in "${packages[@]}"; do

@@ -106,12 +106,18 @@ pass "overload: $(grep -c '^503$' "$TMP/codes") of 40 answered 503 (Retry-After)
 stop_fanoutd
 
 # ---- a loadable policy: quorum (3 of 5 answer, the rest are cancelled then)
-conf=$(make_config -e 's/policy = "besteffort";/policy = "quorum"; quorum = 3;/')
+# Three fast branches (~1 ms) and two slow ones (>= 1 s), so the cut is unambiguous.
+conf=$(make_config -e 's/policy = "besteffort";/policy = "quorum"; quorum = 3;/' \
+	-e 's/base_ms = 5; p99_ms = 200; tail_rate = 0.001/base_ms = 1; p99_ms = 2; tail_rate = 0/' \
+	-e 's/{ name = "recommendations"; downstream = "sim"; timeout_ms = 250; }/{ name = "recommendations"; downstream = "sim"; timeout_ms = 5000; sim = { base_ms = 1000; p99_ms = 2000; tail_rate = 0.0; }; }/' \
+	-e 's/{ name = "shipping";        downstream = "sim"; timeout_ms = 250; }/{ name = "shipping"; downstream = "sim"; timeout_ms = 5000; sim = { base_ms = 1000; p99_ms = 2000; tail_rate = 0.0; }; }/')
 start_fanoutd "$conf"
-read -r code body <<<"$(get /product/11)"
+read -r code body <<<"$(get '/product/11?budget_ms=5000')"
 [ "$code" = 200 ] || fail "quorum: $code $body"
 n_ok=$(echo "$body" | grep -o '{"v":[0-9]*}' | wc -l)
 n_cut=$(echo "$body" | grep -o '"outcome":"cancelled","error":"policy-done"' | wc -l)
 [ "$n_ok" = 3 ] && [ "$n_cut" = 2 ] || fail "quorum of 3: $n_ok answered, $n_cut cancelled: $body"
-pass "policy module quorum=3: 3 answers, 2 branches cancelled once the quorum was met"
+ms=$(echo "$body" | sed 's/.*"ms":\([0-9.]*\).*/\1/')
+awk -v ms="$ms" 'BEGIN { exit !(ms < 900) }' || fail "quorum waited for the slow branches: $ms ms"
+pass "policy module quorum=3: 3 answers in $ms ms, the 2 slow branches cancelled at the quorum"
 stop_fanoutd
