@@ -56,4 +56,29 @@ for i in $(seq "$reps"); do
 		first=$((first + n))
 	done
 done
+
+# The straggler experiment (brief, experiment 4): the same load at 2,000/s
+# (a) without a per-branch deadline (budget and timeouts 5 s: the 2 s
+# stragglers set the tail) and (b) with the shipped 250 ms deadline + besteffort.
+if [ "${STRAGGLER:-1}" = 1 ]; then
+	sport=$(free_port)
+	sed -e 's/budget_ms = 300;/budget_ms = 5000;/' -e 's/timeout_ms = 250;/timeout_ms = 5000;/g' \
+		"$top/etc/fanoutd.conf" >"$out/no-deadline.conf"
+	"$build/daemon/fanoutd" -c "$out/no-deadline.conf" --modules "$build/modules/dir" \
+		--listen "127.0.0.1:$sport" 2>>"$out/fanoutd.log" &
+	spid=$!
+	pids+=("$spid")
+	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$sport/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+	for i in $(seq "$reps"); do
+		for variant in no-deadline deadline-250ms; do
+			if [ "$variant" = no-deadline ]; then port=$sport pid=$spid extra=(--timeout-ms 5000 --budget-ms 5000)
+			else port=$fport pid=$fpid extra=(); fi
+			echo "== straggler $variant rep $i" >&2
+			"$build/tools/fanout-load" --port "$port" --pid "$pid" --rate 2000 --duration "$duration" \
+				--first-id "$first" "${extra[@]}" |
+				sed "s/^{/{\"impl\":\"straggler-$variant\",\"rep\":$i,/" | tee -a "$res" || true
+		done
+		first=$((first + 2000 * ${duration%.*}))
+	done
+fi
 python3 "$top/tools/gateway-summary.py" "$res"
