@@ -92,7 +92,9 @@ static struct {
 	struct fo_sim_params sim;
 	int64_t timeout_ns, budget_ns, reserve_ns;
 	int branches;
-} o = {.rate = 1000, .duration = 10, .conns = 4096, .first_id = 1, .path = "/product/",
+	uint64_t max_in_flight;
+	double drain_s;
+} o = {.max_in_flight = 20000, .drain_s = 5,.rate = 1000, .duration = 10, .conns = 4096, .first_id = 1, .path = "/product/",
        .query = "", .timeout_ns = 250 * FO_MSEC, .budget_ns = 300 * FO_MSEC,
        .reserve_ns = 2 * FO_MSEC, .branches = 5};
 
@@ -109,7 +111,8 @@ static struct ev_loop *loop;
 static CURLM *multi;
 static ev_timer curl_timer, tick;
 static int64_t start_ns;
-static uint64_t next, total, done, codes[6], failed, inflight, max_inflight;
+static uint64_t next, total, done, codes[6], failed, inflight, max_inflight, dropped, abandoned;
+static ev_timer give_up;
 static struct hist latency, overhead;
 static int64_t max_latency_ns;
 
@@ -235,6 +238,13 @@ static void on_tick(struct ev_loop *l, ev_timer *w, int revents)
 		int64_t due = start_ns + (int64_t)((double)next * 1e9 / o.rate);
 		if (due > now)
 			break;
+		if (inflight >= o.max_in_flight) {
+			/* The server is not keeping up: count it, do not pile on (open model). */
+			dropped++;
+			next++;
+			done++;
+			continue;
+		}
 		struct req *r = calloc(1, sizeof(*r));
 		r->id = o.first_id + next;
 		r->intended = due;
@@ -244,7 +254,7 @@ static void on_tick(struct ev_loop *l, ev_timer *w, int revents)
 		curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
 		curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 		curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, discard);
-		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, 10000L);
+		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, 5000L);
 		curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(r->easy, CURLOPT_TCP_NODELAY, 1L);
 		curl_multi_add_handle(multi, r->easy);
@@ -252,11 +262,23 @@ static void on_tick(struct ev_loop *l, ev_timer *w, int revents)
 		if (++inflight > max_inflight)
 			max_inflight = inflight;
 	}
-	if (next == total)
+	if (next == total) {
 		ev_timer_stop(l, &tick);
+		/* Whatever has not answered drain_s after the last send is abandoned. */
+		ev_timer_set(&give_up, o.drain_s, 0.);
+		ev_timer_start(l, &give_up);
+	}
 	int running;
 	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_done();
+}
+
+static void on_give_up(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	abandoned = inflight;
+	ev_break(l, EVBREAK_ALL);
 }
 
 /* ---- the server's side, from /proc */
@@ -318,7 +340,8 @@ int main(int argc, char **argv)
 		{"query", 1, NULL, 'q'},      {"seed", 1, NULL, 's'},      {"base-ms", 1, NULL, 'b'},
 		{"p99-ms", 1, NULL, '9'},     {"tail-rate", 1, NULL, 't'}, {"tail-ms", 1, NULL, 'T'},
 		{"timeout-ms", 1, NULL, 'o'}, {"budget-ms", 1, NULL, 'B'}, {"reserve-ms", 1, NULL, 'R'},
-		{"branches", 1, NULL, 'F'},   {"help", 0, NULL, 'h'},      {NULL, 0, NULL, 0},
+		{"branches", 1, NULL, 'F'},   {"max-in-flight", 1, NULL, 'm'},
+		{"drain", 1, NULL, 'D'},      {"help", 0, NULL, 'h'},      {NULL, 0, NULL, 0},
 	};
 	fo_sim_defaults(&o.sim);
 	o.sim.seed = 1;
@@ -341,6 +364,8 @@ int main(int argc, char **argv)
 		case 'B': o.budget_ns = (int64_t)(strtod(optarg, NULL) * 1e6); break;
 		case 'R': o.reserve_ns = (int64_t)(strtod(optarg, NULL) * 1e6); break;
 		case 'F': o.branches = atoi(optarg); break;
+		case 'm': o.max_in_flight = strtoull(optarg, NULL, 10); break;
+		case 'D': o.drain_s = strtod(optarg, NULL); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -365,6 +390,7 @@ int main(int argc, char **argv)
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, o.conns);
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, o.conns);
 	ev_init(&curl_timer, on_curl_timer);
+	ev_init(&give_up, on_give_up);
 	ev_timer_init(&tick, on_tick, 0., 0.0005);
 	long long cpu0 = o.pid ? proc_cpu_ticks(o.pid) : -1;
 	if (o.pid) {
@@ -379,22 +405,26 @@ int main(int argc, char **argv)
 	double cpu_pct = cpu0 >= 0 && cpu1 >= 0
 				 ? (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) / ((double)wall / 1e9) * 100
 				 : -1;
+	/* Achieved: answered requests over the sending window (the open model's rate). */
+	double window = fmin((double)wall / 1e9, o.duration);
+	uint64_t answered = codes[2] + codes[3] + codes[4] + codes[5];
 	printf("{\"target_rate\":%.0f,\"achieved_rate\":%.0f,\"sent\":%" PRIu64 ",\"2xx\":%" PRIu64
 	       ",\"4xx\":%" PRIu64 ",\"5xx\":%" PRIu64 ",\"errors\":%" PRIu64
+	       ",\"dropped\":%" PRIu64 ",\"abandoned\":%" PRIu64
 	       ",\"max_in_flight\":%" PRIu64 ",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f"
 	       ",\"max_ms\":%.3f,\"overhead_p50_ms\":%.3f,\"overhead_p99_ms\":%.3f"
 	       ",\"overhead_p999_ms\":%.3f",
-	       o.rate, (double)done / ((double)wall / 1e9), total, codes[2], codes[4], codes[5],
-	       failed, max_inflight, hist_pct(&latency, 50), hist_pct(&latency, 99),
+	       o.rate, (double)answered / window, total - dropped, codes[2], codes[4], codes[5],
+	       failed, dropped, abandoned, max_inflight, hist_pct(&latency, 50), hist_pct(&latency, 99),
 	       hist_pct(&latency, 99.9), (double)max_latency_ns / 1e6, hist_pct(&overhead, 50),
 	       hist_pct(&overhead, 99), hist_pct(&overhead, 99.9));
 	if (o.pid)
 		printf(",\"server_cpu_pct\":%.1f,\"server_cpu_us_per_req\":%.1f"
 		       ",\"server_peak_rss_mb\":%.1f,\"server_peak_threads\":%ld",
-		       cpu_pct, cpu_pct / 100.0 * 1e6 / ((double)done / ((double)wall / 1e9)),
+		       cpu_pct, answered ? cpu_pct / 100.0 * 1e6 / ((double)answered / ((double)wall / 1e9)) : 0,
 		       (double)peak_rss_kib / 1024.0, peak_threads);
 	printf("}\n");
 	curl_multi_cleanup(multi);
 	curl_global_cleanup();
-	return failed || codes[5] ? 1 : 0;
+	return failed || dropped || abandoned || codes[5] ? 1 : 0;
 }

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 F = ["achieved_rate", "p50_ms", "p99_ms", "p999_ms", "overhead_p50_ms", "overhead_p99_ms",
      "server_cpu_pct", "server_cpu_us_per_req", "server_peak_rss_mb", "server_peak_threads",
-     "errors", "5xx"]
+     "errors", "5xx", "dropped", "abandoned"]
 
 
 def main(path):
@@ -25,7 +25,7 @@ def main(path):
     print()
     best = {}
     for (impl, rate), m in med.items():
-        if m["overhead_p99_ms"] <= 5 and m["errors"] == 0 and m["achieved_rate"] >= 0.95 * rate:
+        if m["overhead_p99_ms"] <= 5 and m["errors"] == 0 and m["dropped"] == 0 and m["abandoned"] == 0 and m["achieved_rate"] >= 0.95 * rate:
             best[impl] = max(best.get(impl, 0), rate)
     for rate in sorted({r for _, r in med}):
         a, b = med.get(("fanoutd", rate)), med.get(("go-peer", rate))

@@ -9,7 +9,7 @@ shift || true
 packages=(build-essential autoconf automake libtool pkg-config
 	libev-dev libconfig-dev libsystemd-dev libmsgpack-dev libhttp-parser-dev libcunit1-dev
 	libcurl4-openssl-dev
-	python3 curl systemd prometheus)
+	python3 curl systemd systemd-container prometheus)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
