@@ -58,16 +58,6 @@ static void *send_one(void *arg)
 	return NULL;
 }
 
-static bool joined_within(pthread_t t, int ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
-	return pthread_timedjoin_np(t, NULL, &ts) == 0;
-}
-
 static void test_full_channel_blocks_sender_until_read(void)
 {
 	struct fo_chan *ch = fo_chan_new(2, sizeof(int));
@@ -77,7 +67,7 @@ static void test_full_channel_blocks_sender_until_read(void)
 	pthread_t t;
 	pthread_create(&t, NULL, send_one, &s);
 	/* A sender that did not block would have returned long before 300 ms. */
-	CU_ASSERT_FALSE(joined_within(t, 300));
+	CU_ASSERT_FALSE(fo_test_joined_within(t, 300));
 	CU_ASSERT_EQUAL(fo_chan_len(ch), 2);
 	CU_ASSERT_EQUAL(fo_chan_recv(ch, NULL, &out, 1, NULL), 1);
 	pthread_join(t, NULL);

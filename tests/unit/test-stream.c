@@ -55,16 +55,6 @@ static void start_producer(struct producer *p)
 	pthread_create(&p->thread, NULL, produce, p);
 }
 
-static bool joined_within(pthread_t t, int ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
-	return pthread_timedjoin_np(t, NULL, &ts) == 0;
-}
-
 static int id_digest(struct fo_ctx *ctx, const struct fo_task *t, struct fo_result *out, void *arg)
 {
 	(void)ctx;
@@ -177,12 +167,12 @@ static void test_stopped_consumer_blocks_producer(void)
 		fo_result_clear(&r);
 	}
 	/* The consumer stops. 10 M tasks would take well under a second to stream. */
-	CU_ASSERT_FALSE(joined_within(p.thread, 500));
+	CU_ASSERT_FALSE(fo_test_joined_within(p.thread, 500));
 	unsigned long sent = atomic_load(&p.sent);
 	/* Held beyond what was read: in + out + the workers' batches (at most in's size, or limit). */
 	unsigned long bound = READ + IN + OUT + IN + LIMIT;
 	CU_ASSERT(sent <= bound);
-	CU_ASSERT_FALSE(joined_within(p.thread, 200));
+	CU_ASSERT_FALSE(fo_test_joined_within(p.thread, 200));
 	CU_ASSERT_EQUAL(atomic_load(&p.sent), sent); /* blocked, not crawling */
 	/* Resume: the stream flows again. */
 	for (int i = 0; i < 5000; i++) {
@@ -217,7 +207,7 @@ static void test_stuck_head_bounded_by_window(void)
 				.start = fo_test_loop_start};
 	struct fo_stream *s = fo_fanout_stream(NULL, in, out, NULL, loop, &cfg);
 	/* While the head is stuck, nothing is emitted and intake stops at the window. */
-	CU_ASSERT_FALSE(joined_within(p.thread, 200));
+	CU_ASSERT_FALSE(fo_test_joined_within(p.thread, 200));
 	CU_ASSERT(atomic_load(&p.sent) <= W + IN + 1);
 	CU_ASSERT_EQUAL(fo_chan_len(out), 0);
 	CU_ASSERT(fo_test_loop_peak(loop) <= W);

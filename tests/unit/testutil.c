@@ -2,11 +2,11 @@
 #include "testutil.h"
 
 #include <CUnit/Basic.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "fanoutd/fanout.h"
+#include "procstat.h"
 
 /*
  * libfanout starts two things once per process, on first use: the default
@@ -45,24 +45,12 @@ int fo_test_main(const char *suite, const struct fo_test *tests, size_t n)
 	return rc;
 }
 
-static long count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	long n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 void fo_snapshot_take(struct fo_snapshot *s)
 {
-	s->threads = count_dir("/proc/self/task");
-	s->fds = count_dir("/proc/self/fd") - 1; /* the directory stream itself */
+	struct procstat ps;
+	procstat_read(&ps);
+	s->threads = ps.threads;
+	s->fds = ps.fds;
 	s->branches = fo_live_branches();
 }
 
@@ -250,4 +238,14 @@ void fo_test_loop_hold(struct fo_test_loop *l, size_t n)
 	pthread_mutex_lock(&l->lock);
 	l->hold = n;
 	pthread_mutex_unlock(&l->lock);
+}
+
+bool fo_test_joined_within(pthread_t t, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	return pthread_timedjoin_np(t, NULL, &ts) == 0;
 }

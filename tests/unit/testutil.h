@@ -30,6 +30,10 @@ void fo_snapshot_take(struct fo_snapshot *s);
  */
 bool fo_snapshot_back_to(const struct fo_snapshot *base, int within_ms);
 
+/* Whether thread t ends within ms (joined if so): "it is still blocked" in a test. */
+#include <pthread.h>
+bool fo_test_joined_within(pthread_t t, int ms);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif
