@@ -58,8 +58,7 @@ static void call_put(struct call *k)
 /* core->call_done: the module's answer, on the call's loop. */
 void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
 		   const char *errmsg);
-void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
-		   const char *errmsg)
+void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len, const char *errmsg)
 {
 	struct call *k = (struct call *)c;
 	if (k->done)
@@ -198,7 +197,8 @@ static void answer(struct request *rq, struct fo_report *rep)
 				emits(&o, "null");
 		}
 	} else {
-		emits(&o, status == 503 ? ",\"error\":\"overloaded: no admission within the budget\""
+		emits(&o, status == 503
+				  ? ",\"error\":\"overloaded: no admission within the budget\""
 			  : status == 504 ? ",\"error\":\"deadline exceeded\""
 					  : ",\"error\":\"branch failed\"");
 	}

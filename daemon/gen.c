@@ -106,8 +106,7 @@ static int conf_double(const config_setting_t *s, const char *name, double min, 
 	return 0;
 }
 
-static int conf_string(const config_setting_t *s, const char *name, bool required,
-		       const char **out)
+static int conf_string(const config_setting_t *s, const char *name, bool required, const char **out)
 {
 	const config_setting_t *v = s ? config_setting_get_member(s, name) : NULL;
 	if (!v) {
@@ -192,7 +191,8 @@ static int build_limiters(struct fod_gen *g)
 	for (size_t i = 0; i < g->nlimiters; i++) {
 		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
 		const char *name = NULL, *module = NULL;
-		if (conf_string(e, "name", true, &name) < 0 || conf_string(e, "module", true, &module) < 0)
+		if (conf_string(e, "name", true, &name) < 0 ||
+		    conf_string(e, "module", true, &module) < 0)
 			return -EINVAL;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(g->limiters[j].name, name) == 0) {
@@ -320,7 +320,8 @@ static int build_routes(struct fod_gen *g)
 {
 	const config_setting_t *list = config_lookup(&g->cfg, "routes");
 	if (!list || !config_setting_is_list(list) || config_setting_length(list) == 0) {
-		error_at(list ? list : config_root_setting(&g->cfg), "'routes' must be a non-empty list");
+		error_at(list ? list : config_root_setting(&g->cfg),
+			 "'routes' must be a non-empty list");
 		return -EINVAL;
 	}
 	g->nroutes = (size_t)config_setting_length(list);
@@ -334,7 +335,8 @@ static int build_routes(struct fod_gen *g)
 		rt->budget_ns = 300 * FO_MSEC;
 		rt->join_reserve_ns = 2 * FO_MSEC;
 		rt->min_branch_ns = 1 * FO_MSEC;
-		if (conf_string(e, "name", true, &name) < 0 || conf_string(e, "http", false, &http) < 0 ||
+		if (conf_string(e, "name", true, &name) < 0 ||
+		    conf_string(e, "http", false, &http) < 0 ||
 		    conf_string(e, "job", false, &job) < 0 ||
 		    conf_string(e, "limiter", false, &limiter) < 0 ||
 		    conf_int(e, "limit", 0, 1000000, false, &limit) < 0 ||
@@ -353,7 +355,8 @@ static int build_routes(struct fod_gen *g)
 			const char *brace = strstr(http, "{id}");
 			if (http[0] != '/' || !brace || brace[4] != '\0') {
 				error_at(config_setting_get_member(e, "http"),
-					 "'http' must be a path ending in {id}, like \"/product/{id}\"");
+					 "'http' must be a path ending in {id}, like "
+					 "\"/product/{id}\"");
 				return -EINVAL;
 			}
 			rt->http_prefix = strndup(http, (size_t)(brace - http));
@@ -369,7 +372,8 @@ static int build_routes(struct fod_gen *g)
 			if (strcmp(g->routes[j].name, name) == 0 ||
 			    (http && g->routes[j].http_prefix &&
 			     strcmp(g->routes[j].http_prefix, rt->http_prefix) == 0)) {
-				error_at(e, "route '%s' duplicates route '%s'", name, g->routes[j].name);
+				error_at(e, "route '%s' duplicates route '%s'", name,
+					 g->routes[j].name);
 				return -EINVAL;
 			}
 		if (build_policy(g, rt) < 0 ||

@@ -32,7 +32,7 @@ struct fod_downstream {
 };
 
 struct fod_branch {
-	char *name;  /* "price", or "lookup#3" for replica 3 */
+	char *name; /* "price", or "lookup#3" for replica 3 */
 	unsigned index;
 	int64_t timeout_ns;
 	uint32_t weight;

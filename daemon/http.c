@@ -91,7 +91,8 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents);
 static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	(void)revents;
-	struct fod_loop *l = (struct fod_loop *)((char *)w - offsetof(struct fod_loop, accept_pause));
+	struct fod_loop *l =
+		(struct fod_loop *)((char *)w - offsetof(struct fod_loop, accept_pause));
 	if (l->accepting)
 		ev_io_start(ev, &l->accept_watcher);
 }
@@ -137,9 +138,10 @@ void fod_http_stop_accepting(void)
 	}
 }
 
-static const char busy_reply[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-				 "application/json\r\nContent-Length: 42\r\nRetry-After: 1\r\n"
-				 "Connection: close\r\n\r\n{\"error\":\"too many connections\",\"field\":\"\"}";
+static const char busy_reply[] =
+	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+	"application/json\r\nContent-Length: 42\r\nRetry-After: 1\r\n"
+	"Connection: close\r\n\r\n{\"error\":\"too many connections\",\"field\":\"\"}";
 
 static void on_timer(struct ev_loop *ev, ev_timer *w, int revents);
 static void on_read(struct ev_loop *ev, ev_io *w, int revents);
@@ -153,7 +155,8 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				/* Out of descriptors: pause accepting a moment instead of spinning. */
+				/* Out of descriptors: pause accepting a moment instead of spinning.
+				 */
 				log_warn("accept: %m: pausing accepts for 100 ms");
 				ev_io_stop(ev, w);
 				ev_timer_set(&l->accept_pause, 0.1, 0.);
@@ -297,19 +300,32 @@ static void conn_resume(struct fod_conn *c)
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -328,7 +344,10 @@ static void parse_more(struct fod_conn *c)
 		int status = c->error ? c->error : 400;
 		atomic_fetch_add(&fod_counters.http_bad_requests, 1);
 		c->keep_alive = false;
-		fod_http_error(c, status, status == 414 ? "url" : status == 431 ? "headers" : "request",
+		fod_http_error(c, status,
+			       status == 414   ? "url"
+			       : status == 431 ? "headers"
+					       : "request",
 			       status == 400 ? http_errno_description(e) : reason(status));
 		return;
 	}
@@ -450,7 +469,8 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 	int hn = snprintf(head, sizeof(head),
 			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
 			  "Connection: %s\r\n\r\n",
-			  status, reason(status), content_type, len, extra_headers ? extra_headers : "",
+			  status, reason(status), content_type, len,
+			  extra_headers ? extra_headers : "",
 			  c->keep_alive ? "keep-alive" : "close");
 	c->out = malloc((size_t)hn + len);
 	if (!c->out) {

@@ -12,11 +12,11 @@ void fo_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 int fo_log_errno_internal(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define fo_log_errno(r, ...) fo_log_errno_internal((r), __VA_ARGS__)
 
-#define log_err(...) fo_log(FO_LOG_ERR, __VA_ARGS__)
-#define log_warn(...) fo_log(FO_LOG_WARNING, __VA_ARGS__)
+#define log_err(...)	fo_log(FO_LOG_ERR, __VA_ARGS__)
+#define log_warn(...)	fo_log(FO_LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) fo_log(FO_LOG_NOTICE, __VA_ARGS__)
-#define log_info(...) fo_log(FO_LOG_INFO, __VA_ARGS__)
-#define log_debug(...) fo_log(FO_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)	fo_log(FO_LOG_INFO, __VA_ARGS__)
+#define log_debug(...)	fo_log(FO_LOG_DEBUG, __VA_ARGS__)
 
 /* Messages at this priority or more urgent are written (default: info). */
 extern int fo_log_level;

@@ -52,7 +52,8 @@ static void reload(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+		   (unsigned long long)ts.tv_sec * 1000000ULL +
+			   (unsigned long long)ts.tv_nsec / 1000);
 	char err[1024];
 	struct fod_gen *g = fod_gen_build(config_path, &overrides, err, sizeof(err));
 	if (!g) {
@@ -147,42 +148,60 @@ static void raise_fd_limit(long max_connections)
 	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
 		log_warn("open-file limit %llu is below http.max_connections + 256 = %llu: raise "
-			 "LimitNOFILE", (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+			 "LimitNOFILE",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fanoutd [-c FILE] [-t] [--listen ADDR:PORT] [--socket PATH] "
-		   "[--modules DIR] [-v]\n"
-		   "  -c, --config FILE   configuration (default %s)\n"
-		   "  -t, --test          check the configuration and exit\n"
-		   "      --listen A:P    HTTP listen address (overrides http.listen)\n"
-		   "      --socket PATH   API socket (overrides api.socket)\n"
-		   "      --modules DIR   module directory (overrides modules.path)\n"
-		   "  -v, --verbose       debug logging\n",
-		   FOD_SYSCONFDIR "/fanoutd.conf");
+	fprintf(f,
+		"usage: fanoutd [-c FILE] [-t] [--listen ADDR:PORT] [--socket PATH] "
+		"[--modules DIR] [-v]\n"
+		"  -c, --config FILE   configuration (default %s)\n"
+		"  -t, --test          check the configuration and exit\n"
+		"      --listen A:P    HTTP listen address (overrides http.listen)\n"
+		"      --socket PATH   API socket (overrides api.socket)\n"
+		"      --modules DIR   module directory (overrides modules.path)\n"
+		"  -v, --verbose       debug logging\n",
+		FOD_SYSCONFDIR "/fanoutd.conf");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-		{"listen", required_argument, NULL, 'L'}, {"socket", required_argument, NULL, 'S'},
+		{"config", required_argument, NULL, 'c'},  {"test", no_argument, NULL, 't'},
+		{"listen", required_argument, NULL, 'L'},  {"socket", required_argument, NULL, 'S'},
 		{"modules", required_argument, NULL, 'M'}, {"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
 	};
 	bool test = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "c:tvh", longs, NULL)) != -1) {
 		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 't': test = true; break;
-		case 'L': overrides.listen = optarg; break;
-		case 'S': overrides.socket = optarg; break;
-		case 'M': overrides.modules = optarg; break;
-		case 'v': fo_log_level = FO_LOG_DEBUG; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 't':
+			test = true;
+			break;
+		case 'L':
+			overrides.listen = optarg;
+			break;
+		case 'S':
+			overrides.socket = optarg;
+			break;
+		case 'M':
+			overrides.modules = optarg;
+			break;
+		case 'v':
+			fo_log_level = FO_LOG_DEBUG;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {

@@ -13,9 +13,8 @@
 struct fod_counters fod_counters;
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
-static const double bounds[FOD_HIST_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-						    0.05,  0.1,    0.25,  0.5,  1,
-						    2.5,   5,      10,    30};
+static const double bounds[FOD_HIST_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+						    0.25,  0.5,	   1,	  2.5,	5,     10,   30};
 
 void fod_hist_observe(struct fod_hist *h, int64_t ns)
 {
@@ -153,16 +152,19 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 	put(&b, "process_open_fds %ld\n", ps.fds);
 	help(&b, "fanoutd_branches_in_flight", "gauge", "Branches started and not yet ended.");
 	put(&b, "fanoutd_branches_in_flight %ld\n", fo_live_branches());
-	help(&b, "fanoutd_config_generation", "gauge", "Id of the configuration generation serving.");
+	help(&b, "fanoutd_config_generation", "gauge",
+	     "Id of the configuration generation serving.");
 	put(&b, "fanoutd_config_generation %lu\n", g ? (unsigned long)g->id : 0UL);
 	help(&b, "fanoutd_reloads_total", "counter", "Configuration reloads by result.");
-	put(&b, "fanoutd_reloads_total{result=\"ok\"} %lu\n", atomic_load(&fod_counters.reloads_ok));
+	put(&b, "fanoutd_reloads_total{result=\"ok\"} %lu\n",
+	    atomic_load(&fod_counters.reloads_ok));
 	put(&b, "fanoutd_reloads_total{result=\"failed\"} %lu\n",
 	    atomic_load(&fod_counters.reloads_failed));
 
 	help(&b, "fanoutd_http_connections", "gauge", "Open HTTP connections.");
 	put(&b, "fanoutd_http_connections %ld\n", atomic_load(&fod_counters.http_connections_open));
-	help(&b, "fanoutd_http_connections_accepted_total", "counter", "HTTP connections accepted.");
+	help(&b, "fanoutd_http_connections_accepted_total", "counter",
+	     "HTTP connections accepted.");
 	put(&b, "fanoutd_http_connections_accepted_total %lu\n",
 	    atomic_load(&fod_counters.http_connections_total));
 	help(&b, "fanoutd_http_responses_total", "counter", "HTTP responses by status class.");
@@ -173,21 +175,25 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 	if (g && g->nlimiters) {
 		help(&b, "fanoutd_limiter_in_flight", "gauge", "Weight held in the limiter now.");
 		for (size_t i = 0; i < g->nlimiters; i++)
-			put(&b, "fanoutd_limiter_in_flight{limiter=\"%s\"} %lld\n", g->limiters[i].name,
-			    (long long)fo_sem_in_use(g->limiters[i].ops->sem(g->limiters[i].state)));
+			put(&b, "fanoutd_limiter_in_flight{limiter=\"%s\"} %lld\n",
+			    g->limiters[i].name,
+			    (long long)fo_sem_in_use(
+				    g->limiters[i].ops->sem(g->limiters[i].state)));
 		help(&b, "fanoutd_limiter_in_flight_high_water", "gauge",
 		     "Most weight ever held at once in this limiter instance.");
 		for (size_t i = 0; i < g->nlimiters; i++)
 			put(&b, "fanoutd_limiter_in_flight_high_water{limiter=\"%s\"} %lld\n",
 			    g->limiters[i].name,
-			    (long long)fo_sem_high_water(g->limiters[i].ops->sem(g->limiters[i].state)));
+			    (long long)fo_sem_high_water(
+				    g->limiters[i].ops->sem(g->limiters[i].state)));
 		help(&b, "fanoutd_limiter_limit", "gauge", "The limiter's current limit.");
 		for (size_t i = 0; i < g->nlimiters; i++)
 			put(&b, "fanoutd_limiter_limit{limiter=\"%s\"} %lld\n", g->limiters[i].name,
 			    (long long)fo_sem_size(g->limiters[i].ops->sem(g->limiters[i].state)));
 		help(&b, "fanoutd_limiter_waiting", "gauge", "Units queued for admission.");
 		for (size_t i = 0; i < g->nlimiters; i++)
-			put(&b, "fanoutd_limiter_waiting{limiter=\"%s\"} %zu\n", g->limiters[i].name,
+			put(&b, "fanoutd_limiter_waiting{limiter=\"%s\"} %zu\n",
+			    g->limiters[i].name,
 			    fo_sem_waiting(g->limiters[i].ops->sem(g->limiters[i].state)));
 	}
 
@@ -203,16 +209,19 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 	for (size_t i = 0; i < nbranches; i++)
 		for (int o = 0; o < FO_OUTCOME_MAX; o++)
 			put(&b,
-			    "fanoutd_branch_outcomes_total{route=\"%s\",branch=\"%s\",outcome=\"%s\"} "
+			    "fanoutd_branch_outcomes_total{route=\"%s\",branch=\"%s\",outcome=\"%"
+			    "s\"} "
 			    "%lu\n",
 			    branches[i]->route, branches[i]->branch, fo_outcome_str(o),
 			    atomic_load(&branches[i]->outcomes[o]));
-	help(&b, "fanoutd_request_duration_seconds", "histogram", "Unit latency by route and policy.");
+	help(&b, "fanoutd_request_duration_seconds", "histogram",
+	     "Unit latency by route and policy.");
 	for (size_t i = 0; i < nroutes; i++)
 		for (int p = 0; p < FOD_POLICY_N; p++) {
-			snprintf(labels, sizeof(labels), "route=\"%s\",policy=\"%s\"", routes[i]->route,
-				 policy_names[p]);
-			hist(&b, "fanoutd_request_duration_seconds", labels, &routes[i]->request[p]);
+			snprintf(labels, sizeof(labels), "route=\"%s\",policy=\"%s\"",
+				 routes[i]->route, policy_names[p]);
+			hist(&b, "fanoutd_request_duration_seconds", labels,
+			     &routes[i]->request[p]);
 		}
 	help(&b, "fanoutd_join_wait_seconds", "histogram", "Fan-out start to join.");
 	for (size_t i = 0; i < nroutes; i++) {

@@ -27,16 +27,21 @@ struct fod_metrics_branch {
 	atomic_ulong outcomes[FO_OUTCOME_MAX];
 };
 
-enum { FOD_POLICY_FAILFAST, FOD_POLICY_COLLECTALL, FOD_POLICY_BESTEFFORT, FOD_POLICY_OTHER,
-       FOD_POLICY_N };
+enum {
+	FOD_POLICY_FAILFAST,
+	FOD_POLICY_COLLECTALL,
+	FOD_POLICY_BESTEFFORT,
+	FOD_POLICY_OTHER,
+	FOD_POLICY_N
+};
 
 struct fod_metrics_route {
 	char *route;
 	struct fod_hist request[FOD_POLICY_N]; /* request latency by policy */
-	struct fod_hist join_wait;             /* fan-out start to join */
-	struct fod_hist admission_wait;        /* summed wait for the global limiter */
-	atomic_ulong degraded;                 /* answered with at least one branch dropped */
-	atomic_ulong rejected;                 /* 503: no admission within the budget */
+	struct fod_hist join_wait;	       /* fan-out start to join */
+	struct fod_hist admission_wait;	       /* summed wait for the global limiter */
+	atomic_ulong degraded;		       /* answered with at least one branch dropped */
+	atomic_ulong rejected;		       /* 503: no admission within the budget */
 };
 
 /* Registered once per name; the same object comes back on reloads. */

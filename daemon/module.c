@@ -25,7 +25,8 @@ static bool valid_name(const char *name)
 	if (!*name || strlen(name) > 64)
 		return false;
 	for (const char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '-'))
 			return false;
 	return true;
 }
@@ -55,8 +56,9 @@ int fod_module_open(const char *dir, const char *name, enum fo_module_type type,
 		snprintf(err, errlen, "%s: no %s symbol: not a fanoutd module", m->path,
 			 FO_MODULE_SYMBOL);
 	} else if (d->abi != FO_MODULE_ABI) {
-		snprintf(err, errlen, "%s: module ABI %u, this fanoutd speaks %u: rebuild the module",
-			 m->path, d->abi, FO_MODULE_ABI);
+		snprintf(err, errlen,
+			 "%s: module ABI %u, this fanoutd speaks %u: rebuild the module", m->path,
+			 d->abi, FO_MODULE_ABI);
 	} else if (!d->signature || strcmp(d->signature, FO_MODULE_SIGNATURE) != 0) {
 		snprintf(err, errlen, "%s: build signature '%s', expected '%s'", m->path,
 			 d->signature ? d->signature : "(none)", FO_MODULE_SIGNATURE);

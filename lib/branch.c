@@ -41,7 +41,8 @@ int fo__branch_budget(const struct fo_config *cfg, const struct fo_task *t, stru
 	}
 	int64_t now = fo_now_ns();
 	if (dl != FO_NO_DEADLINE) {
-		/* The join needs its reserve; a branch that cannot get its minimum is not started. */
+		/* The join needs its reserve; a branch that cannot get its minimum is not started.
+		 */
 		dl -= cfg->join_reserve_ns;
 		if (dl <= now || dl - now < cfg->min_task_budget_ns)
 			return -ETIMEDOUT;
@@ -79,8 +80,7 @@ static void run_blocking(struct fo_job *job)
 	branch_end(b);
 }
 
-void fo_branch_done(struct fo_branch *b, int err, const void *value, size_t len,
-		    const char *errmsg)
+void fo_branch_done(struct fo_branch *b, int err, const void *value, size_t len, const char *errmsg)
 {
 	if (err == 0 && len > 0 && fo_result_set(&b->res, value, len) < 0) {
 		err = -ENOMEM;

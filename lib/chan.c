@@ -18,7 +18,7 @@ struct fo_chan {
 	pthread_mutex_t lock;
 	pthread_cond_t not_full, not_empty;
 	size_t cap, esize, len, head; /* head: index of the oldest element */
-	uint64_t seq;                 /* arrival number of the oldest element */
+	uint64_t seq;		      /* arrival number of the oldest element */
 	unsigned sleeping_senders, sleeping_receivers;
 	bool closed;
 	unsigned char *ring;
@@ -125,7 +125,8 @@ long fo_chan_send(struct fo_chan *ch, struct fo_ctx *ctx, const void *elems, siz
 		}
 		size_t room = ch->cap - ch->len;
 		if (room == 0) {
-			if (!chan_sleep(ch, &ch->not_full, &ch->sleeping_senders, ctx, &hk, &hooked)) {
+			if (!chan_sleep(ch, &ch->not_full, &ch->sleeping_senders, ctx, &hk,
+					&hooked)) {
 				r = -ECANCELED;
 				break;
 			}

@@ -26,7 +26,7 @@ struct fo_ctx {
 	pthread_mutex_t lock;
 	int64_t deadline;      /* effective: min(own, parent's) */
 	bool own_deadline;     /* earlier than the parent's: needs its own timer */
-	bool armed;            /* on the timer heap */
+	bool armed;	       /* on the timer heap */
 	size_t heap_slot;      /* timer.c's index */
 	struct fo_ctx *parent; /* holds a reference */
 	struct fo_ctx_hook in_parent;

@@ -80,6 +80,6 @@ void fo__branch_launch(struct fo_branch *b, struct fo_ctx *parent);
 void fo__branch_not_started(struct fo_branch *b, enum fo_outcome o, int err);
 /* The shortest deadline a branch may get, or -ETIMEDOUT when it should be skipped. */
 int fo__branch_budget(const struct fo_config *cfg, const struct fo_task *t, struct fo_ctx *parent,
-		       int64_t *deadline);
+		      int64_t *deadline);
 /* Blocking-branch pool or the default; NULL if it cannot be created. */
 struct fo_pool *fo__cfg_pool(const struct fo_config *cfg);

@@ -8,12 +8,9 @@
 const char *fo_outcome_str(enum fo_outcome o)
 {
 	static const char *const names[] = {
-		[FO_OK] = "ok",
-		[FO_ERROR] = "error",
-		[FO_TIMEOUT] = "timeout",
-		[FO_CANCELLED] = "cancelled",
-		[FO_SKIPPED] = "skipped",
-		[FO_SHED] = "shed",
+		[FO_OK] = "ok",		  [FO_ERROR] = "error",
+		[FO_TIMEOUT] = "timeout", [FO_CANCELLED] = "cancelled",
+		[FO_SKIPPED] = "skipped", [FO_SHED] = "shed",
 		[FO_LOST] = "lost",
 	};
 	if ((unsigned)o < FO_OUTCOME_MAX)
@@ -81,9 +78,9 @@ void fo__settle(struct fo_result *r, struct fo_ctx *ctx)
 bool fo__feedback_worthy(enum fo_outcome o, enum fo_cause cause)
 {
 	/* A branch cut short for someone else's reason says nothing about load. */
-	return !(o == FO_CANCELLED &&
-		 (cause == FO_CAUSE_SIBLING || cause == FO_CAUSE_POLICY || cause == FO_CAUSE_CLIENT_GONE ||
-		  cause == FO_CAUSE_CANCELLED || cause == FO_CAUSE_SHUTDOWN));
+	return !(o == FO_CANCELLED && (cause == FO_CAUSE_SIBLING || cause == FO_CAUSE_POLICY ||
+				       cause == FO_CAUSE_CLIENT_GONE ||
+				       cause == FO_CAUSE_CANCELLED || cause == FO_CAUSE_SHUTDOWN));
 }
 
 int fo__report_add_error(struct fo_report *rep, size_t *cap, const struct fo_result *r)

@@ -93,8 +93,8 @@ static void take(struct fo_sem *sem, int64_t weight)
 static struct fo_sem_waiter *grant_locked(struct fo_sem *sem)
 {
 	struct fo_sem_waiter *granted = NULL, **tail = &granted;
-	while (sem->head && (sem->head->weight > sem->size ||
-			     sem->in_use + sem->head->weight <= sem->size)) {
+	while (sem->head &&
+	       (sem->head->weight > sem->size || sem->in_use + sem->head->weight <= sem->size)) {
 		struct fo_sem_waiter *w = sem->head;
 		/* Shrunk below its weight: refuse it rather than block the queue. */
 		w->status = w->weight > sem->size ? -E2BIG : 0;
@@ -255,13 +255,13 @@ int fo_sem_resize(struct fo_sem *sem, int64_t size)
 	return 0;
 }
 
-#define GETTER(name, type, field)                                                                  \
-	type fo_sem_##name(struct fo_sem *sem)                                                     \
-	{                                                                                          \
-		pthread_mutex_lock(&sem->lock);                                                    \
-		type v = sem->field;                                                               \
-		pthread_mutex_unlock(&sem->lock);                                                  \
-		return v;                                                                          \
+#define GETTER(name, type, field)                 \
+	type fo_sem_##name(struct fo_sem *sem)    \
+	{                                         \
+		pthread_mutex_lock(&sem->lock);   \
+		type v = sem->field;              \
+		pthread_mutex_unlock(&sem->lock); \
+		return v;                         \
 	}
 GETTER(size, int64_t, size)
 GETTER(in_use, int64_t, in_use)

@@ -360,7 +360,8 @@ static void async_dispatcher(struct fo_job *job)
 			r = fo_sem_acquire(s->cfg.global, s->group, b->weight);
 			b->holds_global = r == 0;
 			if (r < 0) {
-				fo__branch_not_started(b, r == -ECANCELED ? FO_CANCELLED : FO_SHED, r);
+				fo__branch_not_started(b, r == -ECANCELED ? FO_CANCELLED : FO_SHED,
+						       r);
 				async_finished(b);
 				continue;
 			}
@@ -472,7 +473,7 @@ struct fo_stream *fo_fanout_stream(struct fo_ctx *ctx, struct fo_chan *in, struc
 	bool ok = s->pstate && s->group;
 	if (cfg->ordered) {
 		s->window = cfg->reorder_window ? cfg->reorder_window
-					    : FO_MAX(4 * (size_t)limit, DEFAULT_MIN_WINDOW);
+						: FO_MAX(4 * (size_t)limit, DEFAULT_MIN_WINDOW);
 		s->ring = calloc(s->window, sizeof(*s->ring));
 		s->state = calloc(s->window, 1);
 		ok = ok && s->ring && s->state;
@@ -488,7 +489,8 @@ struct fo_stream *fo_fanout_stream(struct fo_ctx *ctx, struct fo_chan *in, struc
 		s->branches = calloc(limit, stride);
 		ok = ok && s->slots && s->branches;
 		for (unsigned i = 0; ok && i < limit; i++) {
-			struct fo_branch *b = (struct fo_branch *)((char *)s->branches + i * stride);
+			struct fo_branch *b =
+				(struct fo_branch *)((char *)s->branches + i * stride);
 			b->cfg = &s->cfg;
 			b->fn = fn;
 			b->arg = arg;
@@ -509,8 +511,8 @@ struct fo_stream *fo_fanout_stream(struct fo_ctx *ctx, struct fo_chan *in, struc
 	s->jobs_left = njobs;
 	for (unsigned i = 0; i < njobs; i++) {
 		s->jobs[i].s = s;
-		s->jobs[i].job.fn = cfg->start ? (i == 0 ? async_dispatcher : async_emitter)
-					       : blocking_worker;
+		s->jobs[i].job.fn =
+			cfg->start ? (i == 0 ? async_dispatcher : async_emitter) : blocking_worker;
 		fo_pool_submit(pool, &s->jobs[i].job);
 	}
 	return s;

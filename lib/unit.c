@@ -39,7 +39,7 @@ struct fo_unit {
 	struct fo_sem_waiter admission;
 	int64_t admit_start, start_ns;
 	bool dispatching, again, finished;
-	unsigned busy;           /* threads that will still touch the unit */
+	unsigned busy;		    /* threads that will still touch the unit */
 	enum fo_cause cancel_cause; /* the policy asked to cancel the rest */
 	struct fo_report rep;
 	fo_unit_done_fn done;
@@ -267,8 +267,7 @@ int fo_unit_start(struct fo_ctx *ctx, const struct fo_task *tasks, size_t n, fo_
 	u->slots = calloc(nslots ? nslots : 1, sizeof(*u->slots));
 	u->pstate = calloc(1, u->policy->state_size ? u->policy->state_size : 1);
 	u->group = fo_ctx_child(ctx, FO_NO_DEADLINE);
-	if (!u->slots || !u->pstate || !u->group ||
-	    (!cfg->start && !fo__cfg_pool(cfg))) {
+	if (!u->slots || !u->pstate || !u->group || (!cfg->start && !fo__cfg_pool(cfg))) {
 		fo_ctx_unref(u->group);
 		free(u->pstate);
 		free(u->slots);

@@ -98,7 +98,8 @@ static void drain(struct ev_loop *loop, ev_async *w, int revents)
 static void cancelled(struct fo_ctx_hook *hook, enum fo_cause cause)
 {
 	(void)cause;
-	struct sim_branch *sb = (struct sim_branch *)((char *)hook - offsetof(struct sim_branch, hook));
+	struct sim_branch *sb =
+		(struct sim_branch *)((char *)hook - offsetof(struct sim_branch, hook));
 	struct evsim *es = sb->es;
 	atomic_fetch_add(&sb->refs, 1);
 	pthread_mutex_lock(&es->lock);

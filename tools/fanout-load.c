@@ -39,7 +39,7 @@
 
 /* ---- log-linear histogram: 64 sub-buckets per power of two of microseconds */
 
-#define SUB 64
+#define SUB  64
 #define MAGS 40
 struct hist {
 	uint64_t n[MAGS * SUB];
@@ -94,9 +94,18 @@ static struct {
 	int branches;
 	uint64_t max_in_flight;
 	double drain_s;
-} o = {.max_in_flight = 20000, .drain_s = 5,.rate = 1000, .duration = 10, .conns = 4096, .first_id = 1, .path = "/product/",
-       .query = "", .timeout_ns = 250 * FO_MSEC, .budget_ns = 300 * FO_MSEC,
-       .reserve_ns = 2 * FO_MSEC, .branches = 5};
+} o = {.max_in_flight = 20000,
+       .drain_s = 5,
+       .rate = 1000,
+       .duration = 10,
+       .conns = 4096,
+       .first_id = 1,
+       .path = "/product/",
+       .query = "",
+       .timeout_ns = 250 * FO_MSEC,
+       .budget_ns = 300 * FO_MSEC,
+       .reserve_ns = 2 * FO_MSEC,
+       .branches = 5};
 
 /* ---- the run */
 
@@ -248,8 +257,8 @@ static void on_tick(struct ev_loop *l, ev_timer *w, int revents)
 		struct req *r = calloc(1, sizeof(*r));
 		r->id = o.first_id + next;
 		r->intended = due;
-		snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%d%s%" PRIu64 "%s%s", o.port, o.path,
-			 r->id, o.query[0] ? "?" : "", o.query);
+		snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%d%s%" PRIu64 "%s%s", o.port,
+			 o.path, r->id, o.query[0] ? "?" : "", o.query);
 		r->easy = curl_easy_init();
 		curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
 		curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
@@ -296,7 +305,8 @@ static long long proc_cpu_ticks(int pid)
 	char *p = strrchr(buf, ')');
 	unsigned long long ut = 0, st = 0;
 	/* fields after the comm: state(3) ... utime(14) stime(15) */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
 	return (long long)(ut + st);
 }
@@ -335,39 +345,82 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{"port", 1, NULL, 'P'},       {"rate", 1, NULL, 'r'},      {"duration", 1, NULL, 'd'},
-		{"pid", 1, NULL, 'p'},        {"conns", 1, NULL, 'c'},     {"first-id", 1, NULL, 'f'},
-		{"query", 1, NULL, 'q'},      {"seed", 1, NULL, 's'},      {"base-ms", 1, NULL, 'b'},
-		{"p99-ms", 1, NULL, '9'},     {"tail-rate", 1, NULL, 't'}, {"tail-ms", 1, NULL, 'T'},
-		{"timeout-ms", 1, NULL, 'o'}, {"budget-ms", 1, NULL, 'B'}, {"reserve-ms", 1, NULL, 'R'},
-		{"branches", 1, NULL, 'F'},   {"max-in-flight", 1, NULL, 'm'},
-		{"drain", 1, NULL, 'D'},      {"help", 0, NULL, 'h'},      {NULL, 0, NULL, 0},
+		{"port", 1, NULL, 'P'},		 {"rate", 1, NULL, 'r'},
+		{"duration", 1, NULL, 'd'},	 {"pid", 1, NULL, 'p'},
+		{"conns", 1, NULL, 'c'},	 {"first-id", 1, NULL, 'f'},
+		{"query", 1, NULL, 'q'},	 {"seed", 1, NULL, 's'},
+		{"base-ms", 1, NULL, 'b'},	 {"p99-ms", 1, NULL, '9'},
+		{"tail-rate", 1, NULL, 't'},	 {"tail-ms", 1, NULL, 'T'},
+		{"timeout-ms", 1, NULL, 'o'},	 {"budget-ms", 1, NULL, 'B'},
+		{"reserve-ms", 1, NULL, 'R'},	 {"branches", 1, NULL, 'F'},
+		{"max-in-flight", 1, NULL, 'm'}, {"drain", 1, NULL, 'D'},
+		{"help", 0, NULL, 'h'},		 {NULL, 0, NULL, 0},
 	};
 	fo_sim_defaults(&o.sim);
 	o.sim.seed = 1;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
-		case 'P': o.port = atoi(optarg); break;
-		case 'r': o.rate = strtod(optarg, NULL); break;
-		case 'd': o.duration = strtod(optarg, NULL); break;
-		case 'p': o.pid = atoi(optarg); break;
-		case 'c': o.conns = atol(optarg); break;
-		case 'f': o.first_id = strtoull(optarg, NULL, 10); break;
-		case 'q': o.query = optarg; break;
-		case 's': o.sim.seed = strtoull(optarg, NULL, 10); break;
-		case 'b': o.sim.base_ns = (int64_t)(strtod(optarg, NULL) * 1e6); break;
-		case '9': o.sim.p99_ns = (int64_t)(strtod(optarg, NULL) * 1e6); break;
-		case 't': o.sim.tail_rate = strtod(optarg, NULL); break;
-		case 'T': o.sim.tail_ns = (int64_t)(strtod(optarg, NULL) * 1e6); break;
-		case 'o': o.timeout_ns = (int64_t)(strtod(optarg, NULL) * 1e6); break;
-		case 'B': o.budget_ns = (int64_t)(strtod(optarg, NULL) * 1e6); break;
-		case 'R': o.reserve_ns = (int64_t)(strtod(optarg, NULL) * 1e6); break;
-		case 'F': o.branches = atoi(optarg); break;
-		case 'm': o.max_in_flight = strtoull(optarg, NULL, 10); break;
-		case 'D': o.drain_s = strtod(optarg, NULL); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'P':
+			o.port = atoi(optarg);
+			break;
+		case 'r':
+			o.rate = strtod(optarg, NULL);
+			break;
+		case 'd':
+			o.duration = strtod(optarg, NULL);
+			break;
+		case 'p':
+			o.pid = atoi(optarg);
+			break;
+		case 'c':
+			o.conns = atol(optarg);
+			break;
+		case 'f':
+			o.first_id = strtoull(optarg, NULL, 10);
+			break;
+		case 'q':
+			o.query = optarg;
+			break;
+		case 's':
+			o.sim.seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'b':
+			o.sim.base_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			break;
+		case '9':
+			o.sim.p99_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			break;
+		case 't':
+			o.sim.tail_rate = strtod(optarg, NULL);
+			break;
+		case 'T':
+			o.sim.tail_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			break;
+		case 'o':
+			o.timeout_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			break;
+		case 'B':
+			o.budget_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			break;
+		case 'R':
+			o.reserve_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			break;
+		case 'F':
+			o.branches = atoi(optarg);
+			break;
+		case 'm':
+			o.max_in_flight = strtoull(optarg, NULL, 10);
+			break;
+		case 'D':
+			o.drain_s = strtod(optarg, NULL);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (o.port <= 0 || o.rate <= 0 || o.duration <= 0) {
@@ -403,25 +456,28 @@ int main(int argc, char **argv)
 	int64_t wall = fo_now_ns() - start_ns;
 	long long cpu1 = o.pid ? proc_cpu_ticks(o.pid) : -1;
 	double cpu_pct = cpu0 >= 0 && cpu1 >= 0
-				 ? (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) / ((double)wall / 1e9) * 100
+				 ? (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) /
+					   ((double)wall / 1e9) * 100
 				 : -1;
 	/* Achieved: answered requests over the sending window (the open model's rate). */
 	double window = fmin((double)wall / 1e9, o.duration);
 	uint64_t answered = codes[2] + codes[3] + codes[4] + codes[5];
 	printf("{\"target_rate\":%.0f,\"achieved_rate\":%.0f,\"sent\":%" PRIu64 ",\"2xx\":%" PRIu64
 	       ",\"4xx\":%" PRIu64 ",\"5xx\":%" PRIu64 ",\"errors\":%" PRIu64
-	       ",\"dropped\":%" PRIu64 ",\"abandoned\":%" PRIu64
-	       ",\"max_in_flight\":%" PRIu64 ",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f"
+	       ",\"dropped\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"max_in_flight\":%" PRIu64
+	       ",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f"
 	       ",\"max_ms\":%.3f,\"overhead_p50_ms\":%.3f,\"overhead_p99_ms\":%.3f"
 	       ",\"overhead_p999_ms\":%.3f",
 	       o.rate, (double)answered / window, total - dropped, codes[2], codes[4], codes[5],
-	       failed, dropped, abandoned, max_inflight, hist_pct(&latency, 50), hist_pct(&latency, 99),
-	       hist_pct(&latency, 99.9), (double)max_latency_ns / 1e6, hist_pct(&overhead, 50),
-	       hist_pct(&overhead, 99), hist_pct(&overhead, 99.9));
+	       failed, dropped, abandoned, max_inflight, hist_pct(&latency, 50),
+	       hist_pct(&latency, 99), hist_pct(&latency, 99.9), (double)max_latency_ns / 1e6,
+	       hist_pct(&overhead, 50), hist_pct(&overhead, 99), hist_pct(&overhead, 99.9));
 	if (o.pid)
 		printf(",\"server_cpu_pct\":%.1f,\"server_cpu_us_per_req\":%.1f"
 		       ",\"server_peak_rss_mb\":%.1f,\"server_peak_threads\":%ld",
-		       cpu_pct, answered ? cpu_pct / 100.0 * 1e6 / ((double)answered / ((double)wall / 1e9)) : 0,
+		       cpu_pct,
+		       answered ? cpu_pct / 100.0 * 1e6 / ((double)answered / ((double)wall / 1e9))
+				: 0,
 		       (double)peak_rss_kib / 1024.0, peak_threads);
 	printf("}\n");
 	curl_multi_cleanup(multi);

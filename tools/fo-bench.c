@@ -85,8 +85,11 @@ static void *produce(void *arg)
 		atomic_store_explicit(&p->busy[idx], 1, memory_order_relaxed);
 		uint8_t *slot = p->ring + idx * o->payload;
 		make_payload(o->seed, i, slot, o->payload);
-		batch[k++] = (struct fo_task){.id = i, .kind = o->kind, .payload = slot,
-					      .len = o->payload, .udata = (void *)(uintptr_t)idx};
+		batch[k++] = (struct fo_task){.id = i,
+					      .kind = o->kind,
+					      .payload = slot,
+					      .len = o->payload,
+					      .udata = (void *)(uintptr_t)idx};
 		if (k == 256 || i + 1 == o->n) {
 			if (fo_chan_send(p->in, NULL, batch, k) != (long)k)
 				break;
@@ -164,8 +167,7 @@ static int noop(struct fo_ctx *ctx, const struct fo_task *t, struct fo_result *o
 	return 0;
 }
 
-static void sleep_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
-			void *arg)
+static void sleep_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg)
 {
 	evsim_start(ctx, t, b, arg); /* reads (digests) the payload before it returns */
 	release_slot(t);
@@ -173,20 +175,27 @@ static void sleep_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_b
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fo-bench noop|sleep [-n N] [--seed S] [--limit L] [--pool P] [--ordered]\n"
-		   "                [--window W] [--payload B] [--in-cap C] [--out-cap C]\n"
-		   "                [--err-rate R] [--tail-rate R] [--csv FILE]\n");
+	fprintf(f,
+		"usage: fo-bench noop|sleep [-n N] [--seed S] [--limit L] [--pool P] [--ordered]\n"
+		"                [--window W] [--payload B] [--in-cap C] [--out-cap C]\n"
+		"                [--err-rate R] [--tail-rate R] [--csv FILE]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
-		{"seed", required_argument, NULL, 's'},   {"limit", required_argument, NULL, 'l'},
-		{"pool", required_argument, NULL, 'p'},   {"ordered", no_argument, NULL, 'o'},
-		{"window", required_argument, NULL, 'w'}, {"payload", required_argument, NULL, 'b'},
-		{"in-cap", required_argument, NULL, 'i'}, {"out-cap", required_argument, NULL, 'O'},
-		{"csv", required_argument, NULL, 'c'},    {"err-rate", required_argument, NULL, 'e'},
-		{"tail-rate", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+		{"seed", required_argument, NULL, 's'},
+		{"limit", required_argument, NULL, 'l'},
+		{"pool", required_argument, NULL, 'p'},
+		{"ordered", no_argument, NULL, 'o'},
+		{"window", required_argument, NULL, 'w'},
+		{"payload", required_argument, NULL, 'b'},
+		{"in-cap", required_argument, NULL, 'i'},
+		{"out-cap", required_argument, NULL, 'O'},
+		{"csv", required_argument, NULL, 'c'},
+		{"err-rate", required_argument, NULL, 'e'},
+		{"tail-rate", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	if (argc < 2 || (strcmp(argv[1], "noop") && strcmp(argv[1], "sleep"))) {
@@ -194,32 +203,67 @@ static int parse(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	bool sleep = strcmp(argv[1], "sleep") == 0;
-	*o = (struct opts){.kind = argv[1], .n = sleep ? 1000000 : 50000000, .seed = 1,
-			   .limit = sleep ? 10000 : 2, .pool = 2, .payload = 32,
-			   .in_cap = 4096, .out_cap = 4096, .tail_rate = 0.001};
+	*o = (struct opts){.kind = argv[1],
+			   .n = sleep ? 1000000 : 50000000,
+			   .seed = 1,
+			   .limit = sleep ? 10000 : 2,
+			   .pool = 2,
+			   .payload = 32,
+			   .in_cap = 4096,
+			   .out_cap = 4096,
+			   .tail_rate = 0.001};
 	optind = 2;
 	int c;
 	while ((c = getopt_long(argc, argv, "n:h", longs, NULL)) != -1) {
 		switch (c) {
-		case 'n': o->n = strtoull(optarg, NULL, 10); break;
-		case 's': o->seed = strtoull(optarg, NULL, 10); break;
-		case 'l': o->limit = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'p': o->pool = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'o': o->ordered = true; break;
-		case 'w': o->window = strtoul(optarg, NULL, 10); break;
-		case 'b': o->payload = strtoul(optarg, NULL, 10); break;
-		case 'i': o->in_cap = strtoul(optarg, NULL, 10); break;
-		case 'O': o->out_cap = strtoul(optarg, NULL, 10); break;
-		case 'c': o->csv = optarg; break;
-		case 'e': o->err_rate = strtod(optarg, NULL); break;
-		case 't': o->tail_rate = strtod(optarg, NULL); break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -1;
+		case 'n':
+			o->n = strtoull(optarg, NULL, 10);
+			break;
+		case 's':
+			o->seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'l':
+			o->limit = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'p':
+			o->pool = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'o':
+			o->ordered = true;
+			break;
+		case 'w':
+			o->window = strtoul(optarg, NULL, 10);
+			break;
+		case 'b':
+			o->payload = strtoul(optarg, NULL, 10);
+			break;
+		case 'i':
+			o->in_cap = strtoul(optarg, NULL, 10);
+			break;
+		case 'O':
+			o->out_cap = strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			o->csv = optarg;
+			break;
+		case 'e':
+			o->err_rate = strtod(optarg, NULL);
+			break;
+		case 't':
+			o->tail_rate = strtod(optarg, NULL);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (o->n == 0 || o->limit == 0 || o->pool == 0 || o->payload == 0 || o->in_cap == 0 ||
 	    o->out_cap == 0) {
-		fprintf(stderr, "fo-bench: -n, --limit, --pool, --payload and capacities must be > 0\n");
+		fprintf(stderr,
+			"fo-bench: -n, --limit, --pool, --payload and capacities must be > 0\n");
 		return -1;
 	}
 	return 0;
@@ -251,8 +295,10 @@ int main(int argc, char **argv)
 	atomic_ulong done = 0;
 	struct procstat ps0;
 	procstat_read(&ps0);
-	struct sampler smp = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-			      .done = &done, .start = fo_now_ns()};
+	struct sampler smp = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			      .cond = PTHREAD_COND_INITIALIZER,
+			      .done = &done,
+			      .start = fo_now_ns()};
 	if (o.csv && !(smp.csv = fopen(o.csv, "w"))) {
 		fprintf(stderr, "fo-bench: %s: %s\n", o.csv, strerror(errno));
 		return 1;
@@ -261,8 +307,11 @@ int main(int argc, char **argv)
 		fprintf(smp.csv, "t_s,done,threads,rss_kib\n");
 	pthread_create(&smp.thread, NULL, sampler_main, &smp);
 
-	struct fo_config cfg = {.limit = o.limit, .policy = fo_policy_builtin(FO_COLLECTALL),
-				.ordered = o.ordered, .reorder_window = o.window, .pool = pool,
+	struct fo_config cfg = {.limit = o.limit,
+				.policy = fo_policy_builtin(FO_COLLECTALL),
+				.ordered = o.ordered,
+				.reorder_window = o.window,
+				.pool = pool,
 				.start = sleep ? sleep_start : NULL};
 	int64_t start = fo_now_ns();
 	pthread_create(&prod.thread, NULL, produce, &prod);

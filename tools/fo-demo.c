@@ -62,7 +62,8 @@ int main(int argc, char **argv)
 		} else if (c == 'q') {
 			quiet = true;
 		} else {
-			fprintf(stderr, "usage: fo-demo [-n REQUESTS] [--seed S] [--policy P] [--quiet]\n");
+			fprintf(stderr,
+				"usage: fo-demo [-n REQUESTS] [--seed S] [--policy P] [--quiet]\n");
 			return 2;
 		}
 	}
@@ -87,15 +88,21 @@ int main(int argc, char **argv)
 	long live_before = fo_live_branches();
 	int64_t *lat = calloc((size_t)n, sizeof(*lat));
 	long degraded = 0, failed = 0;
-	struct fo_config cfg = {.limit = F, .policy = policy, .ordered = true,
-				.per_task_timeout_ns = 250 * FO_MSEC, .join_reserve_ns = 2 * FO_MSEC,
-				.min_task_budget_ns = FO_MSEC, .start = evsim_start};
+	struct fo_config cfg = {.limit = F,
+				.policy = policy,
+				.ordered = true,
+				.per_task_timeout_ns = 250 * FO_MSEC,
+				.join_reserve_ns = 2 * FO_MSEC,
+				.min_task_budget_ns = FO_MSEC,
+				.start = evsim_start};
 	for (long i = 0; i < n; i++) {
 		uint64_t id = (uint64_t)i + 1;
 		struct fo_task tasks[F];
 		for (unsigned b = 0; b < F; b++)
-			tasks[b] = (struct fo_task){.id = task_id(id, b), .kind = branches[b],
-						    .payload = &id, .len = sizeof(id)};
+			tasks[b] = (struct fo_task){.id = task_id(id, b),
+						    .kind = branches[b],
+						    .payload = &id,
+						    .len = sizeof(id)};
 		struct fo_ctx *ctx = fo_ctx_new(fo_now_ns() + 300 * FO_MSEC);
 		struct fo_result res[F];
 		struct fo_report rep;
@@ -109,11 +116,13 @@ int main(int argc, char **argv)
 			printf("{\"id\":%llu", (unsigned long long)id);
 			for (unsigned b = 0; b < F; b++)
 				if (res[b].outcome == FO_OK)
-					printf(",\"%s\":{\"ms\":%.1f}", branches[b], res[b].dur_ns / 1e6);
+					printf(",\"%s\":{\"ms\":%.1f}", branches[b],
+					       res[b].dur_ns / 1e6);
 			printf(",\"degraded\":[");
 			for (size_t e = 0; e < rep.nerrors; e++)
 				printf("%s{\"branch\":\"%s\",\"outcome\":\"%s\"}", e ? "," : "",
-				       branches[rep.errors[e].index], fo_outcome_str(rep.errors[e].outcome));
+				       branches[rep.errors[e].index],
+				       fo_outcome_str(rep.errors[e].outcome));
 			printf("],\"ms\":%.1f,\"rc\":%d}\n", lat[i] / 1e6, rc);
 		}
 		for (unsigned b = 0; b < F; b++)

@@ -34,8 +34,8 @@ extern "C" {
 
 /* A deadline that never comes. */
 #define FO_NO_DEADLINE INT64_MAX
-#define FO_MSEC        INT64_C(1000000)
-#define FO_SEC         INT64_C(1000000000)
+#define FO_MSEC	       INT64_C(1000000)
+#define FO_SEC	       INT64_C(1000000000)
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t fo_now_ns(void);
@@ -45,12 +45,12 @@ int64_t fo_now_ns(void);
 /* Why a context ended. FO_LIVE means it has not. */
 enum fo_cause {
 	FO_LIVE = 0,
-	FO_CAUSE_CANCELLED,     /* the owner cancelled it */
-	FO_CAUSE_DEADLINE,       /* its deadline passed */
-	FO_CAUSE_SIBLING, /* fail-fast: another branch of the unit failed */
-	FO_CAUSE_CLIENT_GONE,    /* the client that asked for the work went away */
-	FO_CAUSE_SHUTDOWN,       /* the process is stopping */
-	FO_CAUSE_POLICY,    /* the policy has its answer (e.g. quorum reached) */
+	FO_CAUSE_CANCELLED,   /* the owner cancelled it */
+	FO_CAUSE_DEADLINE,    /* its deadline passed */
+	FO_CAUSE_SIBLING,     /* fail-fast: another branch of the unit failed */
+	FO_CAUSE_CLIENT_GONE, /* the client that asked for the work went away */
+	FO_CAUSE_SHUTDOWN,    /* the process is stopping */
+	FO_CAUSE_POLICY,      /* the policy has its answer (e.g. quorum reached) */
 };
 
 struct fo_ctx;
@@ -208,7 +208,7 @@ struct fo_task {
 	size_t len;
 	uint32_t weight;    /* cost against a weighted limiter; 0 counts as 1 */
 	int64_t timeout_ns; /* this branch's own timeout; 0 = cfg->per_task_timeout_ns */
-	void *udata;        /* the caller's, handed back in the result */
+	void *udata;	    /* the caller's, handed back in the result */
 };
 
 /* How a branch ended. */
@@ -237,11 +237,11 @@ struct fo_result {
 	void *value;
 	size_t len;
 	uint8_t small[FO_RESULT_INLINE];
-	int err;             /* 0 or a negative errno */
-	const char *errmsg;  /* static string, or NULL */
-	int64_t dur_ns;      /* start to completion */
+	int err;	    /* 0 or a negative errno */
+	const char *errmsg; /* static string, or NULL */
+	int64_t dur_ns;	    /* start to completion */
 	enum fo_outcome outcome;
-	void *udata;         /* the task's */
+	void *udata; /* the task's */
 };
 
 static inline const void *fo_result_data(const struct fo_result *r)
@@ -283,8 +283,8 @@ struct fo_report;
 
 enum fo_policy_kind {
 	FO_FAILFAST = 0, /* first error cancels the siblings and is returned */
-	FO_COLLECTALL,   /* run all; return every error with its index */
-	FO_BESTEFFORT,   /* run all; drop failures; report count, ratio, indexes */
+	FO_COLLECTALL,	 /* run all; return every error with its index */
+	FO_BESTEFFORT,	 /* run all; drop failures; report count, ratio, indexes */
 };
 
 /* What a policy says after each branch. */
@@ -367,8 +367,8 @@ struct fo_branch_error {
 struct fo_report {
 	size_t total;
 	size_t count[FO_OUTCOME_MAX]; /* branches per outcome */
-	size_t failed;                /* every outcome but FO_OK */
-	double fail_ratio;            /* failed / total */
+	size_t failed;		      /* every outcome but FO_OK */
+	double fail_ratio;	      /* failed / total */
 	/* Every failed branch by index order (errors.Join, with indexes). */
 	struct fo_branch_error *errors;
 	size_t nerrors;
@@ -447,11 +447,11 @@ unsigned fo_effective_limit(unsigned limit);
 /* The canonical deterministic downstream model (DESIGN.md section 6). */
 struct fo_sim_params {
 	uint64_t seed;
-	int64_t base_ns;   /* default 5 ms */
-	int64_t p99_ns;    /* default 200 ms */
-	double tail_rate;  /* default 0.001 */
-	int64_t tail_ns;   /* default 2 s */
-	double err_rate;   /* 0, 0.01, 0.1 */
+	int64_t base_ns;    /* default 5 ms */
+	int64_t p99_ns;	    /* default 200 ms */
+	double tail_rate;   /* default 0.001 */
+	int64_t tail_ns;    /* default 2 s */
+	double err_rate;    /* 0, 0.01, 0.1 */
 	uint64_t fail_mask; /* branches (by index < 64) that always fail */
 };
 struct fo_sim_draw {

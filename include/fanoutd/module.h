@@ -29,7 +29,7 @@ extern "C" {
 /* Date-stamped; bumped on any incompatible change of this header. */
 #define FO_MODULE_ABI 20261127u
 /* What else must match between daemon and module: the C data model. */
-#define FO_MODULE_SIGNATURE_(p, t) "ptr" #p "-time" #t "-fanout1"
+#define FO_MODULE_SIGNATURE_(p, t)     "ptr" #p "-time" #t "-fanout1"
 #define FO_MODULE_SIGNATURE_EVAL(p, t) FO_MODULE_SIGNATURE_(p, t)
 #if UINTPTR_MAX == 0xffffffffffffffffu
 #define FO_MODULE_PTR_BITS 64
@@ -37,7 +37,7 @@ extern "C" {
 #define FO_MODULE_PTR_BITS 32
 #endif
 #define FO_MODULE_SIGNATURE FO_MODULE_SIGNATURE_EVAL(FO_MODULE_PTR_BITS, 64)
-#define FO_MODULE_SYMBOL "fo_module_descriptor"
+#define FO_MODULE_SYMBOL    "fo_module_descriptor"
 
 enum fo_module_type {
 	FO_MODULE_POLICY = 1,
@@ -99,10 +99,10 @@ struct fo_limiter_ops {
 struct fo_ds_call {
 	struct ev_loop *loop;
 	const struct fo_task *task; /* id: the unit id (product id / job row id) */
-	unsigned branch;            /* index of the branch (replica) in its route */
-	int64_t deadline_ns;        /* the branch's own deadline: never wait past it */
-	void *branch_state;         /* from branch_init */
-	void *priv;                 /* call_size bytes, zeroed */
+	unsigned branch;	    /* index of the branch (replica) in its route */
+	int64_t deadline_ns;	    /* the branch's own deadline: never wait past it */
+	void *branch_state;	    /* from branch_init */
+	void *priv;		    /* call_size bytes, zeroed */
 };
 
 struct fo_downstream_ops {
@@ -118,9 +118,9 @@ struct fo_downstream_ops {
 /* ------------------------------------------------------------- descriptor */
 
 struct fo_module {
-	uint32_t abi;          /* FO_MODULE_ABI */
+	uint32_t abi;	       /* FO_MODULE_ABI */
 	const char *signature; /* FO_MODULE_SIGNATURE */
-	uint32_t size;         /* sizeof(struct fo_module) */
+	uint32_t size;	       /* sizeof(struct fo_module) */
 	enum fo_module_type type;
 	const char *name, *version;
 	/* One instance; conf is the instance's setting (a limiter entry, the
@@ -131,12 +131,12 @@ struct fo_module {
 	const void *ops;
 };
 
-#define FO_MODULE_DEFINE(...)                                                                      \
-	__attribute__((visibility("default"))) const struct fo_module fo_module_descriptor = {    \
-		.abi = FO_MODULE_ABI,                                                              \
-		.signature = FO_MODULE_SIGNATURE,                                                  \
-		.size = sizeof(struct fo_module),                                                  \
-		__VA_ARGS__}
+#define FO_MODULE_DEFINE(...)                                                            \
+	__attribute__((visibility("default")))                                           \
+	const struct fo_module fo_module_descriptor = {.abi = FO_MODULE_ABI,             \
+						       .signature = FO_MODULE_SIGNATURE, \
+						       .size = sizeof(struct fo_module), \
+						       __VA_ARGS__}
 
 #ifdef __cplusplus
 }

@@ -37,13 +37,16 @@ static void test_async_10k_in_flight_without_threads(void)
 		tasks[i] = (struct fo_task){.id = i, .payload = &latency, .len = sizeof(latency)};
 	struct peek p = {0};
 	fo_snapshot_take(&p.base);
-	struct fo_config cfg = {.limit = N, .policy = fo_policy_builtin(FO_COLLECTALL),
-				.start = fo_test_loop_start, .on_result = on_first, .on_result_arg = &p};
+	struct fo_config cfg = {.limit = N,
+				.policy = fo_policy_builtin(FO_COLLECTALL),
+				.start = fo_test_loop_start,
+				.on_result = on_first,
+				.on_result_arg = &p};
 	struct fo_report rep;
 	CU_ASSERT_EQUAL(fo_fanout(NULL, tasks, N, NULL, loop, &cfg, NULL, &rep), 0);
 	CU_ASSERT_EQUAL(p.n, N);
 	CU_ASSERT_EQUAL(rep.count[FO_OK], N);
-	CU_ASSERT_EQUAL(fo_test_loop_peak(loop), N);      /* all in flight at once */
+	CU_ASSERT_EQUAL(fo_test_loop_peak(loop), N);	  /* all in flight at once */
 	CU_ASSERT_EQUAL(p.first.threads, p.base.threads); /* and not one thread more */
 	CU_ASSERT_EQUAL(p.first.branches, p.base.branches + N - 1);
 	CU_ASSERT_TRUE(fo_snapshot_back_to(&p.base, 1000));
@@ -76,12 +79,15 @@ static void test_branch_deadline_cut_from_budget(void)
 		tasks[i] = (struct fo_task){.id = i, .payload = &long_wait};
 	int64_t now = fo_now_ns();
 	struct fo_ctx *ctx = fo_ctx_new(now + 200 * FO_MSEC);
-	struct fo_config cfg = {.limit = 3, .policy = fo_policy_builtin(FO_BESTEFFORT),
-				.ordered = true, .per_task_timeout_ns = 50 * FO_MSEC,
+	struct fo_config cfg = {.limit = 3,
+				.policy = fo_policy_builtin(FO_BESTEFFORT),
+				.ordered = true,
+				.per_task_timeout_ns = 50 * FO_MSEC,
 				.join_reserve_ns = 20 * FO_MSEC};
 	struct fo_result res[3];
 	atomic_store(&max_deadline, 0);
-	CU_ASSERT_EQUAL(fo_fanout(ctx, tasks, 3, record_deadline_and_wait, NULL, &cfg, res, NULL), 0);
+	CU_ASSERT_EQUAL(fo_fanout(ctx, tasks, 3, record_deadline_and_wait, NULL, &cfg, res, NULL),
+			0);
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(res[i].outcome, FO_TIMEOUT);
 	/* min(per-task timeout, remaining budget - reserve): the timeout wins here. */
@@ -99,8 +105,10 @@ static void test_budget_below_minimum_is_skipped(void)
 		tasks[i] = (struct fo_task){.id = i, .payload = &wait};
 	struct fo_ctx *ctx = fo_ctx_new(fo_now_ns() + 40 * FO_MSEC);
 	/* 40 ms left - 20 ms reserve = 20 ms < the 30 ms minimum: start nothing. */
-	struct fo_config cfg = {.limit = 4, .policy = fo_policy_builtin(FO_BESTEFFORT),
-				.ordered = true, .join_reserve_ns = 20 * FO_MSEC,
+	struct fo_config cfg = {.limit = 4,
+				.policy = fo_policy_builtin(FO_BESTEFFORT),
+				.ordered = true,
+				.join_reserve_ns = 20 * FO_MSEC,
 				.min_task_budget_ns = 30 * FO_MSEC};
 	struct fo_result res[4];
 	struct fo_report rep;
@@ -124,8 +132,10 @@ static void test_late_branches_skipped_as_budget_drains(void)
 		tasks[i] = (struct fo_task){.id = i, .payload = &wait};
 	int64_t start = fo_now_ns();
 	struct fo_ctx *ctx = fo_ctx_new(start + 150 * FO_MSEC);
-	struct fo_config cfg = {.limit = 1, .policy = fo_policy_builtin(FO_BESTEFFORT),
-				.ordered = true, .join_reserve_ns = 10 * FO_MSEC,
+	struct fo_config cfg = {.limit = 1,
+				.policy = fo_policy_builtin(FO_BESTEFFORT),
+				.ordered = true,
+				.join_reserve_ns = 10 * FO_MSEC,
 				.min_task_budget_ns = 25 * FO_MSEC};
 	struct fo_result res[N];
 	struct fo_report rep;
@@ -134,7 +144,8 @@ static void test_late_branches_skipped_as_budget_drains(void)
 	fo_fanout(ctx, tasks, N, record_deadline_and_wait, NULL, &cfg, res, &rep);
 	CU_ASSERT(atomic_load(&ran) >= 1 && atomic_load(&ran) <= 5);
 	CU_ASSERT_EQUAL(rep.count[FO_SKIPPED], (size_t)(N - atomic_load(&ran)));
-	CU_ASSERT(atomic_load(&max_deadline) <= start + 140 * FO_MSEC); /* never past budget - reserve */
+	CU_ASSERT(atomic_load(&max_deadline) <=
+		  start + 140 * FO_MSEC); /* never past budget - reserve */
 	/* Skipped ones come after the ones that ran: the budget only drains. */
 	for (int i = 1; i < N; i++)
 		if (res[i - 1].outcome == FO_SKIPPED)
@@ -148,8 +159,10 @@ static void test_async_branch_cut_at_its_deadline(void)
 	struct fo_test_loop *loop = fo_test_loop_new();
 	int64_t slow = 30 * FO_SEC, fast = FO_MSEC;
 	struct fo_task tasks[2] = {{.id = 0, .payload = &slow}, {.id = 1, .payload = &fast}};
-	struct fo_config cfg = {.limit = 2, .policy = fo_policy_builtin(FO_BESTEFFORT),
-				.ordered = true, .per_task_timeout_ns = 30 * FO_MSEC,
+	struct fo_config cfg = {.limit = 2,
+				.policy = fo_policy_builtin(FO_BESTEFFORT),
+				.ordered = true,
+				.per_task_timeout_ns = 30 * FO_MSEC,
 				.start = fo_test_loop_start};
 	struct fo_result res[2];
 	int64_t t0 = fo_now_ns();

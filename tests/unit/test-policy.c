@@ -59,8 +59,8 @@ static void test_failfast_cancels_siblings(void)
 	make_tasks(tasks, 5);
 	struct fo_result res[5];
 	struct fo_report rep;
-	struct fo_config cfg = {.limit = 5, .policy = fo_policy_builtin(FO_FAILFAST),
-				.ordered = true};
+	struct fo_config cfg = {
+		.limit = 5, .policy = fo_policy_builtin(FO_FAILFAST), .ordered = true};
 	int64_t t0 = fo_now_ns();
 	int rc = fo_fanout(NULL, tasks, 5, branch3_fails, NULL, &cfg, res, &rep);
 	CU_ASSERT_EQUAL(rc, -EIO);
@@ -122,8 +122,8 @@ static void test_collectall_joins_every_error(void)
 	static struct fo_result res[N];
 	make_tasks(tasks, N);
 	struct fo_report rep;
-	struct fo_config cfg = {.limit = 8, .policy = fo_policy_builtin(FO_COLLECTALL),
-				.ordered = true};
+	struct fo_config cfg = {
+		.limit = 8, .policy = fo_policy_builtin(FO_COLLECTALL), .ordered = true};
 	int rc = fo_fanout(NULL, tasks, N, sim_errors, &p, &cfg, res, &rep);
 	CU_ASSERT_EQUAL(rc, -EIO);
 	CU_ASSERT_EQUAL(rep.nerrors, nfail);
@@ -153,8 +153,8 @@ static void test_besteffort_drops_failures_reports_them(void)
 	static struct fo_result res[N];
 	make_tasks(tasks, N);
 	struct fo_report rep;
-	struct fo_config cfg = {.limit = 8, .policy = fo_policy_builtin(FO_BESTEFFORT),
-				.ordered = true};
+	struct fo_config cfg = {
+		.limit = 8, .policy = fo_policy_builtin(FO_BESTEFFORT), .ordered = true};
 	CU_ASSERT_EQUAL(fo_fanout(NULL, tasks, N, sim_errors, &p, &cfg, res, &rep), 0);
 	CU_ASSERT_EQUAL(rep.failed, nfail);
 	CU_ASSERT_DOUBLE_EQUAL(rep.fail_ratio, (double)nfail / N, 1e-12);
@@ -196,8 +196,10 @@ static void test_unordered_delivers_each_once(void)
 	for (int pol = FO_COLLECTALL; pol <= FO_BESTEFFORT; pol++) {
 		static struct seen s;
 		memset(&s, 0, sizeof(s));
-		struct fo_config cfg = {.limit = 8, .policy = fo_policy_builtin(pol),
-					.on_result = on_result, .on_result_arg = &s};
+		struct fo_config cfg = {.limit = 8,
+					.policy = fo_policy_builtin(pol),
+					.on_result = on_result,
+					.on_result_arg = &s};
 		fo_fanout(NULL, tasks, N, sim_errors, &p, &cfg, NULL, NULL);
 		size_t want = pol == FO_BESTEFFORT ? N - nfail : N;
 		CU_ASSERT_EQUAL(s.n, want);
@@ -258,8 +260,8 @@ static void test_pluggable_quorum_policy(void)
 	size_t need = 3;
 	struct fo_result res[6];
 	struct fo_report rep;
-	struct fo_config cfg = {.limit = 6, .policy = &quorum, .policy_params = &need,
-				.ordered = true};
+	struct fo_config cfg = {
+		.limit = 6, .policy = &quorum, .policy_params = &need, .ordered = true};
 	int64_t t0 = fo_now_ns();
 	CU_ASSERT_EQUAL(fo_fanout(NULL, tasks, 6, fast_unless_even, NULL, &cfg, res, &rep), 0);
 	CU_ASSERT(fo_now_ns() - t0 < 10 * FO_SEC);
@@ -268,7 +270,8 @@ static void test_pluggable_quorum_policy(void)
 	CU_ASSERT_EQUAL(rep.cause, FO_CAUSE_POLICY);
 	fo_report_clear(&rep);
 	need = 7; /* more than there are branches: refused by init */
-	CU_ASSERT_EQUAL(fo_fanout(NULL, tasks, 6, fast_unless_even, NULL, &cfg, res, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fo_fanout(NULL, tasks, 6, fast_unless_even, NULL, &cfg, res, NULL),
+			-EINVAL);
 }
 
 static void test_policy_names(void)

@@ -49,8 +49,8 @@ static void test_report_counts_and_sorted_errors(void)
 	struct fo_task tasks[10];
 	for (int i = 0; i < 10; i++)
 		tasks[i] = (struct fo_task){.id = (uint64_t)i};
-	struct fo_config cfg = {.limit = 10, .policy = fo_policy_builtin(FO_COLLECTALL),
-				.ordered = true};
+	struct fo_config cfg = {
+		.limit = 10, .policy = fo_policy_builtin(FO_COLLECTALL), .ordered = true};
 	struct fo_result res[10];
 	struct fo_report rep;
 	int rc = fo_fanout(NULL, tasks, 10, fail_odd_slowly_first, NULL, &cfg, res, &rep);

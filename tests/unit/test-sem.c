@@ -155,9 +155,12 @@ static void test_resize_live(void)
 int main(void)
 {
 	static const struct fo_test tests[] = {
-		FO_TEST(test_exact_under_contention),  FO_TEST(test_fifo_heavy_head_not_starved),
-		FO_TEST(test_cancelled_head_does_not_strand), FO_TEST(test_done_context_fails_at_once),
-		FO_TEST(test_blocking_acquire_times_out), FO_TEST(test_resize_live),
+		FO_TEST(test_exact_under_contention),
+		FO_TEST(test_fifo_heavy_head_not_starved),
+		FO_TEST(test_cancelled_head_does_not_strand),
+		FO_TEST(test_done_context_fails_at_once),
+		FO_TEST(test_blocking_acquire_times_out),
+		FO_TEST(test_resize_live),
 	};
 	return fo_test_main("sem", tests, ARRAY_SIZE(tests));
 }

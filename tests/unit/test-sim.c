@@ -24,9 +24,9 @@ static void test_matches_go_peer(void)
 		int64_t latency;
 		bool fail, tail;
 	} gold[] = {
-		{1, 0, 6194579, false, false},         {1, 4, 9444240, false, false},
-		{7, 3, 7448240, false, false},         {12345, 2, 32624181, false, false},
-		{999999, 1, 6511984, false, false},    {7, 1, 13052243, true, false},
+		{1, 0, 6194579, false, false},	    {1, 4, 9444240, false, false},
+		{7, 3, 7448240, false, false},	    {12345, 2, 32624181, false, false},
+		{999999, 1, 6511984, false, false}, {7, 1, 13052243, true, false},
 		{3737, 0, 2000000000, false, true},
 	};
 	struct fo_sim_params p = seed42();
@@ -112,7 +112,7 @@ static void test_deterministic(void)
 int main(void)
 {
 	static const struct fo_test tests[] = {
-		FO_TEST(test_matches_go_peer),   FO_TEST(test_digest_matches_go_peer),
+		FO_TEST(test_matches_go_peer),	  FO_TEST(test_digest_matches_go_peer),
 		FO_TEST(test_distribution_shape), FO_TEST(test_always_fail_and_tail),
 		FO_TEST(test_deterministic),
 	};

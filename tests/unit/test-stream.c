@@ -90,7 +90,8 @@ static void run_complete(bool ordered, bool async)
 	struct fo_chan *out = fo_chan_new(256, sizeof(struct fo_result));
 	struct producer p = {.in = in, .n = N, .latency = lat, .fail_id = UINT64_MAX};
 	start_producer(&p);
-	struct fo_config cfg = {.limit = async ? 1000 : 4, .ordered = ordered,
+	struct fo_config cfg = {.limit = async ? 1000 : 4,
+				.ordered = ordered,
 				.start = async ? fo_test_loop_start : NULL};
 	struct fo_stream *s = fo_fanout_stream(NULL, in, out, async ? NULL : id_digest, loop, &cfg);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -169,7 +170,8 @@ static void test_stopped_consumer_blocks_producer(void)
 	/* The consumer stops. 10 M tasks would take well under a second to stream. */
 	CU_ASSERT_FALSE(fo_test_joined_within(p.thread, 500));
 	unsigned long sent = atomic_load(&p.sent);
-	/* Held beyond what was read: in + out + the workers' batches (at most in's size, or limit). */
+	/* Held beyond what was read: in + out + the workers' batches (at most in's size, or limit).
+	 */
 	unsigned long bound = READ + IN + OUT + IN + LIMIT;
 	CU_ASSERT(sent <= bound);
 	CU_ASSERT_FALSE(fo_test_joined_within(p.thread, 200));
@@ -203,8 +205,8 @@ static void test_stuck_head_bounded_by_window(void)
 	struct fo_chan *out = fo_chan_new(N, sizeof(struct fo_result));
 	struct producer p = {.in = in, .n = N, .latency = lat, .fail_id = UINT64_MAX};
 	start_producer(&p);
-	struct fo_config cfg = {.limit = 256, .ordered = true, .reorder_window = W,
-				.start = fo_test_loop_start};
+	struct fo_config cfg = {
+		.limit = 256, .ordered = true, .reorder_window = W, .start = fo_test_loop_start};
 	struct fo_stream *s = fo_fanout_stream(NULL, in, out, NULL, loop, &cfg);
 	/* While the head is stuck, nothing is emitted and intake stops at the window. */
 	CU_ASSERT_FALSE(fo_test_joined_within(p.thread, 200));
@@ -272,8 +274,8 @@ static void test_besteffort_stream_drops_failures(void)
 	struct fo_chan *out = fo_chan_new(64, sizeof(struct fo_result));
 	struct producer p = {.in = in, .n = N, .fail_id = 77};
 	start_producer(&p);
-	struct fo_config cfg = {.limit = 4, .policy = fo_policy_builtin(FO_BESTEFFORT),
-				.ordered = true};
+	struct fo_config cfg = {
+		.limit = 4, .policy = fo_policy_builtin(FO_BESTEFFORT), .ordered = true};
 	struct fo_stream *s = fo_fanout_stream(NULL, in, out, id_digest, NULL, &cfg);
 	size_t failures, n = drain(out, &failures);
 	struct fo_report rep;
@@ -303,7 +305,8 @@ static void test_cancel_mid_stream_no_leak(void)
 	struct fo_chan *out = fo_chan_new(64, sizeof(struct fo_result));
 	struct producer p = {.in = in, .n = N, .latency = lat, .ctx = ctx, .fail_id = UINT64_MAX};
 	start_producer(&p);
-	struct fo_config cfg = {.limit = 500, .policy = fo_policy_builtin(FO_COLLECTALL),
+	struct fo_config cfg = {.limit = 500,
+				.policy = fo_policy_builtin(FO_COLLECTALL),
 				.start = fo_test_loop_start};
 	struct fo_stream *s = fo_fanout_stream(ctx, in, out, NULL, loop, &cfg);
 	size_t failures, n = drain(out, &failures);

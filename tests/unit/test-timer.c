@@ -40,8 +40,8 @@ static void test_fire_in_deadline_order(void)
 	/* Deadlines in a scrambled order: id i fires at base + i ms. */
 	for (int k = 0; k < N; k++) {
 		int i = (k * 37) % N;
-		probes[i] = (struct probe){.hook.fn = probe_fired, .id = i,
-					   .deadline = base + i * FO_MSEC};
+		probes[i] = (struct probe){
+			.hook.fn = probe_fired, .id = i, .deadline = base + i * FO_MSEC};
 		ctx[i] = fo_ctx_new(probes[i].deadline);
 		CU_ASSERT_EQUAL(fo_ctx_hook_add(ctx[i], &probes[i].hook), 0);
 	}

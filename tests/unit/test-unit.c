@@ -106,8 +106,8 @@ static void early_return_case(bool async, int which)
 	pthread_t t;
 	if (which == 2)
 		pthread_create(&t, NULL, cancel_later, &c);
-	struct fo_config cfg = {.limit = 5, .ordered = true,
-				.start = async ? fo_test_loop_start : NULL};
+	struct fo_config cfg = {
+		.limit = 5, .ordered = true, .start = async ? fo_test_loop_start : NULL};
 	struct fo_result res[5];
 	int64_t t0 = fo_now_ns();
 	int rc = fo_fanout(ctx, tasks, 5, async ? NULL : sleeper, loop, &cfg, res, NULL);
@@ -218,7 +218,8 @@ static void test_per_unit_limit_holds(void)
 	CU_ASSERT_EQUAL(atomic_load(&max_running), 3);
 	fo_pool_free(pool);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	CU_ASSERT_EQUAL(fo_effective_limit(0), 4 * (unsigned)cpus); /* 0: a default, never unbounded */
+	CU_ASSERT_EQUAL(fo_effective_limit(0),
+			4 * (unsigned)cpus); /* 0: a default, never unbounded */
 	CU_ASSERT_EQUAL(fo_effective_limit(7), 7);
 }
 
@@ -257,7 +258,9 @@ static void test_global_limit_across_units(void)
 	struct unit_done d = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	struct fo_snapshot base;
 	fo_snapshot_take(&base);
-	struct fo_config cfg = {.limit = 5, .global = global, .start = fo_test_loop_start,
+	struct fo_config cfg = {.limit = 5,
+				.global = global,
+				.start = fo_test_loop_start,
 				.policy = fo_policy_builtin(FO_COLLECTALL)};
 	for (int u = 0; u < 8; u++) {
 		sleep_tasks(tasks[u], 5, &lat);
@@ -293,11 +296,11 @@ static void test_admission_wait_bounded_by_budget(void)
 	struct fo_task tasks[4];
 	sleep_tasks(tasks, 4, &lat);
 	struct fo_ctx *ctx = fo_ctx_new(fo_now_ns() + 30 * FO_MSEC);
-	struct fo_config cfg = {.limit = 4, .global = global,
-				.policy = fo_policy_builtin(FO_BESTEFFORT)};
+	struct fo_config cfg = {
+		.limit = 4, .global = global, .policy = fo_policy_builtin(FO_BESTEFFORT)};
 	struct fo_report rep;
 	CU_ASSERT_EQUAL(fo_fanout(ctx, tasks, 4, sleeper, NULL, &cfg, NULL, &rep), 0);
-	CU_ASSERT_EQUAL(rep.count[FO_SHED], 1);    /* the one queued for capacity */
+	CU_ASSERT_EQUAL(rep.count[FO_SHED], 1);	   /* the one queued for capacity */
 	CU_ASSERT_EQUAL(rep.count[FO_SKIPPED], 3); /* the rest never got a budget */
 	CU_ASSERT(rep.admit_wait_ns >= 20 * FO_MSEC);
 	CU_ASSERT_EQUAL(rep.cause, FO_CAUSE_DEADLINE);
@@ -318,8 +321,8 @@ static void test_unit_cancel_reaches_queued_admission(void)
 	struct unit_done d = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	struct fo_config cfg = {.limit = 3, .global = global};
 	struct fo_unit *u;
-	CU_ASSERT_EQUAL(fo_unit_start(NULL, tasks, 3, sleeper, NULL, &cfg, NULL, count_done, &d, &u),
-			0);
+	CU_ASSERT_EQUAL(
+		fo_unit_start(NULL, tasks, 3, sleeper, NULL, &cfg, NULL, count_done, &d, &u), 0);
 	CU_ASSERT_EQUAL(fo_sem_waiting(global), 1);
 	fo_unit_cancel(u, FO_CAUSE_CLIENT_GONE);
 	wait_units(&d, 1);

@@ -98,7 +98,7 @@ struct fo_test_loop {
 	struct loop_entry *head;
 	size_t pending, peak;
 	int64_t next_due; /* when the loop will wake by itself */
-	size_t hold;      /* complete nothing until this many are pending */
+	size_t hold;	  /* complete nothing until this many are pending */
 	bool stop;
 	pthread_t thread;
 };
@@ -189,8 +189,7 @@ void fo_test_loop_free(struct fo_test_loop *l)
 	free(l);
 }
 
-void fo_test_loop_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
-			void *arg)
+void fo_test_loop_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg)
 {
 	struct fo_test_loop *l = arg;
 	struct loop_entry *e = calloc(1, sizeof(*e));

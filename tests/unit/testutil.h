@@ -13,7 +13,10 @@ struct fo_test {
 	const char *name;
 	void (*fn)(void);
 };
-#define FO_TEST(f) {#f, f}
+#define FO_TEST(f)    \
+	{             \
+#f, f \
+	}
 
 /* Runs one suite; returns the process exit status (0 when all passed). */
 int fo_test_main(const char *suite, const struct fo_test *tests, size_t n);

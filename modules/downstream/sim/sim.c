@@ -72,7 +72,8 @@ static int branch_init(void *state, const config_setting_t *branch, unsigned ind
 		free(b);
 		return -EINVAL;
 	}
-	const config_setting_t *fails = route ? config_setting_get_member(route, "always_fail") : NULL;
+	const config_setting_t *fails =
+		route ? config_setting_get_member(route, "always_fail") : NULL;
 	const char *name = NULL;
 	config_setting_lookup_string(branch, "name", &name);
 	for (int i = 0; fails && name && i < config_setting_length(fails); i++) {
@@ -136,7 +137,8 @@ static void cancel(struct fo_ds_call *c)
 {
 	struct call *k = c->priv;
 	ev_timer_stop(c->loop, &k->timer);
-	((struct branch *)c->branch_state)->core->call_done(c, -ECANCELED, NULL, 0, "sim: cancelled");
+	((struct branch *)c->branch_state)
+		->core->call_done(c, -ECANCELED, NULL, 0, "sim: cancelled");
 }
 
 static int init(const struct fo_core_api *api, const config_setting_t *conf, void **state)

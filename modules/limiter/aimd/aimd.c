@@ -26,7 +26,7 @@
 struct aimd {
 	struct fo_sem *sem;
 	pthread_mutex_t lock;
-	double limit; /* fractional: backoff multiplies it */
+	double limit;	       /* fractional: backoff multiplies it */
 	double since_decrease; /* completions since the last decrease */
 	long long min, max;
 	double backoff;
