@@ -11,6 +11,15 @@ skip() { echo "SKIP: $*"; exit 77; }
 command -v systemd-nspawn >/dev/null || skip "systemd-nspawn missing (Debian package systemd-container)"
 grep -qw overlay /proc/filesystems || skip "no overlayfs in this kernel"
 
+mkvar() { sed -n "s/^$1 = //p" "$BUILDDIR/Makefile" | sed 's/\$(\([a-z_]*\))/${\1}/g'; }
+prefix=$(mkvar prefix)
+eval "sysconfdir=$(mkvar sysconfdir)"
+eval "unitdir=$(mkvar systemdsystemunitdir)"
+case "$unitdir" in
+/lib/systemd/system | /usr/lib/systemd/system | /etc/systemd/system) ;;
+*) skip "units install to $unitdir, outside systemd's search path (make distcheck)" ;;
+esac
+
 ns=$TMP/ns
 mkdir -p "$ns/upper" "$ns/work" "$ns/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$ns/upper,workdir=$ns/work" "$ns/root" ||
@@ -25,9 +34,7 @@ trap teardown EXIT
 
 make -s -C "$BUILDDIR" install DESTDIR="$ns/root" >"$TMP/install.log" 2>&1 ||
 	fail "make install: $(tail -5 "$TMP/install.log")"
-mkvar() { sed -n "s/^$1 = //p" "$BUILDDIR/Makefile" | sed 's/\$(\([a-z_]*\))/${\1}/g'; }
-prefix=$(mkvar prefix)
-eval "sysconfdir=$(mkvar sysconfdir)"
+
 PORT=$(free_port)
 sed -i "s/listen = \"127.0.0.1:8080\";/listen = \"127.0.0.1:$PORT\";/" "$ns/root$sysconfdir/fanoutd.conf"
 ldconfig -r "$ns/root" 2>/dev/null || true
