@@ -392,7 +392,7 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	const config_setting_t *modules = config_lookup(&g->cfg, "modules");
 	const config_setting_t *shutdown = config_lookup(&g->cfg, "shutdown");
 	const char *listen = "127.0.0.1:8080", *sock = "/run/fanoutd/fanoutd.sock",
-		   *mpath = FOD_MODULEDIR;
+		   *mpath = FOD_MODULEDIR, *amode = "0660", *agroup = "", *admin = "", *oper = "";
 	long long loops = 0, pool = 4, maxconn = 10000, url = 2048, hdr = 8192, body = 0;
 	g->header_timeout_ns = 10 * FO_SEC;
 	g->idle_timeout_ns = 60 * FO_SEC;
@@ -405,6 +405,9 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_ms(http, "header_timeout_ms", 1, 3600000, &g->header_timeout_ns) < 0 ||
 	    conf_ms(http, "idle_timeout_ms", 1, 86400000, &g->idle_timeout_ns) < 0 ||
 	    conf_string(api, "socket", false, &sock) < 0 ||
+	    conf_string(api, "mode", false, &amode) < 0 || conf_string(api, "group", false, &agroup) < 0 ||
+	    conf_string(api, "admin_group", false, &admin) < 0 ||
+	    conf_string(api, "operator_group", false, &oper) < 0 ||
 	    conf_int(workers, "loops", 0, 256, false, &loops) < 0 ||
 	    conf_int(workers, "pool", 1, 4096, false, &pool) < 0 ||
 	    conf_string(modules, "path", false, &mpath) < 0 ||
@@ -413,6 +416,16 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	g->http_listen = strdup(ov && ov->listen ? ov->listen : listen);
 	g->api_socket = strdup(ov && ov->socket ? ov->socket : sock);
 	g->modules_path = strdup(ov && ov->modules ? ov->modules : mpath);
+	char *end;
+	long m = strtol(amode, &end, 8);
+	if (*end || m < 0 || m > 0777) {
+		error_at(config_setting_get_member(api, "mode"), "'mode' must be octal, like \"0660\"");
+		return -EINVAL;
+	}
+	g->api_mode = strdup(amode);
+	g->api_group = strdup(agroup);
+	g->api_admin_group = strdup(admin);
+	g->api_operator_group = strdup(oper);
 	g->loops = (unsigned)loops;
 	g->pool_threads = (unsigned)pool;
 	g->max_connections = (long)maxconn;
@@ -514,6 +527,10 @@ void fod_gen_unref(struct fod_gen *g)
 	free(g->http_listen);
 	free(g->api_socket);
 	free(g->modules_path);
+	free(g->api_mode);
+	free(g->api_group);
+	free(g->api_admin_group);
+	free(g->api_operator_group);
 	free(g->path);
 	config_destroy(&g->cfg);
 	free(g);

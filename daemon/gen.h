@@ -62,6 +62,7 @@ struct fod_gen {
 	char *path;
 	/* settings */
 	char *http_listen, *api_socket, *modules_path;
+	char *api_mode, *api_group, *api_admin_group, *api_operator_group;
 	unsigned loops, pool_threads;
 	long max_connections;
 	size_t max_url, max_headers, max_body;

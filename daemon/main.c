@@ -17,9 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "gateway.h"
 #include "gen.h"
 #include "http.h"
@@ -47,15 +49,14 @@ static void notify_status(const char *what)
 	fod_gen_unref(g);
 }
 
-static void reload(void)
+int fod_reload(char *err, size_t errlen)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 		   (unsigned long long)ts.tv_sec * 1000000ULL +
 			   (unsigned long long)ts.tv_nsec / 1000);
-	char err[1024];
-	struct fod_gen *g = fod_gen_build(config_path, &overrides, err, sizeof(err));
+	struct fod_gen *g = fod_gen_build(config_path, &overrides, err, errlen);
 	if (!g) {
 		atomic_fetch_add(&fod_counters.reloads_failed, 1);
 		log_err("reload refused, keeping the running configuration: %s", err);
@@ -73,6 +74,7 @@ static void reload(void)
 	}
 	sd_notify(0, "READY=1");
 	notify_status(g ? "reloaded" : "reload failed");
+	return g ? 0 : -1;
 }
 
 static void on_sighup(struct ev_loop *ev, ev_signal *w, int revents)
@@ -80,8 +82,9 @@ static void on_sighup(struct ev_loop *ev, ev_signal *w, int revents)
 	(void)ev;
 	(void)w;
 	(void)revents;
+	char err[1024];
 	if (!stopping)
-		reload();
+		fod_reload(err, sizeof(err));
 }
 
 /* Polls the in-flight count until it is 0 or the drain time is up. */
@@ -98,10 +101,9 @@ static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 	fod_loops_stop();
 }
 
-static void on_sigterm(struct ev_loop *ev, ev_signal *w, int revents)
+void fod_shutdown(void)
 {
-	(void)w;
-	(void)revents;
+	struct ev_loop *ev = fod_loops[0].ev;
 	if (stopping)
 		return;
 	stopping = true;
@@ -112,8 +114,17 @@ static void on_sigterm(struct ev_loop *ev, ev_signal *w, int revents)
 	log_notice("stopping: no new connections, draining %ld requests in flight",
 		   fod_gateway_in_flight());
 	fod_http_stop_accepting();
+	fod_api_stop();
 	ev_timer_init(&drain_timer, drain_tick, 0., 0.01);
 	ev_timer_again(ev, &drain_timer);
+}
+
+static void on_sigterm(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
+	fod_shutdown();
 }
 
 /* WATCHDOG=1 only while every loop keeps turning. */
@@ -129,6 +140,25 @@ static void watchdog_tick(struct ev_loop *ev, ev_timer *w, int revents)
 			return;
 		}
 	sd_notify(0, "WATCHDOG=1");
+}
+
+/* The admin socket; without it fanoutd still serves (and says so). */
+static void start_api(struct fod_gen *g)
+{
+	char *dir = strdup(g->api_socket), *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0755); /* /run/fanoutd when run by hand; systemd makes it otherwise */
+	}
+	free(dir);
+	int fd = fod_api_listen(g->api_socket, g->api_mode, g->api_group);
+	if (fd < 0) {
+		log_warn("admin socket disabled: cannot listen on %s: %s", g->api_socket,
+			 strerror(-fd));
+		return;
+	}
+	fod_api_start(fd);
+	log_info("admin socket on %s", g->api_socket);
 }
 
 /*
@@ -244,6 +274,7 @@ int main(int argc, char **argv)
 		log_info("listening on http://%s", g->http_listen);
 	}
 	fod_http_start(fd);
+	start_api(g);
 	struct ev_loop *ev = fod_loops[0].ev;
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
 	ev_signal_init(&sigterm, on_sigterm, SIGTERM);

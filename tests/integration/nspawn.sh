@@ -68,7 +68,7 @@ read -r code body <<<"$(get /product/42)"
 [ "$code" = 200 ] || fail "request to the systemd-run fanoutd: $code $body"
 pass "systemctl start fanoutd; GET /product/42: 200"
 inside systemctl reload fanoutd || fail "systemctl reload"
-# ExecReload sends SIGHUP: the reload itself completes asynchronously.
+# ExecReload runs `fanoutctl reload`: synchronous, so the generation is 2 at once.
 for _ in $(seq 100); do
 	gen=$(curl -fs "$(url /healthz)" | sed 's/.*"generation":\([0-9]*\).*/\1/')
 	[ "$gen" = 2 ] && break

@@ -61,7 +61,8 @@ fi
 
 if command -v systemd-analyze >/dev/null; then
 	# The unit as installed, pointing at this build.
-	sed -e "s|@sbindir@/fanoutd|$FANOUTD|g" -e "s|@sysconfdir@|$SRCDIR/etc|g" \
+	sed -e "s|@sbindir@/fanoutd|$FANOUTD|g" -e "s|@bindir@/fanoutctl|$FANOUTCTL|g" \
+		-e "s|@sysconfdir@|$SRCDIR/etc|g" \
 		"$SRCDIR/systemd/fanoutd.service.in" >"$TMP/fanoutd.service"
 	cp "$SRCDIR/systemd/fanoutd.socket" "$TMP/fanoutd.socket"
 	out=$(cd "$TMP" && systemd-analyze verify --man=no ./fanoutd.service ./fanoutd.socket 2>&1) ||

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admin socket API (doc/PROTOCOL.md): a Unix stream socket carrying
+ * length-framed msgpack maps; one command table with an access level per
+ * command, the level taken from the peer's credentials (SO_PEERCRED). Served
+ * on loop 0, where reloads happen.
+ */
+#ifndef FOD_API_H
+#define FOD_API_H
+
+#include <stddef.h>
+
+/* Binds the socket at path (replacing a stale one); returns the fd or -errno. */
+int fod_api_listen(const char *path, const char *mode, const char *group);
+/* Starts serving fd on loop 0. */
+void fod_api_start(int fd);
+/* Closes the listener and unlinks the path (shutdown). */
+void fod_api_stop(void);
+
+/* Provided by main.c: a synchronous reload; 0, or -1 with err filled. */
+int fod_reload(char *err, size_t errlen);
+/* Provided by main.c: begin a graceful shutdown, as SIGTERM does. */
+void fod_shutdown(void);
+
+#endif

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The admin socket API and fanoutctl: every op, access levels (an unprivileged
+# peer is refused operator/admin ops before they run), malformed and oversized
+# frames, a live limit change seen in /metrics, a synchronous reload that
+# fails with file:line.
+. "$SRCDIR/tests/integration/lib.sh"
+
+conf=$(make_config -e 's|mode = "0660";|mode = "0666";|')
+start_fanoutd "$conf"
+ctl() { "$FANOUTCTL" -s "$TMP/api.sock" "$@"; }
+
+ctl status | grep -q "^generation *1$" || fail "status: $(ctl status)"
+ctl --json status | grep -q '"branches_in_flight":0' || fail "status --json"
+ctl stats | grep -q "^reloads_ok" || fail "stats"
+ctl --json modules | grep -q '"name":"aimd","type":"limiter"' || fail "modules: $(ctl --json modules)"
+ctl limits | grep -q "^downstreams *aimd *2000" || fail "limits: $(ctl limits)"
+ctl limit get downstreams | grep -q "^limit *2000$" || fail "limit get"
+pass "status, stats, modules, limits, limit get"
+
+ctl limit set downstreams 1234 >/dev/null || fail "limit set"
+[ "$(metric 'fanoutd_limiter_limit{limiter="downstreams"}')" = 1234 ] || fail "limit not live in /metrics"
+pass "limit set 1234: visible in /metrics at once"
+rc=0; out=$(ctl limit set nosuch 5 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "no limiter named 'nosuch'" || fail "unknown limiter: $rc $out"
+rc=0; out=$(ctl limit set downstreams 0 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "limit 0 accepted: $out"
+pass "bad limit set refused (exit 1, reason on stderr)"
+
+out=$(ctl reload) || fail "reload: $out"
+echo "$out" | grep -q "^generation *2$" || fail "reload output: $out"
+sed -i 's/budget_ms = 300;/budget_ms = ;/' "$conf"
+rc=0; out=$(ctl reload 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "fanoutd.conf:[0-9]*: syntax error" || fail "bad reload: $rc $out"
+read -r code _ <<<"$(get /product/1)"
+[ "$code" = 200 ] || fail "not serving after a refused reload"
+pass "reload is synchronous: generation 2; a broken config fails with file:line, exit 1"
+
+# An unprivileged peer: read-only ops only, refused before anything runs.
+if command -v setpriv >/dev/null; then
+	chmod 0755 "$TMP" # the peer must reach the socket (its mode, 0666 here, is the gate)
+	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$FANOUTCTL" -s "$TMP/api.sock" "$@"; }
+	as_nobody status >/dev/null || fail "nobody cannot read status"
+	before=$(metric 'fanoutd_limiter_limit{limiter="downstreams"}')
+	rc=0; out=$(as_nobody limit set downstreams 7 2>&1) || rc=$?
+	[ "$rc" = 1 ] && echo "$out" | grep -q "needs the operator level; this peer has user" || fail "nobody: $rc $out"
+	rc=0; out=$(as_nobody reload 2>&1) || rc=$?
+	[ "$rc" = 1 ] && echo "$out" | grep -q "needs the admin level" || fail "nobody reload: $rc $out"
+	[ "$(metric 'fanoutd_limiter_limit{limiter="downstreams"}')" = "$before" ] || fail "a refused op ran"
+	pass "uid 65534: status allowed; limit set and reload forbidden, nothing changed"
+else
+	echo "note: setpriv missing: access levels not exercised"
+fi
+
+# Bad frames: garbage msgpack, unknown op, oversized length (then the connection closes).
+python3 - "$TMP/api.sock" <<'PY' || fail "bad frames"
+import socket, struct, sys
+def ask(payload, raw=False):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    s.sendall(payload if raw else struct.pack(">I", len(payload)) + payload)
+    s.shutdown(socket.SHUT_WR)  # done asking: the daemon answers, then closes
+    s.settimeout(10)
+    n = struct.unpack(">I", s.recv(4))[0]; body = b""
+    while len(body) < n: body += s.recv(n - len(body))
+    rest = s.recv(1)  # b"": the daemon closed the stream
+    s.close(); return body, rest
+body, _ = ask(b"\xc1\xc1\xc1")                       # never-used msgpack byte
+assert b"malformed frame" in body, body
+body, _ = ask(b"\x81\xa2op\xa4nope")                  # {"op": "nope"}
+assert body[body.index(b"status") + 6] == 2 and b"unknown op 'nope'" in body, body
+body, rest = ask(struct.pack(">I", 50 << 20), raw=True)
+assert b"outside [1, 1048576]" in body and rest == b"", (body, rest)
+deep = b"\x91" * 20 + b"\xc0"                         # 20 nested arrays
+body, _ = ask(b"\x82\xa2op\xa6status\xa1x" + deep)
+assert b"too deep" in body, body
+PY
+ctl status >/dev/null || fail "the daemon is hurt after bad frames"
+pass "malformed, unknown-op, oversized and too-deep frames: error replies; daemon unaffected"
+
+ctl shutdown | grep -q stopping || fail "shutdown"
+wait "$FOD_PID" || fail "exit status after shutdown"
+FOD_PID=
+[ ! -e "$TMP/api.sock" ] || fail "socket left behind"
+pass "shutdown over the API: clean exit, socket removed"
