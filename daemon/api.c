@@ -395,15 +395,11 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 {
 	(void)revents;
 	struct api_conn *c = (struct api_conn *)((char *)w - offsetof(struct api_conn, wio));
-	while (c->out_pos < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_pos, c->out_len - c->out_pos);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
+	int r = fod_write_some(c->fd, c->out, c->out_len, &c->out_pos);
+	if (r <= 0) {
+		if (r < 0)
 			conn_close(c);
-			return;
-		}
-		c->out_pos += (size_t)n;
+		return;
 	}
 	ev_io_stop(ev, w);
 	c->out_len = c->out_pos = 0;

@@ -405,7 +405,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_ms(http, "header_timeout_ms", 1, 3600000, &g->header_timeout_ns) < 0 ||
 	    conf_ms(http, "idle_timeout_ms", 1, 86400000, &g->idle_timeout_ns) < 0 ||
 	    conf_string(api, "socket", false, &sock) < 0 ||
-	    conf_string(api, "mode", false, &amode) < 0 || conf_string(api, "group", false, &agroup) < 0 ||
+	    conf_string(api, "mode", false, &amode) < 0 ||
+	    conf_string(api, "group", false, &agroup) < 0 ||
 	    conf_string(api, "admin_group", false, &admin) < 0 ||
 	    conf_string(api, "operator_group", false, &oper) < 0 ||
 	    conf_int(workers, "loops", 0, 256, false, &loops) < 0 ||
@@ -419,7 +420,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	char *end;
 	long m = strtol(amode, &end, 8);
 	if (*end || m < 0 || m > 0777) {
-		error_at(config_setting_get_member(api, "mode"), "'mode' must be octal, like \"0660\"");
+		error_at(config_setting_get_member(api, "mode"),
+			 "'mode' must be octal, like \"0660\"");
 		return -EINVAL;
 	}
 	g->api_mode = strdup(amode);

@@ -419,15 +419,11 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	(void)ev;
 	(void)revents;
 	struct fod_conn *c = (struct fod_conn *)((char *)w - offsetof(struct fod_conn, wio));
-	while (c->out_pos < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_pos, c->out_len - c->out_pos);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
+	int r = fod_write_some(c->fd, c->out, c->out_len, &c->out_pos);
+	if (r <= 0) {
+		if (r < 0)
 			conn_close(c);
-			return;
-		}
-		c->out_pos += (size_t)n;
+		return;
 	}
 	ev_io_stop(c->loop->ev, &c->wio);
 	free(c->out);

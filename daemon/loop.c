@@ -131,3 +131,14 @@ void fod_loop_post(struct fod_loop *l, struct fod_task *t)
 	pthread_mutex_unlock(&l->lock);
 	ev_async_send(l->ev, &l->wake);
 }
+
+int fod_write_some(int fd, const char *buf, size_t len, size_t *pos)
+{
+	while (*pos < len) {
+		ssize_t n = write(fd, buf + *pos, len - *pos);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		*pos += (size_t)n;
+	}
+	return 1;
+}

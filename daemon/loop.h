@@ -47,6 +47,12 @@ void fod_loops_free(void);
 
 /* Queues t->fn to run on loop l's thread (even when called from it: never re-entrant). */
 void fod_loop_post(struct fod_loop *l, struct fod_task *t);
+/*
+ * Writes buf[*pos..len) to a non-blocking fd, advancing *pos: 1 when all is
+ * written, 0 when the fd is full (wait for EV_WRITE), -1 when it failed.
+ */
+int fod_write_some(int fd, const char *buf, size_t len, size_t *pos);
+
 /* The loop whose thread this is, or NULL. */
 struct fod_loop *fod_loop_self(void);
 

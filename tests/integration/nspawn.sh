@@ -39,7 +39,9 @@ PORT=$(free_port)
 sed -i "s/listen = \"127.0.0.1:8080\";/listen = \"127.0.0.1:$PORT\";/" "$ns/root$sysconfdir/fanoutd.conf"
 ldconfig -r "$ns/root" 2>/dev/null || true
 
+# basic.target only: the host image's own services (databases, ...) need not boot.
 systemd-nspawn -D "$ns/root" --register=no --keep-unit --boot systemd.firstboot=off \
+	systemd.unit=basic.target \
 	>"$TMP/nspawn.log" 2>&1 </dev/null &
 NSPAWN=$!
 # The container's init is the first "systemd" below nspawn.
@@ -53,13 +55,13 @@ for _ in $(seq 200); do
 done
 [ -n "$init" ] || fail "no systemd in the container: $(tail -5 "$TMP/nspawn.log")"
 inside() { nsenter -t "$init" -a "$@"; }
-for _ in $(seq 600); do
-	state=$(inside systemctl is-system-running 2>/dev/null || true)
-	case "$state" in running | degraded) break ;; esac
+for _ in $(seq 1800); do
+	state=$(inside systemctl is-active basic.target 2>/dev/null || true)
+	[ "$state" = active ] && break
 	sleep 0.1
 done
-case "$state" in running | degraded) ;; *) fail "container did not boot: $state" ;; esac
-pass "systemd booted in the container ($state)"
+[ "$state" = active ] || fail "the container did not reach basic.target in 180 s: $state"
+pass "systemd booted in the container (basic.target active)"
 
 inside systemctl daemon-reload
 inside systemctl start fanoutd || fail "systemctl start: $(inside journalctl -u fanoutd --no-pager | tail -20)"
