@@ -56,8 +56,6 @@ static void call_put(struct call *k)
 }
 
 /* core->call_done: the module's answer, on the call's loop. */
-void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
-		   const char *errmsg);
 void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len, const char *errmsg)
 {
 	struct call *k = (struct call *)c;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "gateway.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -52,17 +53,27 @@ static void error_at(const config_setting_t *s, const char *fmt, ...)
 
 /* ---- config readers (also the modules', through the core API) */
 
+/* 1 with *v set, 0 when an optional setting is absent, -EINVAL when a required one is. */
+static int member(const config_setting_t *s, const char *name, bool required,
+		  const config_setting_t **v)
+{
+	*v = s ? config_setting_get_member(s, name) : NULL;
+	if (*v)
+		return 1;
+	if (required) {
+		error_at(s, "'%s' is required", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int conf_int(const config_setting_t *s, const char *name, long long min, long long max,
 		    bool required, long long *out)
 {
-	const config_setting_t *v = s ? config_setting_get_member(s, name) : NULL;
-	if (!v) {
-		if (required) {
-			error_at(s, "'%s' is required", name);
-			return -EINVAL;
-		}
-		return 0;
-	}
+	const config_setting_t *v;
+	int r = member(s, name, required, &v);
+	if (r <= 0)
+		return r;
 	int t = config_setting_type(v);
 	if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
 		error_at(v, "'%s' must be an integer", name);
@@ -80,14 +91,10 @@ static int conf_int(const config_setting_t *s, const char *name, long long min, 
 static int conf_double(const config_setting_t *s, const char *name, double min, double max,
 		       bool required, double *out)
 {
-	const config_setting_t *v = s ? config_setting_get_member(s, name) : NULL;
-	if (!v) {
-		if (required) {
-			error_at(s, "'%s' is required", name);
-			return -EINVAL;
-		}
-		return 0;
-	}
+	const config_setting_t *v;
+	int r = member(s, name, required, &v);
+	if (r <= 0)
+		return r;
 	int t = config_setting_type(v);
 	double x;
 	if (t == CONFIG_TYPE_FLOAT)
@@ -108,14 +115,10 @@ static int conf_double(const config_setting_t *s, const char *name, double min, 
 
 static int conf_string(const config_setting_t *s, const char *name, bool required, const char **out)
 {
-	const config_setting_t *v = s ? config_setting_get_member(s, name) : NULL;
-	if (!v) {
-		if (required) {
-			error_at(s, "'%s' is required", name);
-			return -EINVAL;
-		}
-		return 0;
-	}
+	const config_setting_t *v;
+	int r = member(s, name, required, &v);
+	if (r <= 0)
+		return r;
 	if (config_setting_type(v) != CONFIG_TYPE_STRING) {
 		error_at(v, "'%s' must be a string", name);
 		return -EINVAL;
@@ -140,9 +143,6 @@ static void conf_error(const config_setting_t *s, const char *fmt, ...)
 	verror_at(s, fmt, ap);
 	va_end(ap);
 }
-
-void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
-		   const char *errmsg);
 
 const struct fo_core_api fod_core_api = {
 	.size = sizeof(struct fo_core_api),

@@ -107,15 +107,12 @@ static void start_accepting(struct fod_task *t)
 	l->accepting = true;
 }
 
-static struct fod_task *start_tasks, *stop_tasks;
-
 void fod_http_start(int fd)
 {
 	listen_fd = fd;
-	start_tasks = calloc(fod_nloops, sizeof(*start_tasks));
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		start_tasks[i].fn = start_accepting;
-		fod_loop_post(&fod_loops[i], &start_tasks[i]);
+		fod_loops[i].accept_start.fn = start_accepting;
+		fod_loop_post(&fod_loops[i], &fod_loops[i].accept_start);
 	}
 }
 
@@ -131,10 +128,9 @@ static void stop_accepting(struct fod_task *t)
 
 void fod_http_stop_accepting(void)
 {
-	stop_tasks = calloc(fod_nloops, sizeof(*stop_tasks));
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		stop_tasks[i].fn = stop_accepting;
-		fod_loop_post(&fod_loops[i], &stop_tasks[i]);
+		fod_loops[i].accept_stop.fn = stop_accepting;
+		fod_loop_post(&fod_loops[i], &fod_loops[i].accept_stop);
 	}
 }
 

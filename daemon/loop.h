@@ -28,7 +28,8 @@ struct fod_loop {
 	struct fod_task *inbox, **inbox_tail;
 	atomic_llong heartbeat_ns; /* last time the loop ran its beat: the watchdog reads it */
 	ev_io accept_watcher;
-	ev_timer accept_pause; /* out of descriptors: accept again after it */
+	ev_timer accept_pause;			   /* out of descriptors: accept again after it */
+	struct fod_task accept_start, accept_stop; /* posted by http.c */
 	bool accepting;
 	bool stop;
 	long connections;

@@ -296,6 +296,7 @@ int main(int argc, char **argv)
 	notify_status("serving");
 	fod_loops_run();
 	log_notice("stopped");
+	fod_loops_free();
 	fod_gen_publish(NULL);
 	close(fd);
 	return 0;

@@ -44,6 +44,14 @@ enum fo_outcome fo__classify(int err, struct fo_ctx *ctx);
 void fo__settle(struct fo_result *r, struct fo_ctx *ctx);
 /* Appends an error entry (report.c); -ENOMEM on failure. */
 int fo__report_add_error(struct fo_report *rep, size_t *cap, const struct fo_result *r);
+/*
+ * Counts one ended branch in rep (its error too, up to max_errors entries)
+ * and feeds it to the policy. Returns the cause to cancel the rest with, or
+ * FO_LIVE to go on.
+ */
+enum fo_cause fo__report_feed(struct fo_report *rep, size_t *errcap, size_t max_errors,
+			      const struct fo_policy *policy, void *pstate,
+			      const struct fo_result *r);
 /* Sorts errors by index and computes the ratio. */
 void fo__report_finish(struct fo_report *rep);
 /* Whether a limiter should learn from this branch's end. */

@@ -103,6 +103,21 @@ int fo__report_add_error(struct fo_report *rep, size_t *cap, const struct fo_res
 	return 0;
 }
 
+enum fo_cause fo__report_feed(struct fo_report *rep, size_t *errcap, size_t max_errors,
+			      const struct fo_policy *policy, void *pstate,
+			      const struct fo_result *r)
+{
+	rep->total++;
+	rep->count[r->outcome]++;
+	if (r->outcome != FO_OK &&
+	    (rep->nerrors >= max_errors || fo__report_add_error(rep, errcap, r) < 0))
+		rep->errors_dropped++;
+	if (policy->on_result(pstate, r) != FO_CANCEL_REST)
+		return FO_LIVE;
+	/* Fail-fast's cancel is a sibling's failure; any other policy's, its answer. */
+	return policy == fo_policy_builtin(FO_FAILFAST) ? FO_CAUSE_SIBLING : FO_CAUSE_POLICY;
+}
+
 static int by_index(const void *a, const void *b)
 {
 	const struct fo_branch_error *x = a, *y = b;

@@ -94,19 +94,10 @@ static size_t account(struct fo_stream *s, struct fo_result *r, size_t n, bool *
 {
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
-		s->rep.total++;
-		s->rep.count[r[i].outcome]++;
-		if (r[i].outcome != FO_OK) {
-			if (s->rep.nerrors < FO_STREAM_MAX_ERRORS &&
-			    fo__report_add_error(&s->rep, &s->errcap, &r[i]) == 0)
-				;
-			else
-				s->rep.errors_dropped++;
-		}
-		if (s->policy->on_result(s->pstate, &r[i]) == FO_CANCEL_REST && !s->cancel_cause)
-			s->cancel_cause = s->policy == fo_policy_builtin(FO_FAILFAST)
-						  ? FO_CAUSE_SIBLING
-						  : FO_CAUSE_POLICY;
+		enum fo_cause cancel = fo__report_feed(&s->rep, &s->errcap, FO_STREAM_MAX_ERRORS,
+						       s->policy, s->pstate, &r[i]);
+		if (cancel && !s->cancel_cause)
+			s->cancel_cause = cancel;
 		drop[i] = r[i].outcome != FO_OK && !s->policy->deliver_failures;
 		if (drop[i])
 			fo_result_clear(&r[i]);

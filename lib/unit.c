@@ -50,13 +50,12 @@ struct fo_unit {
 static void dispatch(struct fo_unit *u);
 
 /* Records one ended branch: counts, policy, delivery. Called locked. */
-static enum fo_verdict record(struct fo_unit *u, struct fo_result *r)
+static void record(struct fo_unit *u, struct fo_result *r)
 {
-	u->rep.total++;
-	u->rep.count[r->outcome]++;
-	if (r->outcome != FO_OK && fo__report_add_error(&u->rep, &u->errcap, r) < 0)
-		u->rep.errors_dropped++;
-	enum fo_verdict v = u->policy->on_result(u->pstate, r);
+	enum fo_cause cancel =
+		fo__report_feed(&u->rep, &u->errcap, SIZE_MAX, u->policy, u->pstate, r);
+	if (cancel && !u->cancel_cause)
+		u->cancel_cause = cancel;
 	bool deliver = r->outcome == FO_OK || u->policy->deliver_failures;
 	if (!deliver)
 		fo_result_clear(r);
@@ -70,7 +69,6 @@ static enum fo_verdict record(struct fo_unit *u, struct fo_result *r)
 	memset(r, 0, sizeof(*r));
 	u->running--;
 	u->ended++;
-	return v;
 }
 
 static void slot_put(struct fo_unit *u, struct fo_branch *b)
@@ -82,9 +80,7 @@ static void slot_put(struct fo_unit *u, struct fo_branch *b)
 /* Records an ended branch and returns its slot. Called locked. */
 static void branch_ended_locked(struct fo_unit *u, struct fo_branch *b)
 {
-	if (record(u, &b->res) == FO_CANCEL_REST && !u->cancel_cause)
-		u->cancel_cause = u->policy == fo_policy_builtin(FO_FAILFAST) ? FO_CAUSE_SIBLING
-									      : FO_CAUSE_POLICY;
+	record(u, &b->res);
 	slot_put(u, b);
 }
 
