@@ -105,6 +105,21 @@ rej=$(metric 'fanoutd_admission_rejections_total{route="product"}')
 pass "overload: $(grep -c '^503$' "$TMP/codes") of 40 answered 503 (Retry-After), cap held at 4"
 stop_fanoutd
 
+# ---- the weighted limiter counts branch weights: weight 4 against a limit of 6
+# lets one branch in at a time, so the weight held never goes past 4 (a fixed
+# limiter would admit six).
+conf=$(make_config -e 's/module = "aimd";/module = "weighted"; limit = 6;/' -e '/initial = 2000;/d' \
+	-e '/min = 200;/d' -e '/max = 20000;/d' -e '/backoff = 0.9;/d' -e '/latency_threshold_ms = 0;/d' \
+	-e 's/base_ms = 5; p99_ms = 200; tail_rate = 0.001/base_ms = 2; p99_ms = 4; tail_rate = 0/' \
+	-e 's/timeout_ms = 250; }/timeout_ms = 250; weight = 4; }/')
+start_fanoutd "$conf"
+seq 10 | xargs -P 10 -I{} curl -s -o /dev/null -w '%{http_code}\n' "$(url '/product/{}?budget_ms=5000')" >"$TMP/codes"
+[ "$(grep -c '^200$' "$TMP/codes")" = 10 ] || fail "weighted: $(sort "$TMP/codes" | uniq -c)"
+hw=$(metric 'fanoutd_limiter_in_flight_high_water{limiter="downstreams"}')
+[ "$hw" = 4 ] || fail "weighted: high water $hw, want 4 (one weight-4 branch at a time)"
+pass "weighted limiter, limit 6, branches of weight 4: high water $hw, all 10 requests 200"
+stop_fanoutd
+
 # ---- a loadable policy: quorum (3 of 5 answer, the rest are cancelled then)
 # Three fast branches (~1 ms) and two slow ones (>= 1 s), so the cut is unambiguous.
 conf=$(make_config -e 's/policy = "besteffort";/policy = "quorum"; quorum = 3;/' \
