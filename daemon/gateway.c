@@ -7,16 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
 #include "gen.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
 
 static atomic_long in_flight;
+static atomic_bool draining;
 
 long fod_gateway_in_flight(void)
 {
 	return atomic_load(&in_flight);
+}
+
+bool fod_gateway_draining(void)
+{
+	return atomic_load(&draining);
+}
+
+void fod_gateway_set_draining(bool on)
+{
+	atomic_store(&draining, on);
 }
 
 struct request {
@@ -35,95 +47,6 @@ struct request {
 	int rc;
 	struct fod_task done_task;
 };
-
-/* ---- downstream calls: the bridge between an fo_branch and a module */
-
-struct call {
-	struct fo_ds_call c; /* first: the module sees only this */
-	struct fod_task start_task, cancel_task;
-	struct fo_ctx_hook hook;
-	struct fo_ctx *ctx;
-	struct fo_branch *b;
-	const struct fod_branch *branch;
-	atomic_int refs; /* unfinished + each pending cancel */
-	bool started, done;
-};
-
-static void call_put(struct call *k)
-{
-	if (atomic_fetch_sub(&k->refs, 1) == 1)
-		free(k);
-}
-
-/* core->call_done: the module's answer, on the call's loop. */
-void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len, const char *errmsg)
-{
-	struct call *k = (struct call *)c;
-	if (k->done)
-		return;
-	k->done = true;
-	fo_ctx_hook_del(k->ctx, &k->hook); /* before the engine releases the context */
-	fo_branch_done(k->b, err, value, len, errmsg);
-	call_put(k);
-}
-
-static void call_start(struct fod_task *t)
-{
-	struct call *k = (struct call *)((char *)t - offsetof(struct call, start_task));
-	k->started = true;
-	if (fo_ctx_done(k->ctx)) {
-		fod_call_done(&k->c, fo_ctx_err(k->ctx), NULL, 0, NULL);
-		return;
-	}
-	k->branch->ds->ops->start(&k->c);
-}
-
-static void call_cancel(struct fod_task *t)
-{
-	struct call *k = (struct call *)((char *)t - offsetof(struct call, cancel_task));
-	/* Not started yet: its start sees the ended context and answers. */
-	if (k->started && !k->done)
-		k->branch->ds->ops->cancel(&k->c);
-	call_put(k);
-}
-
-static void call_ctx_ended(struct fo_ctx_hook *h, enum fo_cause cause)
-{
-	(void)cause;
-	struct call *k = (struct call *)((char *)h - offsetof(struct call, hook));
-	atomic_fetch_add(&k->refs, 1);
-	k->cancel_task.fn = call_cancel;
-	fod_loop_post(ev_userdata(k->c.loop), &k->cancel_task); /* the call's own loop */
-}
-
-static void branch_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
-			 void *arg)
-{
-	struct request *rq = arg;
-	const struct fod_branch *br = t->udata;
-	struct call *k = calloc(1, sizeof(*k) + br->ds->ops->call_size);
-	if (!k) {
-		fo_branch_done(b, -ENOMEM, NULL, 0, "out of memory");
-		return;
-	}
-	k->c.loop = rq->loop->ev;
-	k->c.task = t;
-	k->c.branch = br->index;
-	k->c.deadline_ns = fo_ctx_deadline(ctx);
-	k->c.branch_state = br->ds_state;
-	k->c.priv = k + 1;
-	k->ctx = ctx;
-	k->b = b;
-	k->branch = br;
-	atomic_init(&k->refs, 1);
-	k->hook.fn = call_ctx_ended;
-	k->start_task.fn = call_start;
-	fo_ctx_hook_add(ctx, &k->hook); /* refused if ended: call_start sees it */
-	if (fod_loop_self() == rq->loop)
-		call_start(&k->start_task);
-	else
-		fod_loop_post(rq->loop, &k->start_task);
-}
 
 /* ---- the answer */
 
@@ -227,24 +150,6 @@ static void answer(struct request *rq, struct fo_report *rep)
 	free(o.p);
 }
 
-static void record_metrics(struct request *rq, struct fo_report *rep)
-{
-	struct fod_route *rt = rq->rt;
-	for (size_t i = 0; i < rt->nbranches; i++) {
-		struct fod_metrics_branch *m = rt->branches[i].metrics;
-		struct fo_result *r = &rq->results[i];
-		if (!m)
-			continue;
-		atomic_fetch_add_explicit(&m->outcomes[r->outcome], 1, memory_order_relaxed);
-		if (r->outcome != FO_SKIPPED && r->outcome != FO_SHED)
-			fod_hist_observe(&m->latency, r->dur_ns);
-	}
-	fod_hist_observe(&rt->metrics->request[fod_metrics_policy_slot(rq->policy)],
-			 fo_now_ns() - rq->start_ns);
-	fod_hist_observe(&rt->metrics->join_wait, rep->wall_ns);
-	fod_hist_observe(&rt->metrics->admission_wait, rep->admit_wait_ns);
-}
-
 static void request_free(struct request *rq)
 {
 	for (size_t i = 0; rq->results && i < rq->rt->nbranches; i++)
@@ -263,7 +168,7 @@ static void finished_on_loop(struct fod_task *t)
 	struct request *rq = (struct request *)((char *)t - offsetof(struct request, done_task));
 	struct fo_report rep;
 	fo_unit_take_report(rq->unit, &rep);
-	record_metrics(rq, &rep);
+	fod_metrics_observe_unit(rq->rt, rq->policy, rq->results, &rep, fo_now_ns() - rq->start_ns);
 	answer(rq, &rep);
 	fo_report_clear(&rep);
 	request_free(rq);
@@ -341,6 +246,11 @@ static int parse_query(const struct fod_http_req *req, const struct fo_policy **
 
 void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req)
 {
+	if (fod_gateway_draining()) {
+		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
+				 "{\"error\":\"draining\"}\n", 21);
+		return;
+	}
 	struct fod_gen *g = fod_gen_current();
 	const char *rest;
 	struct fod_route *rt = g ? fod_gen_route_http(g, req->path, &rest) : NULL;
@@ -408,7 +318,7 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 		.ordered = true,
 		.join_reserve_ns = rt->join_reserve_ns,
 		.min_task_budget_ns = rt->min_branch_ns,
-		.start = branch_start,
+		.start = fod_call_start,
 		.pool = g->pool,
 	};
 	if (rt->limiter) {
@@ -419,7 +329,7 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 		}
 	}
 	fod_http_set_cancel(c, client_gone, rq);
-	int r = fo_unit_start(rq->ctx, rq->tasks, n, NULL, rq, &rq->cfg, rq->results, unit_done, rq,
+	int r = fo_unit_start(rq->ctx, rq->tasks, n, NULL, l, &rq->cfg, rq->results, unit_done, rq,
 			      &rq->unit);
 	if (r < 0) {
 		fod_http_set_cancel(c, NULL, NULL);

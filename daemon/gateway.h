@@ -8,16 +8,17 @@
 #ifndef FOD_GATEWAY_H
 #define FOD_GATEWAY_H
 
+#include <stdbool.h>
+
 #include "http.h"
 
 struct fod_loop;
 
 void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req);
-/* core->call_done for downstream modules (in the core API table). */
-struct fo_ds_call;
-void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
-		   const char *errmsg);
 /* Units still running (drain waits for 0). */
 long fod_gateway_in_flight(void);
+/* Operator drain (`fanoutctl drain`): new requests and jobs are refused with 503 / busy. */
+bool fod_gateway_draining(void);
+void fod_gateway_set_draining(bool on);
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "call.h"
 #include "gateway.h"
 #include "log.h"
 #include "metrics.h"
@@ -216,25 +217,30 @@ static struct fod_downstream *downstream(struct fod_gen *g, const config_setting
 					 const char *name)
 {
 	for (size_t i = 0; i < g->ndownstreams; i++)
-		if (strcmp(g->downstreams[i].mod.desc->name, name) == 0)
-			return &g->downstreams[i];
-	struct fod_downstream *d = realloc(g->downstreams, (g->ndownstreams + 1) * sizeof(*d));
+		if (strcmp(g->downstreams[i]->mod.desc->name, name) == 0)
+			return g->downstreams[i];
+	/* Each instance has its own allocation: branches keep pointers to it. */
+	struct fod_downstream **all = realloc(g->downstreams, (g->ndownstreams + 1) * sizeof(*all));
+	if (!all)
+		return NULL;
+	g->downstreams = all;
+	struct fod_downstream *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
-	g->downstreams = d;
-	d = &g->downstreams[g->ndownstreams];
-	memset(d, 0, sizeof(*d));
 	/* The module's own settings live in a top-level group of its name, if any. */
 	const config_setting_t *own = config_lookup(&g->cfg, "downstreams");
 	own = own ? config_setting_get_member(own, name) : NULL;
-	if (load(g, where, name, FO_MODULE_DOWNSTREAM, &d->mod) < 0)
+	if (load(g, where, name, FO_MODULE_DOWNSTREAM, &d->mod) < 0) {
+		free(d);
 		return NULL;
+	}
 	if (init_instance(&d->mod, own ? own : where, &d->state) < 0) {
 		fod_module_close(&d->mod);
+		free(d);
 		return NULL;
 	}
 	d->ops = d->mod.desc->ops;
-	g->ndownstreams++;
+	g->downstreams[g->ndownstreams++] = d;
 	return d;
 }
 
@@ -511,9 +517,10 @@ void fod_gen_unref(struct fod_gen *g)
 		free(rt->job);
 	}
 	for (size_t i = 0; i < g->ndownstreams; i++) {
-		if (g->downstreams[i].mod.desc->fini)
-			g->downstreams[i].mod.desc->fini(g->downstreams[i].state);
-		fod_module_close(&g->downstreams[i].mod);
+		if (g->downstreams[i]->mod.desc->fini)
+			g->downstreams[i]->mod.desc->fini(g->downstreams[i]->state);
+		fod_module_close(&g->downstreams[i]->mod);
+		free(g->downstreams[i]);
 	}
 	for (size_t i = 0; i < g->nlimiters; i++) {
 		struct fod_limiter *l = &g->limiters[i];

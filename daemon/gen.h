@@ -70,7 +70,7 @@ struct fod_gen {
 	/* instances */
 	struct fod_limiter *limiters;
 	size_t nlimiters;
-	struct fod_downstream *downstreams;
+	struct fod_downstream **downstreams;
 	size_t ndownstreams;
 	struct fod_route *routes;
 	size_t nroutes;

@@ -553,10 +553,13 @@ static void dispatch(struct fod_conn *c)
 	} else if (strcmp(req.path, "/healthz") == 0) {
 		struct fod_gen *g = fod_gen_current();
 		char body[128];
-		int n = snprintf(body, sizeof(body), "{\"status\":\"ok\",\"generation\":%lu}\n",
-				 g ? (unsigned long)g->id : 0UL);
+		bool draining = fod_gateway_draining();
+		int n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"generation\":%lu}\n",
+				 draining ? "draining" : "ok", g ? (unsigned long)g->id : 0UL);
 		fod_gen_unref(g);
-		fod_http_respond(c, 200, "application/json", NULL, body, (size_t)n);
+		/* A draining instance tells load balancers to move away. */
+		fod_http_respond(c, draining ? 503 : 200, "application/json", NULL, body,
+				 (size_t)n);
 	} else if (strcmp(req.path, "/") == 0) {
 		fod_http_respond(c, 200, "text/html; charset=utf-8", NULL, dashboard,
 				 sizeof(dashboard) - 1);

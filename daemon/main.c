@@ -25,6 +25,7 @@
 #include "gateway.h"
 #include "gen.h"
 #include "http.h"
+#include "job.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -92,11 +93,13 @@ static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	(void)w;
 	(void)revents;
-	long left = fod_gateway_in_flight();
-	if (left > 0 && fo_now_ns() < drain_until)
+	long left = fod_gateway_in_flight(), rows = fod_jobs_rows_in_flight();
+	if ((left > 0 || rows > 0) && fo_now_ns() < drain_until)
 		return;
-	if (left > 0)
-		log_warn("drain time over with %ld requests in flight: stopping anyway", left);
+	if (left > 0 || rows > 0)
+		log_warn("drain time over with %ld requests and %ld job rows in flight: stopping "
+			 "anyway",
+			 left, rows);
 	ev_timer_stop(ev, &drain_timer);
 	fod_loops_stop();
 }
@@ -115,6 +118,8 @@ void fod_shutdown(void)
 		   fod_gateway_in_flight());
 	fod_http_stop_accepting();
 	fod_api_stop();
+	/* A batch job cannot finish within a drain: its rows are cancelled, its client told. */
+	fod_jobs_cancel_all();
 	ev_timer_init(&drain_timer, drain_tick, 0., 0.01);
 	ev_timer_again(ev, &drain_timer);
 }

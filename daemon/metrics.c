@@ -28,11 +28,43 @@ void fod_hist_observe(struct fod_hist *h, int64_t ns)
 				  memory_order_relaxed);
 }
 
+void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy *p,
+			      const struct fo_result *results, const struct fo_report *rep,
+			      int64_t dur_ns)
+{
+	for (size_t i = 0; i < rt->nbranches; i++) {
+		struct fod_metrics_branch *m = rt->branches[i].metrics;
+		const struct fo_result *r = &results[i];
+		if (!m)
+			continue;
+		atomic_fetch_add_explicit(&m->outcomes[r->outcome], 1, memory_order_relaxed);
+		if (r->outcome != FO_SKIPPED && r->outcome != FO_SHED)
+			fod_hist_observe(&m->latency, r->dur_ns);
+	}
+	fod_hist_observe(&rt->metrics->request[fod_metrics_policy_slot(p)], dur_ns);
+	fod_hist_observe(&rt->metrics->join_wait, rep->wall_ns);
+	fod_hist_observe(&rt->metrics->admission_wait, rep->admit_wait_ns);
+}
+
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fod_metrics_branch **branches;
 static size_t nbranches;
 static struct fod_metrics_route **routes;
 static size_t nroutes;
+
+const double *fod_hist_bounds(void)
+{
+	return bounds;
+}
+
+size_t fod_metrics_branches(struct fod_metrics_branch *const **out)
+{
+	pthread_mutex_lock(&reg_lock);
+	*out = branches;
+	size_t n = nbranches;
+	pthread_mutex_unlock(&reg_lock);
+	return n;
+}
 
 struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *branch)
 {

@@ -44,6 +44,11 @@ struct fod_metrics_route {
 	atomic_ulong rejected;		       /* 503: no admission within the budget */
 };
 
+/* The histogram's upper bounds in seconds (FOD_HIST_BUCKETS - 1 of them; the last is +Inf). */
+const double *fod_hist_bounds(void);
+/* Every branch registered so far (the array only grows; entries stay valid). */
+size_t fod_metrics_branches(struct fod_metrics_branch *const **out);
+
 /* Registered once per name; the same object comes back on reloads. */
 struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *branch);
 struct fod_metrics_route *fod_metrics_route(const char *route);
@@ -58,6 +63,16 @@ struct fod_counters {
 	atomic_ulong reloads_ok, reloads_failed;
 };
 extern struct fod_counters fod_counters;
+
+struct fod_route;
+/*
+ * One finished unit of a route (an HTTP request or a job row): every
+ * branch's outcome and latency, the unit's latency (dur_ns) under its
+ * policy, its join and admission waits.
+ */
+void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy *p,
+			      const struct fo_result *results, const struct fo_report *rep,
+			      int64_t dur_ns);
 
 struct fod_gen;
 /* The whole exposition for the current state; the caller frees it. */

@@ -31,7 +31,7 @@ struct fo_pool *fo__cfg_pool(const struct fo_config *cfg)
 }
 
 int fo__branch_budget(const struct fo_config *cfg, const struct fo_task *t, struct fo_ctx *parent,
-		      int64_t *deadline)
+		      int64_t *nowp, int64_t *deadline)
 {
 	int64_t dl = fo_ctx_deadline(parent);
 	int64_t timeout = t && t->timeout_ns > 0 ? t->timeout_ns : cfg->per_task_timeout_ns;
@@ -39,7 +39,9 @@ int fo__branch_budget(const struct fo_config *cfg, const struct fo_task *t, stru
 		*deadline = dl; /* nothing to budget: no clock read on the hot path */
 		return 0;
 	}
-	int64_t now = fo_now_ns();
+	if (!*nowp)
+		*nowp = fo_now_ns();
+	int64_t now = *nowp;
 	if (dl != FO_NO_DEADLINE) {
 		/* The join needs its reserve; a branch that cannot get its minimum is not started.
 		 */
@@ -106,13 +108,13 @@ void fo__branch_not_started(struct fo_branch *b, enum fo_outcome o, int err)
 	b->res.err = err;
 }
 
-void fo__branch_launch(struct fo_branch *b, struct fo_ctx *parent)
+void fo__branch_launch(struct fo_branch *b, struct fo_ctx *parent, int64_t now)
 {
 	res_init(b);
 	b->ctx = b->deadline < fo_ctx_deadline(parent) ? fo_ctx_child(parent, b->deadline)
 						       : fo_ctx_ref(parent);
 	struct fo_pool *pool = b->cfg->start ? NULL : fo__cfg_pool(b->cfg);
-	b->start_ns = fo_now_ns();
+	b->start_ns = now ? now : fo_now_ns();
 	atomic_fetch_add_explicit(&fo__live_branches, 1, memory_order_relaxed);
 	if (!b->ctx || (!b->cfg->start && !pool)) {
 		b->res.errmsg = "out of memory starting the branch";

@@ -213,10 +213,30 @@ void fo_ctx_cancel(struct fo_ctx *ctx, enum fo_cause cause)
 		fo__timer_disarm(ctx);
 }
 
+/*
+ * Whether a deadline has passed. Contexts are polled on every branch start
+ * and end, and a precise clock read costs ~20 ns; the coarse clock costs a
+ * few and lags the precise one by at most a tick (<= 10 ms at HZ=100), never
+ * leads it. So a deadline further than that from the coarse time has
+ * certainly not passed; only near it is the precise clock read.
+ */
+#define COARSE_SLACK_NS (20 * FO_MSEC)
+
+static bool deadline_passed(int64_t deadline)
+{
+	if (deadline == FO_NO_DEADLINE)
+		return false;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if ((int64_t)ts.tv_sec * FO_SEC + ts.tv_nsec + COARSE_SLACK_NS < deadline)
+		return false;
+	return fo_now_ns() >= deadline;
+}
+
 bool fo__ctx_expired(const struct fo_ctx *ctx)
 {
 	return atomic_load_explicit(&ctx->cause, memory_order_acquire) != FO_LIVE ||
-	       (ctx->deadline != FO_NO_DEADLINE && fo_now_ns() >= ctx->deadline);
+	       deadline_passed(ctx->deadline);
 }
 
 enum fo_cause fo_ctx_cause(struct fo_ctx *ctx)
@@ -224,10 +244,8 @@ enum fo_cause fo_ctx_cause(struct fo_ctx *ctx)
 	if (!ctx)
 		return FO_LIVE;
 	int c = atomic_load_explicit(&ctx->cause, memory_order_acquire);
-	if (c != FO_LIVE || ctx->deadline == FO_NO_DEADLINE)
+	if (c != FO_LIVE || !deadline_passed(ctx->deadline))
 		return c;
-	if (fo_now_ns() < ctx->deadline)
-		return FO_LIVE;
 	/* A parent past the same deadline gives the same cause: deadline. */
 	fo_ctx_cancel(ctx, FO_CAUSE_DEADLINE);
 	return atomic_load(&ctx->cause);

@@ -82,12 +82,17 @@ struct fo_branch {
 	struct fo_branch *next_free;
 };
 
-/* Creates the branch context under parent and starts it (pool or async). */
-void fo__branch_launch(struct fo_branch *b, struct fo_ctx *parent);
+/* Creates the branch context under parent and starts it (pool or async); now 0 = read the clock. */
+void fo__branch_launch(struct fo_branch *b, struct fo_ctx *parent, int64_t now);
 /* Marks a branch that never started; fills res. */
 void fo__branch_not_started(struct fo_branch *b, enum fo_outcome o, int err);
-/* The shortest deadline a branch may get, or -ETIMEDOUT when it should be skipped. */
+/*
+ * The shortest deadline a branch may get, or -ETIMEDOUT when it should be
+ * skipped. *now is the current time if non-zero; when the budget needs the
+ * clock and *now is 0, it is read and stored there (one read serves the
+ * caller's admission and launch too).
+ */
 int fo__branch_budget(const struct fo_config *cfg, const struct fo_task *t, struct fo_ctx *parent,
-		      int64_t *deadline);
+		      int64_t *now, int64_t *deadline);
 /* Blocking-branch pool or the default; NULL if it cannot be created. */
 struct fo_pool *fo__cfg_pool(const struct fo_config *cfg);

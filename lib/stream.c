@@ -237,8 +237,8 @@ static void run_blocking(struct fo_stream *s, const struct fo_task *t, struct fo
 	r->task_id = t->id;
 	r->udata = t->udata;
 	struct fo_ctx *ctx = s->group;
-	int64_t deadline = FO_NO_DEADLINE;
-	if (fo__branch_budget(&s->cfg, t, s->group, &deadline) < 0) {
+	int64_t deadline = FO_NO_DEADLINE, started = *clock;
+	if (fo__branch_budget(&s->cfg, t, s->group, &started, &deadline) < 0) {
 		r->outcome = FO_SKIPPED;
 		r->err = -ETIMEDOUT;
 		return;
@@ -345,7 +345,8 @@ static void async_dispatcher(struct fo_job *job)
 		pthread_mutex_lock(&s->lock);
 		s->running++;
 		pthread_mutex_unlock(&s->lock);
-		int r = fo__branch_budget(&s->cfg, t, s->group, &b->deadline);
+		int64_t now = 0;
+		int r = fo__branch_budget(&s->cfg, t, s->group, &now, &b->deadline);
 		if (r == 0 && s->cfg.global) {
 			b->weight = t->weight ? t->weight : 1;
 			r = fo_sem_acquire(s->cfg.global, s->group, b->weight);
@@ -362,7 +363,8 @@ static void async_dispatcher(struct fo_job *job)
 			async_finished(b);
 			continue;
 		}
-		fo__branch_launch(b, s->group);
+		fo__branch_launch(b, s->group,
+				  s->cfg.global ? 0 : now); /* acquiring may have waited */
 	}
 	pthread_mutex_lock(&s->lock);
 	s->dispatch_over = true;

@@ -17,8 +17,14 @@ static struct {
 	pthread_cond_t cond;
 	struct fo_ctx **heap;
 	size_t n, cap;
+	/*
+	 * When the thread will look at the heap again by itself. An arm with a
+	 * later deadline needs no wake-up (the thread re-reads the heap then),
+	 * so a stream of contexts each a budget away costs no signal each.
+	 */
+	int64_t wake_at;
 	pthread_once_t once;
-} tm = {.lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT};
+} tm = {.lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT, .wake_at = INT64_MIN};
 
 #define NO_SLOT SIZE_MAX
 
@@ -80,11 +86,13 @@ static void *timer_main(void *unused)
 	pthread_mutex_lock(&tm.lock);
 	for (;;) {
 		if (tm.n == 0) {
+			tm.wake_at = INT64_MAX;
 			pthread_cond_wait(&tm.cond, &tm.lock);
 			continue;
 		}
 		int64_t when = key(0);
 		if (fo_now_ns() < when) {
+			tm.wake_at = when;
 			fo__cond_wait_until(&tm.cond, &tm.lock, when);
 			continue;
 		}
@@ -132,8 +140,11 @@ void fo__timer_arm(struct fo_ctx *ctx)
 	}
 	put(tm.n++, ctx);
 	sift_up(tm.n - 1);
-	if (tm.heap[0] == ctx)
+	int64_t dl = fo__ctx_timer_deadline(ctx);
+	if (dl < tm.wake_at) {
+		tm.wake_at = dl; /* one signal until the thread sets its own */
 		pthread_cond_signal(&tm.cond);
+	}
 	pthread_mutex_unlock(&tm.lock);
 }
 

@@ -114,7 +114,7 @@ static void admitted(struct fo_sem_waiter *w, int status)
 	pthread_mutex_unlock(&u->lock);
 	if (status == 0) {
 		b->holds_global = true;
-		fo__branch_launch(b, u->group);
+		fo__branch_launch(b, u->group, 0);
 	} else {
 		/* Out of budget while queued for capacity: shed, not failed. */
 		not_started(u, b, status == -ECANCELED ? FO_CANCELLED : FO_SHED, status);
@@ -127,15 +127,18 @@ static void admitted(struct fo_sem_waiter *w, int status)
 /* Budget, admission, launch of one branch; may end it synchronously. */
 static void admit(struct fo_unit *u, struct fo_branch *b)
 {
-	if (fo__branch_budget(&u->cfg, b->task, u->group, &b->deadline) < 0) {
+	int64_t now = 0; /* one clock read for budget, admission and start */
+	if (fo__branch_budget(&u->cfg, b->task, u->group, &now, &b->deadline) < 0) {
 		not_started(u, b, FO_SKIPPED, -ETIMEDOUT);
 		return;
 	}
 	if (u->cfg.global) {
+		if (!now)
+			now = fo_now_ns();
 		b->weight = b->task->weight ? b->task->weight : 1;
 		pthread_mutex_lock(&u->lock);
 		u->pending = b;
-		u->admit_start = fo_now_ns();
+		u->admit_start = now;
 		pthread_mutex_unlock(&u->lock);
 		int r = fo_sem_acquire_async(u->cfg.global, u->group, b->weight, &u->admission);
 		if (r == -EINPROGRESS)
@@ -149,7 +152,7 @@ static void admit(struct fo_unit *u, struct fo_branch *b)
 		}
 		b->holds_global = true;
 	}
-	fo__branch_launch(b, u->group);
+	fo__branch_launch(b, u->group, now);
 }
 
 /* The group ended: everything not started ends now, unstarted. Called locked. */

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bridge between an engine branch (fo_branch) and a downstream module
+ * call (fo_ds_call): started, answered and cancelled on one loop's thread,
+ * whichever thread the engine admits or cancels the branch on. HTTP requests
+ * and job rows both run their branches through it.
+ */
+#ifndef FOD_CALL_H
+#define FOD_CALL_H
+
+#include <stddef.h>
+
+#include "fanoutd/fanout.h"
+
+struct fo_ds_call;
+
+/*
+ * An fo_async_fn: t->udata is the route's struct fod_branch, arg the struct
+ * fod_loop the call runs on.
+ */
+void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg);
+/* core->call_done for downstream modules (in the core API table). */
+void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
+		   const char *errmsg);
+
+#endif

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: MIT */
+#include "job.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apiconn.h"
+#include "call.h"
+#include "gateway.h"
+#include "gen.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+
+#define DEFAULT_LIMIT 1024
+#define MAX_LIMIT     100000
+#define MAX_WINDOW    200000
+/* Payload bytes a job may hold; a row is always taken when none is held. */
+#define MAX_HELD_BYTES (16u << 20)
+
+struct row {
+	struct fod_job *job;
+	struct fo_task *tasks;
+	struct fo_result *results;
+	struct fo_ctx *ctx;
+	struct fo_unit *unit;
+	struct fo_report rep;
+	char *payload;
+	size_t len, cap;
+	uint64_t id;
+	int64_t start_ns, dur_ns;
+	int rc;
+	bool done;
+	struct fod_task done_task;
+	struct row *next_free;
+};
+
+enum row_status { ROW_OK, ROW_DEGRADED, ROW_FAILED, ROW_SKIPPED, ROW_CANCELLED, ROW_STATUS_N };
+static const char *const row_status_names[] = {"ok", "degraded", "failed", "skipped", "cancelled"};
+
+struct fod_job {
+	uint64_t id;
+	struct fod_api_conn *conn; /* NULL once the client is gone */
+	unsigned uid;
+	struct fod_loop *loop;
+	struct fod_gen *gen;
+	struct fod_route *rt;
+	struct fo_config cfg; /* every row's unit */
+	struct fo_ctx *ctx;   /* cancelling it reaches every row */
+	unsigned limit, window;
+	bool ordered;
+	struct row *rows;
+	struct fo_task *tasks;
+	struct fo_result *results;
+	struct row *free_rows;	     /* unordered */
+	uint64_t seq_next, seq_head; /* ordered: row of sequence s is rows[s % window] */
+	unsigned in_flight, held;
+	size_t held_bytes;
+	bool closing, cancelled, feeding, listed;
+	uint64_t rows_in, rejected, count[ROW_STATUS_N];
+	int64_t start_ns;
+	msgpack_sbuffer out;
+	msgpack_packer pk;
+	msgpack_zone zone;
+	struct fod_job *next, *prev;
+};
+
+static struct fod_job *jobs; /* loop 0 only */
+static uint64_t last_id;
+static long rows_in_flight;
+
+/* ---- the end of a job */
+
+static void job_free(struct fod_job *j)
+{
+	if (j->listed) {
+		if (j->prev)
+			j->prev->next = j->next;
+		else
+			jobs = j->next;
+		if (j->next)
+			j->next->prev = j->prev;
+	}
+	for (unsigned i = 0; j->rows && i < j->window; i++)
+		free(j->rows[i].payload);
+	free(j->rows);
+	free(j->tasks);
+	free(j->results);
+	fo_ctx_unref(j->ctx);
+	fod_gen_unref(j->gen);
+	msgpack_sbuffer_destroy(&j->out);
+	msgpack_zone_destroy(&j->zone);
+	free(j);
+}
+
+static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
+{
+	double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
+	uint64_t done = 0;
+	for (int s = 0; s < ROW_STATUS_N; s++)
+		done += j->count[s];
+	msgpack_pack_map(pk, 5 + ROW_STATUS_N);
+	fod_mp_kv_int(pk, "job", (long long)j->id);
+	fod_mp_kv_int(pk, "rows", (long long)done);
+	for (int s = 0; s < ROW_STATUS_N; s++)
+		fod_mp_kv_int(pk, row_status_names[s], (long long)j->count[s]);
+	fod_mp_kv_int(pk, "rejected", (long long)j->rejected);
+	fod_mp_kv_double(pk, "duration_s", secs);
+	fod_mp_kv_double(pk, "rows_per_s", secs > 0 ? (double)done / secs : 0);
+}
+
+/* Every row has ended and been sent: the summary, then the job is gone. */
+static void job_end(struct fod_job *j)
+{
+	if (j->conn) {
+		struct fod_reply r;
+		pack_summary(fod_reply_begin(&r, j->cancelled ? FOD_ST_CANCELLED : FOD_ST_OK,
+					     j->cancelled ? "job cancelled" : "job done"),
+			     j);
+		fod_api_reply(j->conn, &r);
+		log_info("job %llu (%s): %llu rows, %llu failed%s", (unsigned long long)j->id,
+			 j->rt->job, (unsigned long long)j->rows_in,
+			 (unsigned long long)j->count[ROW_FAILED],
+			 j->cancelled ? ", cancelled" : "");
+		struct fod_api_conn *c = j->conn;
+		bool close = j->cancelled;
+		job_free(j);
+		fod_api_job_ended(c, close);
+	} else {
+		job_free(j);
+	}
+}
+
+static bool job_finished(const struct fod_job *j)
+{
+	return j->held == 0 && (j->closing || j->cancelled || !j->conn);
+}
+
+/* ---- results */
+
+static enum row_status classify(const struct row *r)
+{
+	size_t n = r->rep.total;
+	if (r->rep.count[FO_SKIPPED] + r->rep.count[FO_SHED] == n && n)
+		return ROW_SKIPPED;
+	if (r->rc == 0)
+		return r->rep.failed ? ROW_DEGRADED : ROW_OK;
+	if (r->rep.cause == FO_CAUSE_CANCELLED || r->rep.cause == FO_CAUSE_CLIENT_GONE ||
+	    r->rep.cause == FO_CAUSE_SHUTDOWN)
+		return ROW_CANCELLED;
+	return ROW_FAILED;
+}
+
+/* {id, outcome, us, branches: [outcome codes], values: [bin | nil], error?} */
+static void pack_result(struct fod_job *j, const struct row *r, enum row_status st)
+{
+	msgpack_packer *pk = &j->pk;
+	size_t n = j->rt->nbranches;
+	const char *err = NULL;
+	if (st != ROW_OK && r->rep.nerrors)
+		err = r->rep.errors[0].errmsg ? r->rep.errors[0].errmsg
+					      : fo_outcome_str(r->rep.errors[0].outcome);
+	msgpack_pack_map(pk, err ? 6 : 5);
+	fod_mp_kv_int(pk, "id", (long long)r->id);
+	fod_mp_kv_str(pk, "outcome", row_status_names[st]);
+	fod_mp_kv_int(pk, "us", r->dur_ns / 1000);
+	fod_mp_str(pk, "branches");
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++)
+		msgpack_pack_unsigned_char(pk, (unsigned char)r->results[i].outcome);
+	fod_mp_str(pk, "values");
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct fo_result *res = &r->results[i];
+		if (res->outcome == FO_OK) {
+			msgpack_pack_bin(pk, res->len);
+			msgpack_pack_bin_body(pk, fo_result_data(res), res->len);
+		} else {
+			msgpack_pack_nil(pk);
+		}
+	}
+	if (err)
+		fod_mp_kv_str(pk, "error", err);
+}
+
+/* Sends a finished row (unless the client is gone) and frees its slot. */
+static void row_emit(struct fod_job *j, struct row *r)
+{
+	enum row_status st = classify(r);
+	j->count[st]++;
+	if (j->conn) {
+		msgpack_sbuffer_clear(&j->out);
+		pack_result(j, r, st);
+		fod_api_send(j->conn, j->out.data, j->out.size);
+	}
+	for (size_t i = 0; i < j->rt->nbranches; i++)
+		fo_result_clear(&r->results[i]);
+	fo_report_clear(&r->rep);
+	r->done = false;
+	j->held--;
+	j->held_bytes -= r->len;
+	if (!j->ordered) {
+		r->next_free = j->free_rows;
+		j->free_rows = r;
+	}
+}
+
+/* A row has ended (or never started): send what is now in order, end the job or take more. */
+static void row_settled(struct fod_job *j, struct row *r)
+{
+	r->done = true;
+	j->in_flight--;
+	rows_in_flight--;
+	if (!j->ordered) {
+		row_emit(j, r);
+	} else {
+		while (j->seq_head < j->seq_next && j->rows[j->seq_head % j->window].done) {
+			row_emit(j, &j->rows[j->seq_head % j->window]);
+			j->seq_head++;
+		}
+	}
+	if (job_finished(j))
+		job_end(j);
+	else if (!j->feeding && j->conn && fod_job_has_room(j))
+		fod_api_kick(j->conn);
+}
+
+/* On loop 0: a row's unit has joined. */
+static void row_finished(struct row *r)
+{
+	struct fod_job *j = r->job;
+	fo_unit_take_report(r->unit, &r->rep);
+	r->dur_ns = fo_now_ns() - r->start_ns;
+	fod_metrics_observe_unit(j->rt, j->cfg.policy, r->results, &r->rep, r->dur_ns);
+	fo_unit_free(r->unit);
+	fo_ctx_unref(r->ctx);
+	r->unit = NULL;
+	r->ctx = NULL;
+	row_settled(j, r);
+}
+
+static void row_finished_task(struct fod_task *t)
+{
+	row_finished((struct row *)((char *)t - offsetof(struct row, done_task)));
+}
+
+static void row_done(struct fo_unit *u, int rc, void *arg)
+{
+	(void)u;
+	struct row *r = arg;
+	r->rc = rc;
+	if (fod_loop_self() == r->job->loop) {
+		row_finished(r);
+	} else {
+		r->done_task.fn = row_finished_task;
+		fod_loop_post(r->job->loop, &r->done_task);
+	}
+}
+
+/* ---- rows */
+
+bool fod_job_has_room(const struct fod_job *j)
+{
+	return !j->closing && !j->cancelled && j->in_flight < j->limit && j->held < j->window &&
+	       (j->held == 0 || j->held_bytes < MAX_HELD_BYTES);
+}
+
+bool fod_job_closed(const struct fod_job *j)
+{
+	return j->closing || j->cancelled;
+}
+
+static struct row *row_take(struct fod_job *j)
+{
+	struct row *r;
+	if (j->ordered) {
+		r = &j->rows[j->seq_next++ % j->window];
+	} else {
+		r = j->free_rows;
+		j->free_rows = r->next_free;
+	}
+	j->held++;
+	return r;
+}
+
+static void row_start(struct fod_job *j, uint64_t id, const void *payload, size_t len)
+{
+	struct row *r = row_take(j);
+	int rc = 0;
+	if (len > r->cap) {
+		char *p = realloc(r->payload, len);
+		if (p) {
+			r->payload = p;
+			r->cap = len;
+		} else {
+			rc = -ENOMEM;
+			len = 0;
+		}
+	}
+	if (len)
+		memcpy(r->payload, payload, len);
+	r->len = len;
+	j->held_bytes += len;
+	r->id = id;
+	r->start_ns = fo_now_ns();
+	for (size_t i = 0; i < j->rt->nbranches; i++) {
+		r->tasks[i].id = id;
+		r->tasks[i].payload = r->payload;
+		r->tasks[i].len = len;
+	}
+	j->in_flight++;
+	rows_in_flight++;
+	j->rows_in++;
+	if (rc == 0) {
+		r->ctx = fo_ctx_child(j->ctx, r->start_ns + j->rt->budget_ns);
+		rc = r->ctx ? fo_unit_start(r->ctx, r->tasks, j->rt->nbranches, NULL, j->loop,
+					    &j->cfg, r->results, row_done, r, &r->unit)
+			    : -ENOMEM;
+	}
+	if (rc < 0) {
+		/* Not started: a failed row, so the client hears of it. */
+		fo_ctx_unref(r->ctx);
+		r->ctx = NULL;
+		r->rc = rc;
+		memset(&r->rep, 0, sizeof(r->rep));
+		r->rep.total = j->rt->nbranches;
+		r->dur_ns = 0;
+		row_settled(j, r);
+	}
+}
+
+static void reject(struct fod_job *j, const char *why)
+{
+	j->rejected++;
+	if (j->conn)
+		fod_api_error(j->conn, FOD_ST_BAD_REQUEST, "job %llu, frame %llu: %s",
+			      (unsigned long long)j->id,
+			      (unsigned long long)(j->rows_in + j->rejected), why);
+}
+
+void fod_job_frame(struct fod_job *j, const char *frame, size_t len)
+{
+	msgpack_object o;
+	size_t off = 0;
+	msgpack_zone_clear(&j->zone);
+	if (msgpack_unpack(frame, len, &off, &j->zone, &o) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len) {
+		reject(j, "not exactly one msgpack value");
+		return;
+	}
+	if (o.type != MSGPACK_OBJECT_MAP || !fod_mp_within_limits(&o)) {
+		reject(j, "a task frame is a map {id, payload}");
+		return;
+	}
+	char op[32];
+	if (fod_mp_arg_str(&o, "op", op, sizeof(op))) {
+		if (strcmp(op, "job.close") != 0) {
+			reject(j, "only task frames and job.close until the job ends");
+			return;
+		}
+		j->closing = true;
+		if (job_finished(j))
+			job_end(j);
+		return;
+	}
+	uint64_t id;
+	if (fod_mp_arg_uint(&o, "id", 0, UINT64_MAX, &id) != 1) {
+		reject(j, "'id' (an unsigned integer) is required");
+		return;
+	}
+	const msgpack_object *p = fod_mp_arg(&o, "payload");
+	const void *payload = NULL;
+	size_t plen = 0;
+	if (p && p->type == MSGPACK_OBJECT_BIN) {
+		payload = p->via.bin.ptr;
+		plen = p->via.bin.size;
+	} else if (p && p->type == MSGPACK_OBJECT_STR) {
+		payload = p->via.str.ptr;
+		plen = p->via.str.size;
+	} else if (p && p->type != MSGPACK_OBJECT_NIL) {
+		reject(j, "'payload' must be bin or str");
+		return;
+	}
+	j->feeding = true; /* a row may end inside its own start: no kick from there */
+	row_start(j, id, payload, plen);
+	j->feeding = false;
+}
+
+/* ---- opening */
+
+static int job_alloc(struct fod_job *j)
+{
+	size_t n = j->rt->nbranches;
+	j->rows = calloc(j->window, sizeof(*j->rows));
+	j->tasks = calloc((size_t)j->window * n, sizeof(*j->tasks));
+	j->results = calloc((size_t)j->window * n, sizeof(*j->results));
+	j->ctx = fo_ctx_new(FO_NO_DEADLINE);
+	if (!j->rows || !j->tasks || !j->results || !j->ctx)
+		return -ENOMEM;
+	bool weighted = j->rt->limiter && j->rt->limiter->ops->weighted;
+	for (unsigned w = 0; w < j->window; w++) {
+		struct row *r = &j->rows[w];
+		r->job = j;
+		r->tasks = &j->tasks[w * n];
+		r->results = &j->results[w * n];
+		for (size_t i = 0; i < n; i++)
+			r->tasks[i] = (struct fo_task){
+				.kind = j->rt->branches[i].name,
+				.weight = weighted ? j->rt->branches[i].weight : 1,
+				.timeout_ns = j->rt->branches[i].timeout_ns,
+				.udata = &j->rt->branches[i],
+			};
+		if (!j->ordered) {
+			r->next_free = j->free_rows;
+			j->free_rows = r;
+		}
+	}
+	return 0;
+}
+
+struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
+{
+	char kind[128], pname[64];
+	uint64_t limit = DEFAULT_LIMIT, window = 0;
+	bool ordered = false;
+	if (fod_gateway_draining()) {
+		fod_api_error(c, FOD_ST_BUSY, "draining: no new jobs");
+		return NULL;
+	}
+	if (!fod_mp_arg_str(req, "kind", kind, sizeof(kind))) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST, "'kind' (a string) is required");
+		return NULL;
+	}
+	if (fod_mp_arg_uint(req, "limit", 1, MAX_LIMIT, &limit) < 0 ||
+	    fod_mp_arg_uint(req, "window", 1, MAX_WINDOW, &window) < 0 ||
+	    fod_mp_arg_bool(req, "ordered", &ordered) < 0) {
+		fod_api_error(
+			c, FOD_ST_BAD_REQUEST,
+			"'limit' must be in [1, %d], 'window' in [1, %d], 'ordered' a boolean",
+			MAX_LIMIT, MAX_WINDOW);
+		return NULL;
+	}
+	if (!window)
+		window = ordered ? 2 * limit : limit;
+	if (window < limit) {
+		fod_api_error(
+			c, FOD_ST_BAD_REQUEST,
+			"'window' (%llu) holds the rows in flight: it cannot be under 'limit' "
+			"(%llu)",
+			(unsigned long long)window, (unsigned long long)limit);
+		return NULL;
+	}
+	struct fod_gen *g = fod_gen_current();
+	struct fod_route *rt = g ? fod_gen_route_job(g, kind) : NULL;
+	if (!rt) {
+		fod_gen_unref(g);
+		fod_api_error(c, FOD_ST_BAD_REQUEST, "no job kind '%s' in the configuration", kind);
+		return NULL;
+	}
+	const struct fo_policy *policy = rt->policy;
+	if (fod_mp_arg_str(req, "policy", pname, sizeof(pname)) &&
+	    !(policy = fo_policy_by_name(pname))) {
+		fod_gen_unref(g);
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "policy must be failfast, collectall or besteffort");
+		return NULL;
+	}
+	struct fod_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		fod_gen_unref(g);
+		fod_api_error(c, FOD_ST_INTERNAL, "out of memory");
+		return NULL;
+	}
+	j->gen = g;
+	j->rt = rt;
+	j->limit = (unsigned)limit;
+	j->window = (unsigned)window;
+	j->ordered = ordered;
+	j->conn = c;
+	j->uid = fod_api_peer_uid(c);
+	j->loop = &fod_loops[0];
+	msgpack_sbuffer_init(&j->out);
+	msgpack_packer_init(&j->pk, &j->out, msgpack_sbuffer_write);
+	msgpack_zone_init(&j->zone, 4096);
+	if (job_alloc(j) < 0) {
+		job_free(j);
+		fod_api_error(c, FOD_ST_INTERNAL, "out of memory for a window of %llu rows",
+			      (unsigned long long)window);
+		return NULL;
+	}
+	j->cfg = (struct fo_config){
+		.limit = rt->limit ? rt->limit : (unsigned)rt->nbranches,
+		.policy = policy,
+		.policy_params = policy == rt->policy ? rt->setting : NULL,
+		.ordered = true,
+		.join_reserve_ns = rt->join_reserve_ns,
+		.min_task_budget_ns = rt->min_branch_ns,
+		.start = fod_call_start,
+		.pool = g->pool,
+	};
+	if (rt->limiter) {
+		j->cfg.global = rt->limiter->ops->sem(rt->limiter->state);
+		if (rt->limiter->ops->feedback) {
+			j->cfg.feedback = rt->limiter->ops->feedback;
+			j->cfg.feedback_arg = rt->limiter->state;
+		}
+	}
+	j->id = ++last_id;
+	j->start_ns = fo_now_ns();
+	j->next = jobs;
+	if (jobs)
+		jobs->prev = j;
+	jobs = j;
+	j->listed = true;
+	struct fod_reply r;
+	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "job open");
+	msgpack_pack_map(pk, 6);
+	fod_mp_kv_int(pk, "job", (long long)j->id);
+	fod_mp_kv_str(pk, "kind", rt->job);
+	fod_mp_kv_str(pk, "policy", policy->name);
+	fod_mp_kv_int(pk, "limit", j->limit);
+	fod_mp_kv_int(pk, "window", j->window);
+	fod_mp_str(pk, "branches");
+	msgpack_pack_array(pk, rt->nbranches);
+	for (size_t i = 0; i < rt->nbranches; i++)
+		fod_mp_str(pk, rt->branches[i].name);
+	fod_api_reply(c, &r);
+	log_info("job %llu opened: kind %s, policy %s, limit %u, window %u, %s",
+		 (unsigned long long)j->id, rt->job, policy->name, j->limit, j->window,
+		 ordered ? "ordered" : "unordered");
+	return j;
+}
+
+/* ---- control */
+
+void fod_job_detach(struct fod_job *j)
+{
+	j->conn = NULL;
+	fo_ctx_cancel(j->ctx, FO_CAUSE_CLIENT_GONE);
+	if (job_finished(j))
+		job_end(j);
+}
+
+static void job_cancel(struct fod_job *j, enum fo_cause cause)
+{
+	if (j->cancelled)
+		return;
+	j->cancelled = true;
+	fo_ctx_cancel(j->ctx, cause);
+	if (job_finished(j))
+		job_end(j);
+}
+
+int fod_job_cancel(uint64_t id)
+{
+	for (struct fod_job *j = jobs; j; j = j->next)
+		if (j->id == id) {
+			job_cancel(j, FO_CAUSE_CANCELLED);
+			return 0;
+		}
+	return -ENOENT;
+}
+
+void fod_jobs_cancel_all(void)
+{
+	struct fod_job *j = jobs;
+	while (j) {
+		struct fod_job *next = j->next; /* j may be freed */
+		job_cancel(j, FO_CAUSE_SHUTDOWN);
+		j = next;
+	}
+}
+
+void fod_jobs_pack(msgpack_packer *pk)
+{
+	size_t n = fod_jobs_open();
+	msgpack_pack_array(pk, n);
+	for (struct fod_job *j = jobs; j; j = j->next) {
+		double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
+		uint64_t done = 0;
+		for (int s = 0; s < ROW_STATUS_N; s++)
+			done += j->count[s];
+		msgpack_pack_map(pk, 14 + ROW_STATUS_N);
+		fod_mp_kv_int(pk, "job", (long long)j->id);
+		fod_mp_kv_str(pk, "kind", j->rt->job);
+		fod_mp_kv_str(pk, "policy", j->cfg.policy->name);
+		fod_mp_kv_int(pk, "uid", j->uid);
+		fod_mp_kv_int(pk, "limit", j->limit);
+		fod_mp_kv_int(pk, "window", j->window);
+		fod_mp_kv_int(pk, "ordered", j->ordered);
+		fod_mp_kv_int(pk, "rows_in", (long long)j->rows_in);
+		fod_mp_kv_int(pk, "rows_done", (long long)done);
+		fod_mp_kv_int(pk, "in_flight", j->in_flight);
+		fod_mp_kv_int(pk, "held", j->held);
+		for (int s = 0; s < ROW_STATUS_N; s++)
+			fod_mp_kv_int(pk, row_status_names[s], (long long)j->count[s]);
+		fod_mp_kv_int(pk, "rejected", (long long)j->rejected);
+		fod_mp_kv_double(pk, "age_s", secs);
+		fod_mp_kv_str(pk, "state",
+			      j->cancelled ? "cancelling"
+			      : j->closing ? "closing"
+					   : "running");
+	}
+}
+
+long fod_jobs_rows_in_flight(void)
+{
+	return rows_in_flight;
+}
+
+size_t fod_jobs_open(void)
+{
+	size_t n = 0;
+	for (struct fod_job *j = jobs; j; j = j->next)
+		n++;
+	return n;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The socket API's wire format (doc/PROTOCOL.md): frame bounds, reply
+ * statuses, and the msgpack-c helpers every op handler and the job engine
+ * share to read arguments and pack answers.
+ */
+#ifndef FOD_WIRE_H
+#define FOD_WIRE_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FOD_MAX_FRAME	 (1u << 20)
+#define FOD_MAX_DEPTH	 8
+#define FOD_MAX_ELEMENTS 1024
+
+enum fod_status {
+	FOD_ST_OK,
+	FOD_ST_BAD_REQUEST,
+	FOD_ST_UNKNOWN_OP,
+	FOD_ST_FORBIDDEN,
+	FOD_ST_BUSY,
+	FOD_ST_INTERNAL,
+	FOD_ST_CANCELLED, /* a job ended early (job.cancel, shutdown); data holds its summary */
+};
+
+void fod_mp_str(msgpack_packer *pk, const char *s);
+void fod_mp_kv_str(msgpack_packer *pk, const char *k, const char *v);
+void fod_mp_kv_int(msgpack_packer *pk, const char *k, long long v);
+void fod_mp_kv_double(msgpack_packer *pk, const char *k, double v);
+
+/* A request map's member by key, or NULL. */
+const msgpack_object *fod_mp_arg(const msgpack_object *map, const char *key);
+/* A string member copied into out (NUL-terminated); false if absent, not a string or too long. */
+bool fod_mp_arg_str(const msgpack_object *map, const char *key, char *out, size_t len);
+/*
+ * An unsigned member in [min, max]: 1 and *out set; 0 when absent (*out
+ * untouched); -1 when present but not such an integer.
+ */
+int fod_mp_arg_uint(const msgpack_object *map, const char *key, uint64_t min, uint64_t max,
+		    uint64_t *out);
+/* A boolean member: as fod_mp_arg_uint. */
+int fod_mp_arg_bool(const msgpack_object *map, const char *key, bool *out);
+/* Depth and element counts within FOD_MAX_DEPTH / FOD_MAX_ELEMENTS. */
+bool fod_mp_within_limits(const msgpack_object *o);
+
+/* A reply {status, msg, data} being built: pack data after begin (or nothing: nil). */
+struct fod_reply {
+	msgpack_sbuffer buf;
+	msgpack_packer pk;
+};
+msgpack_packer *fod_reply_begin(struct fod_reply *r, enum fod_status st, const char *msg);
+
+#endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every fanoutctl command shares: the socket, frames, one
+ * request-reply call, and printing a reply's data (JSON or tables).
+ */
+#ifndef CTL_COMMON_H
+#define CTL_COMMON_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#define CTL_MAX_FRAME (1u << 20)
+
+/* Exit statuses (fanoutctl(8)). */
+enum { CTL_OK = 0, CTL_FAILED = 1, CTL_USAGE = 2, CTL_UNREACHABLE = 3 };
+
+/* The request being built: msgpack_pack_map(&req->pk, n) then members. */
+struct ctl_req {
+	msgpack_sbuffer buf;
+	msgpack_packer pk;
+};
+void ctl_req_init(struct ctl_req *r, const char *op, size_t nargs);
+void ctl_req_free(struct ctl_req *r);
+
+struct ctl_reply {
+	char *raw;
+	msgpack_unpacked u;
+	long long status;
+	char msg[1024];
+	const msgpack_object *data;
+};
+/* Decodes one reply frame (raw is taken over); 0, or -1 if it is not a reply map. */
+int ctl_reply_parse(char *raw, size_t len, struct ctl_reply *r);
+void ctl_reply_free(struct ctl_reply *r);
+
+/* A connected blocking socket, or -errno. */
+int ctl_connect(const char *path);
+int ctl_full_io(int fd, void *buf, size_t len, bool writing);
+int ctl_send(int fd, const struct ctl_req *req);
+/* Reads one frame (malloc'd into *out); its length, or -1. */
+long ctl_recv(int fd, char **out);
+/* connect + send + one reply; CTL_OK or CTL_UNREACHABLE (message printed). */
+int ctl_call(const char *path, const struct ctl_req *req, struct ctl_reply *rep);
+
+void ctl_pack_str(msgpack_packer *pk, const char *s);
+const msgpack_object *ctl_member(const msgpack_object *map, const char *key);
+double ctl_number(const msgpack_object *o);
+bool ctl_str_is(const msgpack_object *o, const char *s);
+
+void ctl_json(FILE *f, const msgpack_object *o);
+void ctl_scalar(const msgpack_object *o, char *buf, size_t len);
+/* A map: "key value" lines. An array of maps: a table with a header row. */
+void ctl_human(FILE *f, const msgpack_object *o);
+
+int ctl_submit(const char *path, int argc, char **argv);
+int ctl_top(const char *path, int argc, char **argv);
+
+#endif
