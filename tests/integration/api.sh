@@ -15,7 +15,22 @@ ctl stats | grep -q "^reloads_ok" || fail "stats"
 ctl --json modules | grep -q '"name":"aimd","type":"limiter"' || fail "modules: $(ctl --json modules)"
 ctl limits | grep -q "^downstreams *aimd *2000" || fail "limits: $(ctl limits)"
 ctl limit get downstreams | grep -q "^limit *2000$" || fail "limit get"
-pass "status, stats, modules, limits, limit get"
+ctl jobs | grep -q "(none)" || fail "jobs: $(ctl jobs)"
+curl -fs "$(url /product/1)" >/dev/null
+ctl --json branches 2>/dev/null | grep -q '"route":"product","branch":"price","count":1' ||
+	fail "branches: $(ctl --json branches)"
+pass "status, stats, modules, limits, limit get, jobs, branches"
+
+# drain: new requests get 503 (healthz too, for load balancers); --off serves again
+ctl drain | grep -q "^draining *yes" || fail "drain: $(ctl drain)"
+read -r code _ <<<"$(get /product/2)"
+[ "$code" = 503 ] || fail "drained but /product answered $code"
+read -r code body <<<"$(get /healthz)"
+[ "$code" = 503 ] && echo "$body" | grep -q draining || fail "drained healthz: $code $body"
+ctl drain --off | grep -q "^draining *no" || fail "drain --off"
+read -r code _ <<<"$(get /product/2)"
+[ "$code" = 200 ] || fail "after drain --off: $code"
+pass "drain: 503 for requests and healthz; drain --off serves again"
 
 ctl limit set downstreams 1234 >/dev/null || fail "limit set"
 [ "$(metric 'fanoutd_limiter_limit{limiter="downstreams"}')" = 1234 ] || fail "limit not live in /metrics"
@@ -46,7 +61,14 @@ if command -v setpriv >/dev/null; then
 	rc=0; out=$(as_nobody reload 2>&1) || rc=$?
 	[ "$rc" = 1 ] && echo "$out" | grep -q "needs the admin level" || fail "nobody reload: $rc $out"
 	[ "$(metric 'fanoutd_limiter_limit{limiter="downstreams"}')" = "$before" ] || fail "a refused op ran"
-	pass "uid 65534: status allowed; limit set and reload forbidden, nothing changed"
+	for op in "drain" "job cancel 1"; do
+		rc=0; out=$(as_nobody $op 2>&1) || rc=$?
+		[ "$rc" = 1 ] && echo "$out" | grep -q "needs the operator level" || fail "nobody $op: $rc $out"
+	done
+	read -r code _ <<<"$(get /healthz)"
+	[ "$code" = 200 ] || fail "a refused drain drained"
+	as_nobody jobs >/dev/null || fail "nobody cannot list jobs"
+	pass "uid 65534: status and jobs allowed; limit set, drain, job cancel and reload forbidden, nothing changed"
 else
 	echo "note: setpriv missing: access levels not exercised"
 fi

@@ -17,7 +17,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fanoutctl [-s SOCKET] [--json] COMMAND\n"
-		   "  status | stats | modules | limits | jobs   read-only (any peer)\n"
+		   "  status | stats | modules | limits | jobs | branches   read-only (any peer)\n"
 		   "  limit get NAME                   one limiter\n"
 		   "  limit set NAME N                 live limit change (operator)\n"
 		   "  drain [--off]                    refuse new requests and jobs / serve again "
@@ -74,9 +74,9 @@ int main(int argc, char **argv)
 	if (nargs >= 1 && is(a[0], "top"))
 		return ctl_top(path, nargs, a);
 	struct ctl_req req;
-	if (nargs == 1 &&
-	    (is(a[0], "status") || is(a[0], "stats") || is(a[0], "modules") || is(a[0], "limits") ||
-	     is(a[0], "jobs") || is(a[0], "reload") || is(a[0], "shutdown"))) {
+	if (nargs == 1 && (is(a[0], "status") || is(a[0], "stats") || is(a[0], "modules") ||
+			   is(a[0], "limits") || is(a[0], "jobs") || is(a[0], "branches") ||
+			   is(a[0], "reload") || is(a[0], "shutdown"))) {
 		ctl_req_init(&req, a[0], 0);
 	} else if (nargs == 3 && is(a[0], "limit") && is(a[1], "get")) {
 		ctl_req_init(&req, "limit.get", 1);
