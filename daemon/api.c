@@ -395,6 +395,18 @@ static const struct command {
 
 static void dispatch(struct fod_api_conn *c, const char *frame, size_t len)
 {
+	enum fod_scan scan = fod_mp_prescan(frame, len);
+	if (scan == FOD_SCAN_MALFORMED) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "malformed frame: not exactly one msgpack value");
+		return;
+	}
+	if (scan == FOD_SCAN_TOO_BIG) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "frame too deep (> %d) or too wide (> %d elements)", FOD_MAX_DEPTH,
+			      FOD_MAX_ELEMENTS);
+		return;
+	}
 	msgpack_unpacked u;
 	msgpack_unpacked_init(&u);
 	size_t off = 0;
@@ -403,10 +415,6 @@ static void dispatch(struct fod_api_conn *c, const char *frame, size_t len)
 	if (r != MSGPACK_UNPACK_SUCCESS || off != len) {
 		fod_api_error(c, FOD_ST_BAD_REQUEST,
 			      "malformed frame: not exactly one msgpack value");
-	} else if (!fod_mp_within_limits(&u.data)) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST,
-			      "frame too deep (> %d) or too wide (> %d elements)", FOD_MAX_DEPTH,
-			      FOD_MAX_ELEMENTS);
 	} else if (u.data.type != MSGPACK_OBJECT_MAP) {
 		fod_api_error(c, FOD_ST_BAD_REQUEST, "a request is a map with an 'op'");
 	} else if (!fod_mp_arg_str(&u.data, "op", op, sizeof(op))) {
@@ -642,6 +650,28 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		ev_io_start(ev, &c->rio);
 	}
 }
+
+#ifdef FOD_FUZZING
+/* tests/fuzz: one admin connection fed these bytes as if read from the socket, then closed. */
+void fod_api_fuzz_feed(const char *data, size_t len)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	struct fod_api_conn *c = calloc(1, sizeof(*c));
+	c->fd = sv[0];
+	c->level = LEVEL_ADMIN;
+	ev_io_init(&c->rio, on_read, sv[0], EV_READ);
+	ev_io_init(&c->wio, on_write, sv[0], EV_WRITE);
+	c->in = malloc(len + 1);
+	memcpy(c->in, data, len);
+	c->in_len = len;
+	c->in_cap = len + 1;
+	process_input(c);
+	conn_close(c);
+	close(sv[1]);
+}
+#endif
 
 int fod_api_listen(const char *path, const char *mode, const char *group)
 {

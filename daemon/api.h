@@ -17,6 +17,10 @@ void fod_api_start(int fd);
 /* Closes the listener and unlinks the path (shutdown). */
 void fod_api_stop(void);
 
+#ifdef FOD_FUZZING
+void fod_api_fuzz_feed(const char *data, size_t len);
+#endif
+
 /* Provided by main.c: a synchronous reload; 0, or -1 with err filled. */
 int fod_reload(char *err, size_t errlen);
 /* Provided by main.c: begin a graceful shutdown, as SIGTERM does. */

@@ -344,12 +344,15 @@ void fod_job_frame(struct fod_job *j, const char *frame, size_t len)
 	msgpack_object o;
 	size_t off = 0;
 	msgpack_zone_clear(&j->zone);
-	if (msgpack_unpack(frame, len, &off, &j->zone, &o) != MSGPACK_UNPACK_SUCCESS ||
+	enum fod_scan scan = fod_mp_prescan(frame, len);
+	if (scan != FOD_SCAN_OK ||
+	    msgpack_unpack(frame, len, &off, &j->zone, &o) != MSGPACK_UNPACK_SUCCESS ||
 	    off != len) {
-		reject(j, "not exactly one msgpack value");
+		reject(j, scan == FOD_SCAN_TOO_BIG ? "too deep or too wide"
+						   : "not exactly one msgpack value");
 		return;
 	}
-	if (o.type != MSGPACK_OBJECT_MAP || !fod_mp_within_limits(&o)) {
+	if (o.type != MSGPACK_OBJECT_MAP) {
 		reject(j, "a task frame is a map {id, payload}");
 		return;
 	}

@@ -84,6 +84,11 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+void fod_loop_adopt(struct fod_loop *l)
+{
+	self = l;
+}
+
 void fod_loops_run(void)
 {
 	for (unsigned i = 1; i < fod_nloops; i++) {

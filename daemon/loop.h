@@ -54,6 +54,8 @@ void fod_loop_post(struct fod_loop *l, struct fod_task *t);
  */
 int fod_write_some(int fd, const char *buf, size_t len, size_t *pos);
 
+/* Makes the calling thread loop l's without running it (the fuzz harness drives loop 0 by hand). */
+void fod_loop_adopt(struct fod_loop *l);
 /* The loop whose thread this is, or NULL. */
 struct fod_loop *fod_loop_self(void);
 

@@ -73,31 +73,92 @@ int fod_mp_arg_bool(const msgpack_object *map, const char *key, bool *out)
 	return 1;
 }
 
-static bool limits_walk(const msgpack_object *o, int depth, size_t *elements)
+static uint64_t be_uint(const unsigned char *p, int n)
 {
-	if (depth > FOD_MAX_DEPTH)
-		return false;
-	if (o->type == MSGPACK_OBJECT_ARRAY) {
-		if ((*elements += o->via.array.size) > FOD_MAX_ELEMENTS)
-			return false;
-		for (uint32_t i = 0; i < o->via.array.size; i++)
-			if (!limits_walk(&o->via.array.ptr[i], depth + 1, elements))
-				return false;
-	} else if (o->type == MSGPACK_OBJECT_MAP) {
-		if ((*elements += o->via.map.size) > FOD_MAX_ELEMENTS)
-			return false;
-		for (uint32_t i = 0; i < o->via.map.size; i++)
-			if (!limits_walk(&o->via.map.ptr[i].key, depth + 1, elements) ||
-			    !limits_walk(&o->via.map.ptr[i].val, depth + 1, elements))
-				return false;
-	}
-	return true;
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
 }
 
-bool fod_mp_within_limits(const msgpack_object *o)
+/*
+ * msgpack-c allocates a container's whole element array from its header
+ * before reading a single element, so a 6-byte frame claiming a map of
+ * 2^31 entries would ask for gigabytes (found by tests/fuzz). The C API has
+ * no limits, so frames are walked first, header by header, without decoding
+ * anything: every length must fit in what is left of the frame, and depth
+ * and element totals must stay within bounds. Decoding is left to msgpack-c.
+ */
+enum fod_scan fod_mp_prescan(const char *frame, size_t len)
 {
+	const unsigned char *p = (const unsigned char *)frame, *end = p + len;
+	uint64_t pending[FOD_MAX_DEPTH + 2]; /* values still to read, per open container */
+	int depth = 0;
 	size_t elements = 0;
-	return limits_walk(o, 0, &elements);
+	pending[0] = 1;
+	while (depth >= 0) {
+		if (pending[depth] == 0) {
+			depth--;
+			continue;
+		}
+		pending[depth]--;
+		if (p >= end)
+			return FOD_SCAN_MALFORMED;
+		unsigned t = *p++;
+		uint64_t skip = 0, count = 0;
+		int width = 0;
+		bool container = false;
+		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+			/* fixint, nil, bool */
+		} else if (t <= 0x8f) {
+			count = 2 * (uint64_t)(t & 0x0f), container = true;
+		} else if (t <= 0x9f) {
+			count = t & 0x0f, container = true;
+		} else if (t <= 0xbf) {
+			skip = t & 0x1f;
+		} else if (t == 0xc1) {
+			return FOD_SCAN_MALFORMED; /* never used */
+		} else if (t >= 0xc4 && t <= 0xc6) {
+			width = 1 << (t - 0xc4); /* bin 8/16/32 */
+		} else if (t >= 0xc7 && t <= 0xc9) {
+			width = 1 << (t - 0xc7), skip = 1; /* ext: length, type, data */
+		} else if (t == 0xca || t == 0xcb) {
+			skip = t == 0xca ? 4 : 8;
+		} else if (t >= 0xcc && t <= 0xd3) {
+			skip = (uint64_t)1 << ((t - 0xcc) & 3); /* uint / int 8..64 */
+		} else if (t >= 0xd4 && t <= 0xd8) {
+			skip = 1 + ((uint64_t)1 << (t - 0xd4)); /* fixext: type + 1..16 */
+		} else if (t >= 0xd9 && t <= 0xdb) {
+			width = 1 << (t - 0xd9); /* str 8/16/32 */
+		} else {			 /* 0xdc..0xdf: array / map 16 and 32 */
+			int w = (t & 1) ? 4 : 2;
+			if ((size_t)(end - p) < (size_t)w)
+				return FOD_SCAN_MALFORMED;
+			count = be_uint(p, w) * (t >= 0xde ? 2 : 1);
+			p += w;
+			container = true;
+		}
+		if (width) {
+			if ((size_t)(end - p) < (size_t)width)
+				return FOD_SCAN_MALFORMED;
+			skip += be_uint(p, width);
+			p += width;
+		}
+		if (skip > (uint64_t)(end - p))
+			return FOD_SCAN_MALFORMED;
+		p += skip;
+		if (container) {
+			/* every value takes at least a byte */
+			if (count > (uint64_t)(end - p))
+				return FOD_SCAN_MALFORMED;
+			if ((elements += count / (t <= 0x8f || t >= 0xde ? 2 : 1)) >
+				    FOD_MAX_ELEMENTS ||
+			    depth + 1 > FOD_MAX_DEPTH)
+				return FOD_SCAN_TOO_BIG;
+			pending[++depth] = count;
+		}
+	}
+	return p == end ? FOD_SCAN_OK : FOD_SCAN_MALFORMED;
 }
 
 msgpack_packer *fod_reply_begin(struct fod_reply *r, enum fod_status st, const char *msg)

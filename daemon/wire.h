@@ -42,8 +42,13 @@ int fod_mp_arg_uint(const msgpack_object *map, const char *key, uint64_t min, ui
 		    uint64_t *out);
 /* A boolean member: as fod_mp_arg_uint. */
 int fod_mp_arg_bool(const msgpack_object *map, const char *key, bool *out);
-/* Depth and element counts within FOD_MAX_DEPTH / FOD_MAX_ELEMENTS. */
-bool fod_mp_within_limits(const msgpack_object *o);
+/*
+ * Checks a frame before msgpack-c decodes it: exactly one well-formed value
+ * whose lengths fit the frame, nested at most FOD_MAX_DEPTH containers deep,
+ * at most FOD_MAX_ELEMENTS array/map elements in all.
+ */
+enum fod_scan { FOD_SCAN_OK, FOD_SCAN_MALFORMED, FOD_SCAN_TOO_BIG };
+enum fod_scan fod_mp_prescan(const char *frame, size_t len);
 
 /* A reply {status, msg, data} being built: pack data after begin (or nothing: nil). */
 struct fod_reply {

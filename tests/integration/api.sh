@@ -94,6 +94,8 @@ assert b"outside [1, 1048576]" in body and rest == b"", (body, rest)
 deep = b"\x91" * 20 + b"\xc0"                         # 20 nested arrays
 body, _ = ask(b"\x82\xa2op\xa6status\xa1x" + deep)
 assert b"too deep" in body, body
+body, _ = ask(b"\x81\xdf\x7f\xff\xff\xff")          # a map header claiming 2^31 entries
+assert b"malformed frame" in body, body
 PY
 ctl status >/dev/null || fail "the daemon is hurt after bad frames"
 pass "malformed, unknown-op, oversized and too-deep frames: error replies; daemon unaffected"
