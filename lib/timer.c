@@ -12,10 +12,16 @@
 
 #include "internal.h"
 
+/* A heap entry carries its key: sifting compares without touching the contexts. */
+struct entry {
+	int64_t deadline;
+	struct fo_ctx *ctx;
+};
+
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct fo_ctx **heap;
+	struct entry *heap;
 	size_t n, cap;
 	/*
 	 * When the thread will look at the heap again by itself. An arm with a
@@ -30,54 +36,52 @@ static struct {
 
 static int64_t key(size_t i)
 {
-	return fo__ctx_timer_deadline(tm.heap[i]);
+	return tm.heap[i].deadline;
 }
 
-static void put(size_t i, struct fo_ctx *ctx)
+static void put(size_t i, struct entry e)
 {
-	tm.heap[i] = ctx;
-	*fo__ctx_heap_slot(ctx) = i;
+	tm.heap[i] = e;
+	*fo__ctx_heap_slot(e.ctx) = i;
 }
 
 static void sift_up(size_t i)
 {
-	struct fo_ctx *ctx = tm.heap[i];
-	int64_t k = fo__ctx_timer_deadline(ctx);
-	while (i > 0 && key((i - 1) / 2) > k) {
+	struct entry e = tm.heap[i];
+	while (i > 0 && key((i - 1) / 2) > e.deadline) {
 		put(i, tm.heap[(i - 1) / 2]);
 		i = (i - 1) / 2;
 	}
-	put(i, ctx);
+	put(i, e);
 }
 
 static void sift_down(size_t i)
 {
-	struct fo_ctx *ctx = tm.heap[i];
-	int64_t k = fo__ctx_timer_deadline(ctx);
+	struct entry e = tm.heap[i];
 	for (;;) {
 		size_t c = 2 * i + 1;
 		if (c >= tm.n)
 			break;
 		if (c + 1 < tm.n && key(c + 1) < key(c))
 			c++;
-		if (key(c) >= k)
+		if (key(c) >= e.deadline)
 			break;
 		put(i, tm.heap[c]);
 		i = c;
 	}
-	put(i, ctx);
+	put(i, e);
 }
 
 static void heap_remove(size_t i)
 {
-	*fo__ctx_heap_slot(tm.heap[i]) = NO_SLOT;
+	*fo__ctx_heap_slot(tm.heap[i].ctx) = NO_SLOT;
 	tm.n--;
 	if (i == tm.n)
 		return;
-	struct fo_ctx *moved = tm.heap[tm.n];
+	struct entry moved = tm.heap[tm.n];
 	put(i, moved);
 	sift_down(i);
-	sift_up(*fo__ctx_heap_slot(moved));
+	sift_up(*fo__ctx_heap_slot(moved.ctx));
 }
 
 static void *timer_main(void *unused)
@@ -96,7 +100,7 @@ static void *timer_main(void *unused)
 			fo__cond_wait_until(&tm.cond, &tm.lock, when);
 			continue;
 		}
-		struct fo_ctx *ctx = tm.heap[0];
+		struct fo_ctx *ctx = tm.heap[0].ctx;
 		heap_remove(0);
 		bool live = fo__ctx_tryref(ctx);
 		pthread_mutex_unlock(&tm.lock);
@@ -128,7 +132,7 @@ void fo__timer_arm(struct fo_ctx *ctx)
 	pthread_mutex_lock(&tm.lock);
 	if (tm.n == tm.cap) {
 		size_t cap = tm.cap ? tm.cap * 2 : 256;
-		struct fo_ctx **h = realloc(tm.heap, cap * sizeof(*h));
+		struct entry *h = realloc(tm.heap, cap * sizeof(*h));
 		if (!h) {
 			/* Lazy checks still end the context: only the wake-up is lost. */
 			*fo__ctx_heap_slot(ctx) = NO_SLOT;
@@ -138,9 +142,9 @@ void fo__timer_arm(struct fo_ctx *ctx)
 		tm.heap = h;
 		tm.cap = cap;
 	}
-	put(tm.n++, ctx);
-	sift_up(tm.n - 1);
 	int64_t dl = fo__ctx_timer_deadline(ctx);
+	put(tm.n++, (struct entry){dl, ctx});
+	sift_up(tm.n - 1);
 	if (dl < tm.wake_at) {
 		tm.wake_at = dl; /* one signal until the thread sets its own */
 		pthread_cond_signal(&tm.cond);
@@ -152,7 +156,7 @@ void fo__timer_disarm(struct fo_ctx *ctx)
 {
 	pthread_mutex_lock(&tm.lock);
 	size_t i = *fo__ctx_heap_slot(ctx);
-	if (i != NO_SLOT && i < tm.n && tm.heap[i] == ctx)
+	if (i != NO_SLOT && i < tm.n && tm.heap[i].ctx == ctx)
 		heap_remove(i);
 	pthread_mutex_unlock(&tm.lock);
 }
