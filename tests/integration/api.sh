@@ -100,6 +100,16 @@ PY
 ctl status >/dev/null || fail "the daemon is hurt after bad frames"
 pass "malformed, unknown-op, oversized and too-deep frames: error replies; daemon unaffected"
 
+# top: two samples while requests flow; the second shows rates and percentiles per branch.
+(for _ in $(seq 60); do curl -fs "$(url /product/7)" >/dev/null; done) &
+load=$!
+ctl top -n 2 -d 0.5 >"$TMP/top" || fail "top"
+wait "$load"
+grep -q "^LIMITER" "$TMP/top" && grep -q "^downstreams" "$TMP/top" || fail "top limiters: $(cat "$TMP/top")"
+awk '$1 == "product/price" && $2 > 0 && $4 != "-" {found = 1} END {exit !found}' "$TMP/top" ||
+	fail "top shows no calls/s and p99 for product/price: $(cat "$TMP/top")"
+pass "top: limiters, and per-branch calls/s and p99 over the interval"
+
 ctl shutdown | grep -q stopping || fail "shutdown"
 wait "$FOD_PID" || fail "exit status after shutdown"
 FOD_PID=

@@ -34,6 +34,14 @@ PY
 grep -q "20000 rows: 20000 ok, 0 degraded, 0 failed" "$TMP/err" || fail "summary: $(cat "$TMP/err")"
 pass "echo job: 20,000 rows, each once, with its values; summary; exit 0"
 
+# On a terminal, submit shows progress (done/total from fanout-gen's header, rate, ETA).
+if command -v script >/dev/null; then
+	script -qec "$FANOUT_GEN --seed 7 --count 300000 --kind echo | $FANOUTCTL -s $TMP/api.sock submit -o /dev/null" \
+		/dev/null >"$TMP/tty" 2>&1 || fail "submit on a tty: $(cat "$TMP/tty")"
+	grep -q "rows (.*%) .* rows/s  ETA" "$TMP/tty" || fail "no progress line on a tty: $(cat "$TMP/tty")"
+	pass "submit on a terminal: progress line with total, rate and ETA"
+fi
+
 # Ordered: results in input order, though rows finish out of order (sim latencies).
 gen --count 3000 --kind enrich | ctl submit --ordered --limit 500 --policy besteffort >"$TMP/ordered" 2>"$TMP/err" ||
 	fail "ordered job: $(cat "$TMP/err")"
