@@ -47,6 +47,9 @@ struct fod_api_conn {
 	struct fod_job *job; /* bound by job.open until its summary */
 };
 
+/* Bytes queued on every connection and not yet written: a shutdown waits for them. */
+static size_t unsent;
+
 static int listen_fd = -1;
 static char *listen_path;
 static ev_io accept_io;
@@ -85,6 +88,7 @@ void fod_api_send(struct fod_api_conn *c, const void *data, size_t len)
 	memcpy(c->out + c->out_len, &be, 4);
 	memcpy(c->out + c->out_len + 4, data, len);
 	c->out_len += 4 + len;
+	unsent += 4 + len;
 	ev_io_start(fod_loops[0].ev, &c->wio);
 }
 
@@ -440,6 +444,7 @@ static void dispatch(struct fod_api_conn *c, const char *frame, size_t len)
 
 static void conn_close(struct fod_api_conn *c)
 {
+	unsent -= backlog(c);
 	if (c->job)
 		fod_job_detach(c->job); /* cancels what the client left in flight */
 	ev_io_stop(fod_loops[0].ev, &c->rio);
@@ -467,7 +472,9 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	struct fod_api_conn *c =
 		(struct fod_api_conn *)((char *)w - offsetof(struct fod_api_conn, wio));
 	bool was_full = backlog(c) >= OUT_LOW;
+	size_t before = c->out_pos;
 	int r = fod_write_some(c->fd, c->out, c->out_len, &c->out_pos);
+	unsent -= c->out_pos - before;
 	if (r < 0) {
 		conn_close(c);
 		return;
@@ -530,6 +537,11 @@ static void process_input(struct fod_api_conn *c)
 	update_reading(c);
 	if (c->close_after)
 		ev_io_start(fod_loops[0].ev, &c->wio); /* on_write closes once flushed */
+}
+
+size_t fod_api_unsent(void)
+{
+	return unsent;
 }
 
 void fod_api_kick(struct fod_api_conn *c)

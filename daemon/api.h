@@ -16,6 +16,8 @@ int fod_api_listen(const char *path, const char *mode, const char *group);
 void fod_api_start(int fd);
 /* Closes the listener and unlinks the path (shutdown). */
 void fod_api_stop(void);
+/* Bytes queued for API clients and not yet written (a drain waits for job summaries). */
+size_t fod_api_unsent(void);
 
 #ifdef FOD_FUZZING
 void fod_api_fuzz_feed(const char *data, size_t len);

@@ -94,7 +94,9 @@ static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 	(void)w;
 	(void)revents;
 	long left = fod_gateway_in_flight(), rows = fod_jobs_rows_in_flight();
-	if ((left > 0 || rows > 0) && fo_now_ns() < drain_until)
+	/* Cancelled jobs' last results and summaries are on their way to their clients too. */
+	bool unsent = fod_api_unsent() > 0;
+	if ((left > 0 || rows > 0 || unsent) && fo_now_ns() < drain_until)
 		return;
 	if (left > 0 || rows > 0)
 		log_warn("drain time over with %ld requests and %ld job rows in flight: stopping "
