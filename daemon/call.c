@@ -93,3 +93,38 @@ void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branc
 	else
 		fod_loop_post(loop, &k->start_task);
 }
+
+struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_policy *policy,
+				  struct fo_pool *pool)
+{
+	struct fo_config cfg = {
+		.limit = rt->limit ? rt->limit : (unsigned)rt->nbranches,
+		.policy = policy,
+		.policy_params = policy == rt->policy ? rt->setting : NULL,
+		.ordered = true,
+		.join_reserve_ns = rt->join_reserve_ns,
+		.min_task_budget_ns = rt->min_branch_ns,
+		.start = fod_call_start,
+		.pool = pool,
+	};
+	if (rt->limiter) {
+		cfg.global = rt->limiter->ops->sem(rt->limiter->state);
+		if (rt->limiter->ops->feedback) {
+			cfg.feedback = rt->limiter->ops->feedback;
+			cfg.feedback_arg = rt->limiter->state;
+		}
+	}
+	return cfg;
+}
+
+struct fo_task fod_route_task(const struct fod_route *rt, size_t i, uint64_t id)
+{
+	bool weighted = rt->limiter && rt->limiter->ops->weighted;
+	return (struct fo_task){
+		.id = id,
+		.kind = rt->branches[i].name,
+		.weight = weighted ? rt->branches[i].weight : 1,
+		.timeout_ns = rt->branches[i].timeout_ns,
+		.udata = &rt->branches[i],
+	};
+}

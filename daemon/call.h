@@ -19,6 +19,18 @@ struct fo_ds_call;
  * fod_loop the call runs on.
  */
 void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg);
+struct fod_route;
+/*
+ * One fan-out over a route's branches, as HTTP requests and job rows both
+ * run it: the route's per-unit limit and budget rules, the policy (its
+ * params only when it is the route's own), the route's global limiter and
+ * its feedback, every branch an async downstream call.
+ */
+struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_policy *policy,
+				  struct fo_pool *pool);
+/* The task of the route's branch i (its name, timeout, weight if the limiter counts weights). */
+struct fo_task fod_route_task(const struct fod_route *rt, size_t i, uint64_t id);
+
 /* core->call_done for downstream modules (in the core API table). */
 void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
 		   const char *errmsg);

@@ -302,32 +302,9 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 	rq->id = id;
 	rq->policy = policy;
 	rq->start_ns = fo_now_ns();
-	bool weighted = rt->limiter && rt->limiter->ops->weighted;
 	for (size_t i = 0; i < n; i++)
-		rq->tasks[i] = (struct fo_task){
-			.id = id,
-			.kind = rt->branches[i].name,
-			.weight = weighted ? rt->branches[i].weight : 1,
-			.timeout_ns = rt->branches[i].timeout_ns,
-			.udata = &rt->branches[i],
-		};
-	rq->cfg = (struct fo_config){
-		.limit = rt->limit ? rt->limit : (unsigned)n,
-		.policy = policy,
-		.policy_params = rt->setting,
-		.ordered = true,
-		.join_reserve_ns = rt->join_reserve_ns,
-		.min_task_budget_ns = rt->min_branch_ns,
-		.start = fod_call_start,
-		.pool = g->pool,
-	};
-	if (rt->limiter) {
-		rq->cfg.global = rt->limiter->ops->sem(rt->limiter->state);
-		if (rt->limiter->ops->feedback) {
-			rq->cfg.feedback = rt->limiter->ops->feedback;
-			rq->cfg.feedback_arg = rt->limiter->state;
-		}
-	}
+		rq->tasks[i] = fod_route_task(rt, i, id);
+	rq->cfg = fod_route_config(rt, policy, g->pool);
 	fod_http_set_cancel(c, client_gone, rq);
 	int r = fo_unit_start(rq->ctx, rq->tasks, n, NULL, l, &rq->cfg, rq->results, unit_done, rq,
 			      &rq->unit);

@@ -94,12 +94,18 @@ static void job_free(struct fod_job *j)
 	free(j);
 }
 
-static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
+static uint64_t rows_done(const struct fod_job *j)
 {
-	double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 	uint64_t done = 0;
 	for (int s = 0; s < ROW_STATUS_N; s++)
 		done += j->count[s];
+	return done;
+}
+
+static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
+{
+	double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
+	uint64_t done = rows_done(j);
 	msgpack_pack_map(pk, 5 + ROW_STATUS_N);
 	fod_mp_kv_int(pk, "job", (long long)j->id);
 	fod_mp_kv_int(pk, "rows", (long long)done);
@@ -401,19 +407,13 @@ static int job_alloc(struct fod_job *j)
 	j->ctx = fo_ctx_new(FO_NO_DEADLINE);
 	if (!j->rows || !j->tasks || !j->results || !j->ctx)
 		return -ENOMEM;
-	bool weighted = j->rt->limiter && j->rt->limiter->ops->weighted;
 	for (unsigned w = 0; w < j->window; w++) {
 		struct row *r = &j->rows[w];
 		r->job = j;
 		r->tasks = &j->tasks[w * n];
 		r->results = &j->results[w * n];
 		for (size_t i = 0; i < n; i++)
-			r->tasks[i] = (struct fo_task){
-				.kind = j->rt->branches[i].name,
-				.weight = weighted ? j->rt->branches[i].weight : 1,
-				.timeout_ns = j->rt->branches[i].timeout_ns,
-				.udata = &j->rt->branches[i],
-			};
+			r->tasks[i] = fod_route_task(j->rt, i, 0); /* the id is set per row */
 		if (!j->ordered) {
 			r->next_free = j->free_rows;
 			j->free_rows = r;
@@ -492,23 +492,7 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 			      (unsigned long long)window);
 		return NULL;
 	}
-	j->cfg = (struct fo_config){
-		.limit = rt->limit ? rt->limit : (unsigned)rt->nbranches,
-		.policy = policy,
-		.policy_params = policy == rt->policy ? rt->setting : NULL,
-		.ordered = true,
-		.join_reserve_ns = rt->join_reserve_ns,
-		.min_task_budget_ns = rt->min_branch_ns,
-		.start = fod_call_start,
-		.pool = g->pool,
-	};
-	if (rt->limiter) {
-		j->cfg.global = rt->limiter->ops->sem(rt->limiter->state);
-		if (rt->limiter->ops->feedback) {
-			j->cfg.feedback = rt->limiter->ops->feedback;
-			j->cfg.feedback_arg = rt->limiter->state;
-		}
-	}
+	j->cfg = fod_route_config(rt, policy, g->pool);
 	j->id = ++last_id;
 	j->start_ns = fo_now_ns();
 	j->next = jobs;
@@ -581,9 +565,7 @@ void fod_jobs_pack(msgpack_packer *pk)
 	msgpack_pack_array(pk, n);
 	for (struct fod_job *j = jobs; j; j = j->next) {
 		double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
-		uint64_t done = 0;
-		for (int s = 0; s < ROW_STATUS_N; s++)
-			done += j->count[s];
+		uint64_t done = rows_done(j);
 		msgpack_pack_map(pk, 14 + ROW_STATUS_N);
 		fod_mp_kv_int(pk, "job", (long long)j->id);
 		fod_mp_kv_str(pk, "kind", j->rt->job);
