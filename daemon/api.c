@@ -527,6 +527,8 @@ static void process_input(struct fod_api_conn *c)
 		}
 		memmove(c->in, c->in + pos, c->in_len - pos);
 		c->in_len -= pos;
+		if (c->job)
+			fod_job_flush(c->job);
 	} while (c->again);
 	c->processing = false;
 	if (c->close_after && c->job) {

@@ -2,6 +2,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,8 +33,23 @@ struct row {
 	int64_t start_ns, dur_ns;
 	int rc;
 	bool done;
-	struct fod_task done_task;
-	struct row *next_free;
+	struct fod_loop *engine; /* where its unit and calls run */
+	struct row *next_free, *next_handed;
+};
+
+/*
+ * Rows crossing between the job's loop and another one, in batches: a
+ * locked list and one task posted while the list is non-empty, so a burst
+ * of rows costs one wake-up, not one per row. The post happens under the
+ * lock: the receiving side cannot drain (and the job cannot end) before it.
+ */
+struct handoff {
+	pthread_mutex_t lock;
+	struct row *rows;
+	bool posted;
+	struct fod_task task;
+	struct fod_loop *to;
+	struct fod_job *job;
 };
 
 enum row_status { ROW_OK, ROW_DEGRADED, ROW_FAILED, ROW_SKIPPED, ROW_CANCELLED, ROW_STATUS_N };
@@ -46,8 +62,9 @@ struct fod_job {
 	struct fod_loop *loop;
 	struct fod_gen *gen;
 	struct fod_route *rt;
-	struct fo_config cfg; /* every row's unit */
-	struct fo_ctx *ctx;   /* cancelling it reaches every row */
+	struct fo_config cfg;	  /* every row's unit */
+	struct fo_ctx *ctx;	  /* cancelling it reaches every row */
+	struct fo_ctx **loop_ctx; /* per loop, under ctx: rows' parents (no lock shared by loops) */
 	unsigned limit, window;
 	bool ordered;
 	struct row *rows;
@@ -58,6 +75,12 @@ struct fod_job {
 	unsigned in_flight, held;
 	size_t held_bytes;
 	bool closing, cancelled, feeding, listed;
+	bool settling, end_due;	   /* a batch of rows is being settled: the job ends after it */
+	struct handoff *to_engine; /* per loop (unused for the job's own) */
+	struct outgoing {
+		struct row *first, *last;
+	} * outgoing;	     /* rows read in this pass, per engine loop */
+	struct handoff back; /* rows whose units joined on another loop */
 	uint64_t rows_in, rejected, count[ROW_STATUS_N];
 	int64_t start_ns;
 	msgpack_sbuffer out;
@@ -82,6 +105,14 @@ static void job_free(struct fod_job *j)
 		if (j->next)
 			j->next->prev = j->prev;
 	}
+	for (unsigned i = 0; j->to_engine && i < fod_nloops; i++)
+		pthread_mutex_destroy(&j->to_engine[i].lock);
+	free(j->to_engine);
+	free(j->outgoing);
+	for (unsigned i = 0; j->loop_ctx && i < fod_nloops; i++)
+		fo_ctx_unref(j->loop_ctx[i]);
+	free(j->loop_ctx);
+	pthread_mutex_destroy(&j->back.lock);
 	for (unsigned i = 0; j->rows && i < j->window; i++)
 		free(j->rows[i].payload);
 	free(j->rows);
@@ -226,14 +257,32 @@ static void row_settled(struct fod_job *j, struct row *r)
 			j->seq_head++;
 		}
 	}
-	if (job_finished(j))
+	if (j->settling)
+		j->end_due |= job_finished(j); /* the batch's caller ends it */
+	else if (job_finished(j))
 		job_end(j);
 	else if (!j->feeding && j->conn && fod_job_has_room(j))
 		fod_api_kick(j->conn);
 }
 
-/* On loop 0: a row's unit has joined. */
-static void row_finished(struct row *r)
+/* A row that never started: a failed row with no branches run, so the client hears of it. */
+static void row_unstarted(struct fod_job *j, struct row *r, int rc)
+{
+	fo_ctx_unref(r->ctx);
+	r->ctx = NULL;
+	r->unit = NULL;
+	r->rc = rc;
+	memset(&r->rep, 0, sizeof(r->rep));
+	r->rep.total = j->rt->nbranches;
+	r->dur_ns = 0;
+}
+
+/*
+ * On the thread that ended the unit (normally its engine loop, which
+ * allocated it: glibc frees fastest on the allocating thread): the report,
+ * the metrics, the unit and contexts freed.
+ */
+static void row_joined(struct row *r)
 {
 	struct fod_job *j = r->job;
 	fo_unit_take_report(r->unit, &r->rep);
@@ -243,12 +292,91 @@ static void row_finished(struct row *r)
 	fo_ctx_unref(r->ctx);
 	r->unit = NULL;
 	r->ctx = NULL;
-	row_settled(j, r);
 }
 
-static void row_finished_task(struct fod_task *t)
+/* Appends the chain first..last (linked by next_handed) for the other side. */
+static void hand(struct handoff *h, struct row *first, struct row *last)
 {
-	row_finished((struct row *)((char *)t - offsetof(struct row, done_task)));
+	pthread_mutex_lock(&h->lock);
+	last->next_handed = h->rows;
+	h->rows = first;
+	if (!h->posted) {
+		h->posted = true;
+		fod_loop_post(h->to, &h->task);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+/*
+ * Rows that joined on a loop other than their job's wait in that loop's
+ * batch until it is about to block (ev_prepare), then go back together: a
+ * burst of completions costs one wake-up of the job's loop.
+ */
+struct back_batch {
+	ev_prepare flush;
+	struct row *rows, *last;
+	bool started;
+};
+static struct back_batch *back_batches; /* one per loop, from the first job */
+
+static void flush_back(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	struct back_batch *b = (struct back_batch *)w;
+	while (b->rows) {
+		/* one chain per job: rows of one job are contiguous in practice */
+		struct row *first = b->rows, *last = first;
+		while (last->next_handed && last->next_handed->job == first->job)
+			last = last->next_handed;
+		b->rows = last->next_handed;
+		hand(&first->job->back, first, last);
+	}
+	b->last = NULL;
+}
+
+static void back_later(struct row *r)
+{
+	struct fod_loop *self = fod_loop_self();
+	struct back_batch *b = &back_batches[self->index];
+	if (!b->started) {
+		ev_prepare_init(&b->flush, flush_back);
+		ev_prepare_start(self->ev, &b->flush);
+		b->started = true;
+	}
+	r->next_handed = NULL;
+	if (b->last)
+		b->last->next_handed = r;
+	else
+		b->rows = r;
+	b->last = r;
+}
+
+static struct row *take_handed(struct handoff *h)
+{
+	pthread_mutex_lock(&h->lock);
+	struct row *rows = h->rows;
+	h->rows = NULL;
+	h->posted = false;
+	pthread_mutex_unlock(&h->lock);
+	return rows;
+}
+
+/* On the job's loop: rows that joined elsewhere. The job may end with the last of them. */
+static void rows_back(struct fod_task *t)
+{
+	struct handoff *h = (struct handoff *)((char *)t - offsetof(struct handoff, task));
+	struct fod_job *j = h->job;
+	j->settling = true;
+	for (struct row *r = take_handed(h), *next; r; r = next) {
+		next = r->next_handed;
+		row_settled(j, r);
+	}
+	j->settling = false;
+	if (j->end_due || job_finished(j))
+		job_end(j);
+	else if (!j->feeding && j->conn && fod_job_has_room(j))
+		fod_api_kick(j->conn);
 }
 
 static void row_done(struct fo_unit *u, int rc, void *arg)
@@ -256,11 +384,37 @@ static void row_done(struct fo_unit *u, int rc, void *arg)
 	(void)u;
 	struct row *r = arg;
 	r->rc = rc;
-	if (fod_loop_self() == r->job->loop) {
-		row_finished(r);
-	} else {
-		r->done_task.fn = row_finished_task;
-		fod_loop_post(r->job->loop, &r->done_task);
+	row_joined(r);
+	if (fod_loop_self() == r->job->loop)
+		row_settled(r->job, r);
+	else if (fod_loop_self())
+		back_later(r);
+	else
+		hand(&r->job->back, r, r); /* ended on the timer thread: straight back */
+}
+
+/* On the row's engine loop: its context and unit; -errno if they could not start. */
+static int unit_start(struct row *r)
+{
+	struct fod_job *j = r->job;
+	r->ctx = fo_ctx_child(j->loop_ctx[r->engine->index], r->start_ns + j->rt->budget_ns);
+	if (!r->ctx)
+		return -ENOMEM;
+	return fo_unit_start(r->ctx, r->tasks, j->rt->nbranches, NULL, r->engine, &j->cfg,
+			     r->results, row_done, r, &r->unit);
+}
+
+/* On an engine loop: start the rows handed over. Nothing of the job is touched after the last. */
+static void rows_to_start(struct fod_task *t)
+{
+	struct handoff *h = (struct handoff *)((char *)t - offsetof(struct handoff, task));
+	for (struct row *r = take_handed(h), *next; r; r = next) {
+		next = r->next_handed; /* r may be finished and reused once started */
+		int rc = unit_start(r);
+		if (rc < 0) {
+			row_unstarted(r->job, r, rc);
+			back_later(r);
+		}
 	}
 }
 
@@ -318,20 +472,33 @@ static void row_start(struct fod_job *j, uint64_t id, const void *payload, size_
 	j->in_flight++;
 	rows_in_flight++;
 	j->rows_in++;
-	if (rc == 0) {
-		r->ctx = fo_ctx_child(j->ctx, r->start_ns + j->rt->budget_ns);
-		rc = r->ctx ? fo_unit_start(r->ctx, r->tasks, j->rt->nbranches, NULL, j->loop,
-					    &j->cfg, r->results, row_done, r, &r->unit)
-			    : -ENOMEM;
-	}
+	r->ctx = NULL;
 	if (rc < 0) {
-		/* Not started: a failed row, so the client hears of it. */
-		fo_ctx_unref(r->ctx);
-		r->ctx = NULL;
-		r->rc = rc;
-		memset(&r->rep, 0, sizeof(r->rep));
-		r->rep.total = j->rt->nbranches;
-		r->dur_ns = 0;
+		row_unstarted(j, r, rc);
+		row_settled(j, r);
+		return;
+	}
+	/*
+	 * Rows take turns over the loops: a row's unit, its downstream calls
+	 * and its join run on its engine loop, so the work of a job uses every
+	 * core while this loop decodes tasks and encodes results. Rows for
+	 * another loop cross in batches (struct handoff).
+	 */
+	r->engine = &fod_loops[j->rows_in % fod_nloops];
+	r->unit = NULL;
+	if (r->engine != j->loop) {
+		/* queued here; fod_job_flush() hands each loop its batch */
+		struct outgoing *o = &j->outgoing[r->engine->index];
+		r->next_handed = NULL;
+		if (o->last)
+			o->last->next_handed = r;
+		else
+			o->first = r;
+		o->last = r;
+		return;
+	}
+	if ((rc = unit_start(r)) < 0) {
+		row_unstarted(j, r, rc);
 		row_settled(j, r);
 	}
 }
@@ -396,6 +563,16 @@ void fod_job_frame(struct fod_job *j, const char *frame, size_t len)
 	j->feeding = false;
 }
 
+void fod_job_flush(struct fod_job *j)
+{
+	for (unsigned i = 0; i < fod_nloops; i++) {
+		struct outgoing *o = &j->outgoing[i];
+		if (o->first)
+			hand(&j->to_engine[i], o->first, o->last);
+		o->first = o->last = NULL;
+	}
+}
+
 /* ---- opening */
 
 static int job_alloc(struct fod_job *j)
@@ -405,8 +582,25 @@ static int job_alloc(struct fod_job *j)
 	j->tasks = calloc((size_t)j->window * n, sizeof(*j->tasks));
 	j->results = calloc((size_t)j->window * n, sizeof(*j->results));
 	j->ctx = fo_ctx_new(FO_NO_DEADLINE);
-	if (!j->rows || !j->tasks || !j->results || !j->ctx)
+	j->to_engine = calloc(fod_nloops, sizeof(*j->to_engine));
+	j->outgoing = calloc(fod_nloops, sizeof(*j->outgoing));
+	j->loop_ctx = calloc(fod_nloops, sizeof(*j->loop_ctx));
+	for (unsigned i = 0; j->loop_ctx && j->ctx && i < fod_nloops; i++)
+		if (!(j->loop_ctx[i] = fo_ctx_child(j->ctx, FO_NO_DEADLINE)))
+			return -ENOMEM;
+	if (!back_batches)
+		back_batches =
+			calloc(fod_nloops, sizeof(*back_batches)); /* never freed: per loop */
+	if (!j->rows || !j->tasks || !j->results || !j->ctx || !j->to_engine || !j->outgoing ||
+	    !j->loop_ctx || !back_batches)
 		return -ENOMEM;
+	for (unsigned i = 0; i < fod_nloops; i++)
+		j->to_engine[i] =
+			(struct handoff){.task.fn = rows_to_start, .to = &fod_loops[i], .job = j};
+	j->back = (struct handoff){.task.fn = rows_back, .to = j->loop, .job = j};
+	pthread_mutex_init(&j->back.lock, NULL);
+	for (unsigned i = 0; i < fod_nloops; i++)
+		pthread_mutex_init(&j->to_engine[i].lock, NULL);
 	for (unsigned w = 0; w < j->window; w++) {
 		struct row *r = &j->rows[w];
 		r->job = j;

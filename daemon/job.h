@@ -35,6 +35,9 @@ bool fod_job_has_room(const struct fod_job *j);
 bool fod_job_closed(const struct fod_job *j);
 /* One frame on the job's connection: a task, or {op: "job.close"}. */
 void fod_job_frame(struct fod_job *j, const char *frame, size_t len);
+/* End of a pass over the connection's frames: rows read for other loops go to them, in one batch
+ * each. */
+void fod_job_flush(struct fod_job *j);
 /* The connection is gone: cancel every row; the job frees itself when they have ended. */
 void fod_job_detach(struct fod_job *j);
 

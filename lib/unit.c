@@ -299,10 +299,19 @@ int fo_unit_start(struct fo_ctx *ctx, const struct fo_task *tasks, size_t n, fo_
 	u->admission.granted = admitted;
 	u->group_hook.fn = group_ended;
 	u->start_ns = fo_now_ns();
+	/*
+	 * Once the hook is in, another thread cancelling the context may
+	 * dispatch (and would finish the unit, whose done callback may free
+	 * it) before this thread has dispatched: the start counts as busy until
+	 * its own dispatch, which then finishes the unit if it has to.
+	 */
+	u->busy = 1;
+	*out = u;
 	/* If the group has already ended, dispatch sees it: nothing starts. */
 	fo_ctx_hook_add(u->group, &u->group_hook);
-	*out = u;
-	dispatch(u);
+	pthread_mutex_lock(&u->lock);
+	u->busy--;
+	dispatch_locked(u);
 	return 0;
 }
 
