@@ -37,6 +37,21 @@ struct row {
 	struct row *next_free, *next_handed;
 };
 
+/* Rows gathered on one thread for a hand-off, in order (linked by next_handed). */
+struct chain {
+	struct row *first, *last;
+};
+
+static void chain_push(struct chain *c, struct row *r)
+{
+	r->next_handed = NULL;
+	if (c->last)
+		c->last->next_handed = r;
+	else
+		c->first = r;
+	c->last = r;
+}
+
 /*
  * Rows crossing between the job's loop and another one, in batches: a
  * locked list and one task posted while the list is non-empty, so a burst
@@ -77,10 +92,8 @@ struct fod_job {
 	bool closing, cancelled, feeding, listed;
 	bool settling, end_due;	   /* a batch of rows is being settled: the job ends after it */
 	struct handoff *to_engine; /* per loop (unused for the job's own) */
-	struct outgoing {
-		struct row *first, *last;
-	} * outgoing;	     /* rows read in this pass, per engine loop */
-	struct handoff back; /* rows whose units joined on another loop */
+	struct chain *outgoing;	   /* rows read in this pass, per engine loop */
+	struct handoff back;	   /* rows whose units joined on another loop */
 	uint64_t rows_in, rejected, count[ROW_STATUS_N];
 	int64_t start_ns;
 	msgpack_sbuffer out;
@@ -314,7 +327,7 @@ static void hand(struct handoff *h, struct row *first, struct row *last)
  */
 struct back_batch {
 	ev_prepare flush;
-	struct row *rows, *last;
+	struct chain rows;
 	bool started;
 };
 static struct back_batch *back_batches; /* one per loop, from the first job */
@@ -324,15 +337,15 @@ static void flush_back(struct ev_loop *ev, ev_prepare *w, int revents)
 	(void)ev;
 	(void)revents;
 	struct back_batch *b = (struct back_batch *)w;
-	while (b->rows) {
+	while (b->rows.first) {
 		/* one chain per job: rows of one job are contiguous in practice */
-		struct row *first = b->rows, *last = first;
+		struct row *first = b->rows.first, *last = first;
 		while (last->next_handed && last->next_handed->job == first->job)
 			last = last->next_handed;
-		b->rows = last->next_handed;
+		b->rows.first = last->next_handed;
 		hand(&first->job->back, first, last);
 	}
-	b->last = NULL;
+	b->rows.last = NULL;
 }
 
 static void back_later(struct row *r)
@@ -344,12 +357,7 @@ static void back_later(struct row *r)
 		ev_prepare_start(self->ev, &b->flush);
 		b->started = true;
 	}
-	r->next_handed = NULL;
-	if (b->last)
-		b->last->next_handed = r;
-	else
-		b->rows = r;
-	b->last = r;
+	chain_push(&b->rows, r);
 }
 
 static struct row *take_handed(struct handoff *h)
@@ -488,13 +496,7 @@ static void row_start(struct fod_job *j, uint64_t id, const void *payload, size_
 	r->unit = NULL;
 	if (r->engine != j->loop) {
 		/* queued here; fod_job_flush() hands each loop its batch */
-		struct outgoing *o = &j->outgoing[r->engine->index];
-		r->next_handed = NULL;
-		if (o->last)
-			o->last->next_handed = r;
-		else
-			o->first = r;
-		o->last = r;
+		chain_push(&j->outgoing[r->engine->index], r);
 		return;
 	}
 	if ((rc = unit_start(r)) < 0) {
@@ -566,7 +568,7 @@ void fod_job_frame(struct fod_job *j, const char *frame, size_t len)
 void fod_job_flush(struct fod_job *j)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		struct outgoing *o = &j->outgoing[i];
+		struct chain *o = &j->outgoing[i];
 		if (o->first)
 			hand(&j->to_engine[i], o->first, o->last);
 		o->first = o->last = NULL;

@@ -12,8 +12,10 @@
  * the backpressure crosses the socket. A client that goes away cancels every
  * row it left in flight.
  *
- * Everything here runs on loop 0 (the API's loop): rows finishing elsewhere
- * are posted back to it.
+ * The job itself lives on loop 0 (the API's loop): its state, reading,
+ * decoding, encoding and writing. Each row's unit, calls and join run on the
+ * row's engine loop (rows take turns over all loops); rows cross between
+ * loops in batches (job.c, struct handoff).
  */
 #ifndef FOD_JOB_H
 #define FOD_JOB_H

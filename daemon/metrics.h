@@ -46,7 +46,11 @@ struct fod_metrics_route {
 
 /* The histogram's upper bounds in seconds (FOD_HIST_BUCKETS - 1 of them; the last is +Inf). */
 const double *fod_hist_bounds(void);
-/* Every branch registered so far (the array only grows; entries stay valid). */
+/*
+ * Every branch registered so far. Entries stay valid for good; the array may
+ * move at the next registration, which only a reload on loop 0 makes: read
+ * it on loop 0 (the API) and do not keep it.
+ */
 size_t fod_metrics_branches(struct fod_metrics_branch *const **out);
 
 /* Registered once per name; the same object comes back on reloads. */
