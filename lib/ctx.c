@@ -186,14 +186,24 @@ void fo_ctx_unref(struct fo_ctx *ctx)
 	free(ctx);
 }
 
+/*
+ * The canceller holds a reference of its own while it runs the hooks: a hook
+ * may drop the last reference its owner had (a unit freed by its done
+ * callback unrefs its group while the group's cancel is still running), and
+ * the context must outlive the loop below. The reference can only fail on a
+ * context whose last holder is already freeing it (reached through its
+ * parent's hook while fo_ctx_unref waits in fo_ctx_hook_del): such a context
+ * has no holder left to wake, so there is nothing to cancel.
+ */
 void fo_ctx_cancel(struct fo_ctx *ctx, enum fo_cause cause)
 {
-	if (!ctx || cause == FO_LIVE)
+	if (!ctx || cause == FO_LIVE || !fo__ctx_tryref(ctx))
 		return;
 	pthread_mutex_lock(&ctx->lock);
 	int expected = FO_LIVE;
 	if (!atomic_compare_exchange_strong(&ctx->cause, &expected, cause)) {
 		pthread_mutex_unlock(&ctx->lock);
+		fo_ctx_unref(ctx);
 		return;
 	}
 	/* Only this thread runs the hooks: the cause can be set once. */
@@ -211,6 +221,7 @@ void fo_ctx_cancel(struct fo_ctx *ctx, enum fo_cause cause)
 	pthread_mutex_unlock(&ctx->lock);
 	if (armed)
 		fo__timer_disarm(ctx);
+	fo_ctx_unref(ctx); /* may free it: the last hook may have dropped its owner's reference */
 }
 
 /*

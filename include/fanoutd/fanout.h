@@ -58,8 +58,10 @@ struct fo_ctx;
 /*
  * A cancel hook, embedded in the caller's own structure. It runs once, on the
  * thread that cancels the context (or on libfanout's timer thread when a
- * deadline passes), with the context's internal lock held: it must be short,
- * must not block and must not call back into the same context.
+ * deadline passes), outside the context's lock, one hook at a time. It may
+ * call back into libfanout, even drop the last reference its owner holds on
+ * the context it runs for: the canceller keeps the context alive until every
+ * hook has run. It should be short: the other hooks wait for it.
  */
 struct fo_ctx_hook {
 	void (*fn)(struct fo_ctx_hook *hook, enum fo_cause cause);

@@ -2,7 +2,9 @@
 /* lib/ctx.c: the cancellation tree, hooks, deadlines, interruptible sleep. */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "fanoutd/fanout.h"
 #include "testutil.h"
@@ -179,6 +181,95 @@ static void test_hook_may_free_itself(void)
 	fo_ctx_unref(ctx);
 }
 
+/*
+ * A hook whose owner drops the last reference on the context the hook runs
+ * for (a unit freed by its done callback unrefs its group). The canceller
+ * must not touch the context after that hook returns unless it holds a
+ * reference of its own: the daemon crashed on exactly this (job rows expiring
+ * in the limiter's queue). ASan and TSan report the use after free; every
+ * build checks the hook ran once and the tree ended.
+ */
+struct tally {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int runs;
+};
+
+struct owner {
+	struct fo_ctx *ctx;
+	struct fo_ctx_hook hook;
+	struct tally *tally;
+};
+
+static void owner_drops_ctx(struct fo_ctx_hook *h, enum fo_cause cause)
+{
+	struct owner *o = (struct owner *)((char *)h - offsetof(struct owner, hook));
+	CU_ASSERT_NOT_EQUAL(cause, FO_LIVE);
+	struct tally *t = o->tally;
+	fo_ctx_unref(o->ctx); /* the last reference: the context is freed here... */
+	free(o);	      /* ...unless the canceller holds one */
+	pthread_mutex_lock(&t->lock);
+	t->runs++;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static int tally_wait(struct tally *t, int runs)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&t->lock);
+	while (t->runs < runs && pthread_cond_timedwait(&t->cond, &t->lock, &until) == 0)
+		;
+	int got = t->runs;
+	pthread_mutex_unlock(&t->lock);
+	return got;
+}
+
+static struct owner *owner_of(struct fo_ctx *ctx, struct tally *t)
+{
+	struct owner *o = calloc(1, sizeof(*o));
+	o->ctx = ctx;
+	o->tally = t;
+	o->hook.fn = owner_drops_ctx;
+	CU_ASSERT_EQUAL(fo_ctx_hook_add(ctx, &o->hook), 0);
+	return o;
+}
+
+static void test_hook_may_drop_last_reference(void)
+{
+	struct tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	/* Cancelled directly by a caller that borrows the owner's reference. */
+	struct fo_ctx *ctx = fo_ctx_new(FO_NO_DEADLINE);
+	owner_of(ctx, &t);
+	fo_ctx_cancel(ctx, FO_CAUSE_CANCELLED);
+	CU_ASSERT_EQUAL(t.runs, 1);
+
+	/* Through the parent: the child ends inside the parent's hook, several children. */
+	struct fo_ctx *parent = fo_ctx_new(FO_NO_DEADLINE);
+	for (int i = 0; i < 8; i++)
+		owner_of(fo_ctx_child(parent, FO_NO_DEADLINE), &t);
+	fo_ctx_cancel(parent, FO_CAUSE_SHUTDOWN);
+	CU_ASSERT_EQUAL(t.runs, 9);
+	CU_ASSERT_EQUAL(fo_ctx_cause(parent), FO_CAUSE_SHUTDOWN);
+	fo_ctx_unref(parent);
+}
+
+/* The same on the timer thread: the parent's deadline ends children that free themselves. */
+static void test_deadline_hook_may_drop_last_reference(void)
+{
+	struct tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	enum { CHILDREN = 64 };
+	struct fo_ctx *parent = fo_ctx_new(fo_now_ns() + 2 * FO_MSEC);
+	for (int i = 0; i < CHILDREN; i++)
+		owner_of(fo_ctx_child(parent, FO_NO_DEADLINE), &t);
+	/* The timer thread fires the parent's deadline; nobody polls. */
+	CU_ASSERT_EQUAL(tally_wait(&t, CHILDREN), CHILDREN);
+	CU_ASSERT_EQUAL(fo_ctx_cause(parent), FO_CAUSE_DEADLINE);
+	fo_ctx_unref(parent);
+}
+
 static void test_cause_names(void)
 {
 	CU_ASSERT_STRING_EQUAL(fo_cause_str(FO_CAUSE_DEADLINE), "deadline");
@@ -198,6 +289,8 @@ int main(void)
 		FO_TEST(test_sleep_woken_by_cancel),
 		FO_TEST(test_deadline_fires_hooks_unpolled),
 		FO_TEST(test_hook_may_free_itself),
+		FO_TEST(test_hook_may_drop_last_reference),
+		FO_TEST(test_deadline_hook_may_drop_last_reference),
 		FO_TEST(test_cause_names),
 	};
 	return fo_test_main("ctx", tests, ARRAY_SIZE(tests));
