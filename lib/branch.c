@@ -63,7 +63,7 @@ static void branch_end(struct fo_branch *b)
 	if (b->holds_global) {
 		if (b->cfg->feedback && fo__feedback_worthy(r->outcome, fo_ctx_cause(b->ctx)))
 			b->cfg->feedback(b->cfg->feedback_arg, r->outcome, r->dur_ns);
-		fo_sem_release(b->cfg->global, b->weight);
+		fo_sem_release_in(b->cfg->global, b->cfg->global_partition, b->weight);
 		b->holds_global = false;
 	}
 	fo_ctx_unref(b->ctx);

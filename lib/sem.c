@@ -6,9 +6,9 @@
  *
  * Exactness: in_use only changes under the lock, and only when the result
  * stays within size, so no interleaving can overshoot; high_water records
- * the proof. Fairness: a waiter is granted only from the head of the queue,
- * so a heavy request at the head holds back the light ones behind it until
- * it fits. A waiter that leaves the queue (its context ended) re-runs the
+ * the proof. Fairness: a waiter is granted only from the head of its
+ * partition's queue, so a heavy request at the head holds back the light ones
+ * behind it until it fits. A waiter that leaves the queue (its context ended) re-runs the
  * grant loop, so the ones behind it are not stranded.
  *
  * Callbacks and hook removal run after the lock is dropped: a granted
@@ -18,12 +18,40 @@
 
 #include "internal.h"
 
+/*
+ * Partitions (Netflix concurrency-limits' partitioned limiter, made exact):
+ * each class of holders (HTTP routes, batch jobs) is guaranteed a share of
+ * the size and may borrow what the others leave idle. Nothing is ever taken
+ * back from a borrower (branches are short and bounded by their deadlines);
+ * instead, while a partition is owed its share (it has waiters and holds
+ * less than its guarantee), capacity it is owed is not lent to anyone else,
+ * and its waiters are granted first as capacity frees. The size is never
+ * exceeded: every grant checks in_use + weight <= size. An unpartitioned
+ * semaphore is one partition guaranteed the whole size: the rules reduce to
+ * plain FIFO.
+ */
+struct part {
+	int64_t share_ppm;  /* guaranteed share of size, parts per million */
+	int64_t guaranteed; /* size * share, recomputed on resize */
+	int64_t used;
+	size_t nwaiting;
+	struct fo_sem_waiter *head, *tail;
+};
+
 struct fo_sem {
 	pthread_mutex_t lock;
 	int64_t size, in_use, high_water;
 	size_t nwaiting;
-	struct fo_sem_waiter *head, *tail;
+	uint64_t arrivals; /* orders waiters across partitions */
+	unsigned nparts;
+	struct part parts[FO_SEM_MAX_PARTITIONS];
 };
+
+static void compute_guarantees(struct fo_sem *sem)
+{
+	for (unsigned i = 0; i < sem->nparts; i++)
+		sem->parts[i].guaranteed = sem->size * sem->parts[i].share_ppm / 1000000;
+}
 
 struct fo_sem *fo_sem_new(int64_t size)
 {
@@ -36,7 +64,35 @@ struct fo_sem *fo_sem_new(int64_t size)
 		return NULL;
 	pthread_mutex_init(&sem->lock, NULL);
 	sem->size = size;
+	sem->nparts = 1;
+	sem->parts[0].share_ppm = 1000000;
+	compute_guarantees(sem);
 	return sem;
+}
+
+int fo_sem_partition(struct fo_sem *sem, const double *shares, unsigned n)
+{
+	if (n < 1 || n > FO_SEM_MAX_PARTITIONS)
+		return -EINVAL;
+	double sum = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!(shares[i] >= 0 && shares[i] <= 1))
+			return -EINVAL;
+		sum += shares[i];
+	}
+	if (sum > 1 + 1e-9)
+		return -EINVAL;
+	pthread_mutex_lock(&sem->lock);
+	if (sem->in_use || sem->nwaiting) {
+		pthread_mutex_unlock(&sem->lock);
+		return -EBUSY;
+	}
+	sem->nparts = n;
+	for (unsigned i = 0; i < FO_SEM_MAX_PARTITIONS; i++)
+		sem->parts[i].share_ppm = i < n ? (int64_t)(shares[i] * 1000000 + 0.5) : 0;
+	compute_guarantees(sem);
+	pthread_mutex_unlock(&sem->lock);
+	return 0;
 }
 
 void fo_sem_free(struct fo_sem *sem)
@@ -47,29 +103,39 @@ void fo_sem_free(struct fo_sem *sem)
 	free(sem);
 }
 
+static struct part *part_of(struct fo_sem *sem, const struct fo_sem_waiter *w)
+{
+	return &sem->parts[w->partition];
+}
+
 static void enqueue(struct fo_sem *sem, struct fo_sem_waiter *w)
 {
+	struct part *p = part_of(sem, w);
+	w->arrival = sem->arrivals++;
 	w->next = NULL;
-	w->prev = sem->tail;
-	if (sem->tail)
-		sem->tail->next = w;
+	w->prev = p->tail;
+	if (p->tail)
+		p->tail->next = w;
 	else
-		sem->head = w;
-	sem->tail = w;
+		p->head = w;
+	p->tail = w;
+	p->nwaiting++;
 	sem->nwaiting++;
 }
 
 static void dequeue(struct fo_sem *sem, struct fo_sem_waiter *w)
 {
+	struct part *p = part_of(sem, w);
 	if (w->prev)
 		w->prev->next = w->next;
 	else
-		sem->head = w->next;
+		p->head = w->next;
 	if (w->next)
 		w->next->prev = w->prev;
 	else
-		sem->tail = w->prev;
+		p->tail = w->prev;
 	w->next = w->prev = w; /* marks "not queued" */
+	p->nwaiting--;
 	sem->nwaiting--;
 }
 
@@ -78,28 +144,74 @@ static bool queued(const struct fo_sem_waiter *w)
 	return w->next != w;
 }
 
-static void take(struct fo_sem *sem, int64_t weight)
+static void take(struct fo_sem *sem, unsigned partition, int64_t weight)
 {
+	sem->parts[partition].used += weight;
 	sem->in_use += weight;
 	if (sem->in_use > sem->high_water)
 		sem->high_water = sem->in_use;
 }
 
+/* What partition i is owed now: the unused part of its guarantee, if it is waiting for it. */
+static int64_t owed(const struct fo_sem *sem, unsigned i)
+{
+	const struct part *p = &sem->parts[i];
+	return p->nwaiting && p->used < p->guaranteed ? p->guaranteed - p->used : 0;
+}
+
+/* Whether weight may be granted to partition i now (queue order aside). */
+static bool fits(const struct fo_sem *sem, unsigned i, int64_t weight)
+{
+	if (sem->in_use + weight > sem->size)
+		return false;
+	if (sem->parts[i].used + weight <= sem->parts[i].guaranteed)
+		return true;
+	/* Borrowing: only what no other waiting partition is owed. */
+	int64_t reserved = 0;
+	for (unsigned j = 0; j < sem->nparts; j++)
+		if (j != i)
+			reserved += owed(sem, j);
+	return sem->in_use + weight + reserved <= sem->size;
+}
+
 /*
- * Moves every head waiter that fits to the granted list (linked via next_granted),
- * and any that can no longer fit at all, with status -E2BIG.
+ * The next waiter to grant, or NULL: first the oldest partition head that
+ * fits within its partition's guarantee, then (borrowing) the oldest head of
+ * all if it fits. A head that does not fit holds back its own partition
+ * (FIFO), and the oldest head holds back every borrower.
+ */
+static struct fo_sem_waiter *next_grant(struct fo_sem *sem)
+{
+	struct fo_sem_waiter *best = NULL, *oldest = NULL;
+	for (unsigned i = 0; i < sem->nparts; i++) {
+		struct fo_sem_waiter *h = sem->parts[i].head;
+		if (!h)
+			continue;
+		if (h->weight > sem->size)
+			return h; /* shrunk below its weight: refused, never granted */
+		if (!oldest || h->arrival < oldest->arrival)
+			oldest = h;
+		if (sem->parts[i].used + h->weight <= sem->parts[i].guaranteed &&
+		    sem->in_use + h->weight <= sem->size && (!best || h->arrival < best->arrival))
+			best = h;
+	}
+	if (best)
+		return best;
+	return oldest && fits(sem, oldest->partition, oldest->weight) ? oldest : NULL;
+}
+
+/*
+ * Moves every waiter that may be granted to the granted list (linked via
+ * next_granted), and any that can no longer fit at all, with status -E2BIG.
  * Called with the lock held; the caller notifies them after unlocking.
  */
 static struct fo_sem_waiter *grant_locked(struct fo_sem *sem)
 {
-	struct fo_sem_waiter *granted = NULL, **tail = &granted;
-	while (sem->head &&
-	       (sem->head->weight > sem->size || sem->in_use + sem->head->weight <= sem->size)) {
-		struct fo_sem_waiter *w = sem->head;
-		/* Shrunk below its weight: refuse it rather than block the queue. */
+	struct fo_sem_waiter *granted = NULL, **tail = &granted, *w;
+	while ((w = next_grant(sem))) {
 		w->status = w->weight > sem->size ? -E2BIG : 0;
 		if (w->status == 0)
-			take(sem, w->weight);
+			take(sem, w->partition, w->weight);
 		dequeue(sem, w);
 		w->next_granted = NULL;
 		*tail = w;
@@ -137,6 +249,20 @@ static void waiter_ctx_ended(struct fo_ctx_hook *hook, enum fo_cause cause)
 	w->granted(w, cause == FO_CAUSE_DEADLINE ? -ETIMEDOUT : -ECANCELED);
 }
 
+/*
+ * Granted at once only when that overtakes nobody who must go first: the
+ * partition's own queue is empty, and either the weight fits within the
+ * partition's guarantee or nobody at all is queued (borrowing is FIFO).
+ */
+static bool grant_now(struct fo_sem *sem, unsigned partition, int64_t weight)
+{
+	struct part *p = &sem->parts[partition];
+	if (p->head || sem->in_use + weight > sem->size)
+		return false;
+	return p->used + weight <= p->guaranteed ||
+	       (!sem->nwaiting && fits(sem, partition, weight));
+}
+
 int fo_sem_acquire_async(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight,
 			 struct fo_sem_waiter *w)
 {
@@ -146,12 +272,16 @@ int fo_sem_acquire_async(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight,
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&sem->lock);
+	if (w->partition >= sem->nparts) {
+		pthread_mutex_unlock(&sem->lock);
+		return -EINVAL;
+	}
 	if (weight > sem->size) {
 		pthread_mutex_unlock(&sem->lock);
 		return -E2BIG;
 	}
-	if (!sem->head && sem->in_use + weight <= sem->size) {
-		take(sem, weight);
+	if (grant_now(sem, w->partition, weight)) {
+		take(sem, w->partition, weight);
 		pthread_mutex_unlock(&sem->lock);
 		return 0;
 	}
@@ -200,9 +330,9 @@ static void blocking_granted(struct fo_sem_waiter *w, int status)
 	pthread_mutex_unlock(&b->lock);
 }
 
-int fo_sem_acquire(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight)
+int fo_sem_acquire_in(struct fo_sem *sem, unsigned partition, struct fo_ctx *ctx, int64_t weight)
 {
-	struct blocking_waiter b = {.w.granted = blocking_granted};
+	struct blocking_waiter b = {.w.granted = blocking_granted, .w.partition = partition};
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.cond, NULL);
 	int r = fo_sem_acquire_async(sem, ctx, weight, &b.w);
@@ -218,29 +348,42 @@ int fo_sem_acquire(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight)
 	return r;
 }
 
+int fo_sem_acquire(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight)
+{
+	return fo_sem_acquire_in(sem, 0, ctx, weight);
+}
+
 bool fo_sem_try_acquire(struct fo_sem *sem, int64_t weight)
 {
 	if (weight < 1)
 		weight = 1;
 	pthread_mutex_lock(&sem->lock);
-	bool ok = !sem->head && sem->in_use + weight <= sem->size;
+	bool ok = grant_now(sem, 0, weight);
 	if (ok)
-		take(sem, weight);
+		take(sem, 0, weight);
 	pthread_mutex_unlock(&sem->lock);
 	return ok;
 }
 
-void fo_sem_release(struct fo_sem *sem, int64_t weight)
+void fo_sem_release_in(struct fo_sem *sem, unsigned partition, int64_t weight)
 {
 	if (weight < 1)
 		weight = 1;
 	pthread_mutex_lock(&sem->lock);
+	/* Released more than held, or to another partition: a caller bug that would break
+	 * exactness. */
+	if (partition >= sem->nparts || sem->parts[partition].used < weight)
+		abort();
+	sem->parts[partition].used -= weight;
 	sem->in_use -= weight;
-	if (sem->in_use < 0)
-		abort(); /* released more than held: a caller bug that would break exactness */
 	struct fo_sem_waiter *granted = grant_locked(sem);
 	pthread_mutex_unlock(&sem->lock);
 	notify(granted);
+}
+
+void fo_sem_release(struct fo_sem *sem, int64_t weight)
+{
+	fo_sem_release_in(sem, 0, weight);
 }
 
 int fo_sem_resize(struct fo_sem *sem, int64_t size)
@@ -249,6 +392,7 @@ int fo_sem_resize(struct fo_sem *sem, int64_t size)
 		return -EINVAL;
 	pthread_mutex_lock(&sem->lock);
 	sem->size = size;
+	compute_guarantees(sem);
 	struct fo_sem_waiter *granted = grant_locked(sem);
 	pthread_mutex_unlock(&sem->lock);
 	notify(granted);
@@ -267,3 +411,16 @@ GETTER(size, int64_t, size)
 GETTER(in_use, int64_t, in_use)
 GETTER(high_water, int64_t, high_water)
 GETTER(waiting, size_t, nwaiting)
+GETTER(partitions, unsigned, nparts)
+
+#define PART_GETTER(name, type, field)                                              \
+	type fo_sem_partition_##name(struct fo_sem *sem, unsigned partition)        \
+	{                                                                           \
+		pthread_mutex_lock(&sem->lock);                                     \
+		type v = partition < sem->nparts ? sem->parts[partition].field : 0; \
+		pthread_mutex_unlock(&sem->lock);                                   \
+		return v;                                                           \
+	}
+PART_GETTER(in_use, int64_t, used)
+PART_GETTER(guaranteed, int64_t, guaranteed)
+PART_GETTER(waiting, size_t, nwaiting)

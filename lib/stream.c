@@ -245,7 +245,7 @@ static void run_blocking(struct fo_stream *s, const struct fo_task *t, struct fo
 	}
 	int64_t weight = t->weight ? t->weight : 1;
 	if (s->cfg.global) {
-		int e = fo_sem_acquire(s->cfg.global, s->group, weight);
+		int e = fo_sem_acquire_in(s->cfg.global, s->cfg.global_partition, s->group, weight);
 		if (e < 0) {
 			r->outcome = e == -ECANCELED ? FO_CANCELLED : FO_SHED;
 			r->err = e;
@@ -269,7 +269,7 @@ static void run_blocking(struct fo_stream *s, const struct fo_task *t, struct fo
 	if (s->cfg.global) {
 		if (s->cfg.feedback && fo__feedback_worthy(r->outcome, fo_ctx_cause(s->group)))
 			s->cfg.feedback(s->cfg.feedback_arg, r->outcome, r->dur_ns);
-		fo_sem_release(s->cfg.global, weight);
+		fo_sem_release_in(s->cfg.global, s->cfg.global_partition, weight);
 	}
 	if (ctx && ctx != s->group)
 		fo_ctx_unref(ctx);
@@ -349,7 +349,8 @@ static void async_dispatcher(struct fo_job *job)
 		int r = fo__branch_budget(&s->cfg, t, s->group, &now, &b->deadline);
 		if (r == 0 && s->cfg.global) {
 			b->weight = t->weight ? t->weight : 1;
-			r = fo_sem_acquire(s->cfg.global, s->group, b->weight);
+			r = fo_sem_acquire_in(s->cfg.global, s->cfg.global_partition, s->group,
+					      b->weight);
 			b->holds_global = r == 0;
 			if (r < 0) {
 				fo__branch_not_started(b, r == -ECANCELED ? FO_CANCELLED : FO_SHED,

@@ -297,6 +297,7 @@ int fo_unit_start(struct fo_ctx *ctx, const struct fo_task *tasks, size_t n, fo_
 	u->done = done;
 	u->done_arg = done_arg;
 	u->admission.granted = admitted;
+	u->admission.partition = cfg->global_partition;
 	u->group_hook.fn = group_ended;
 	u->start_ns = fo_now_ns();
 	/*

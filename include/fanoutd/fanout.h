@@ -117,7 +117,9 @@ struct fo_sem;
  */
 struct fo_sem_waiter {
 	void (*granted)(struct fo_sem_waiter *w, int status);
+	unsigned partition; /* set before fo_sem_acquire_async(): 0 unless partitioned */
 	/* private */
+	uint64_t arrival;
 	int64_t weight;
 	int status;
 	struct fo_sem_waiter *next_granted;
@@ -129,6 +131,20 @@ struct fo_sem_waiter {
 
 /* A semaphore of the given capacity (>= 1). NULL on EINVAL/ENOMEM. */
 struct fo_sem *fo_sem_new(int64_t size);
+
+#define FO_SEM_MAX_PARTITIONS 4
+/*
+ * Divides an idle semaphore (-EBUSY otherwise) into n partitions, each
+ * guaranteed shares[i] of the size (shares in 0..1, summing to at most 1;
+ * resizing keeps the shares). A partition may borrow what the others leave
+ * idle; while a partition waits below its guarantee, nothing it is owed is
+ * lent and its waiters go first as capacity frees. Borrowed capacity is never
+ * taken back: it returns when its holder releases it. The size is never
+ * exceeded. Holders name their partition: fo_sem_waiter.partition,
+ * fo_sem_acquire_in(), fo_sem_release_in(), fo_config.global_partition.
+ * -EINVAL on bad shares.
+ */
+int fo_sem_partition(struct fo_sem *sem, const double *shares, unsigned n);
 /* The semaphore must be idle (no holder, no waiter). */
 void fo_sem_free(struct fo_sem *sem);
 /*
@@ -138,6 +154,8 @@ void fo_sem_free(struct fo_sem *sem);
  * or -E2BIG when weight exceeds the capacity. ctx may be NULL.
  */
 int fo_sem_acquire(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight);
+/* The same in a partition (fo_sem_acquire() is partition 0); -EINVAL for no such partition. */
+int fo_sem_acquire_in(struct fo_sem *sem, unsigned partition, struct fo_ctx *ctx, int64_t weight);
 /*
  * Non-blocking acquire. Returns 0 when granted now (granted is not called),
  * -EINPROGRESS when queued (granted will be called), or an immediate error as
@@ -145,9 +163,11 @@ int fo_sem_acquire(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight);
  */
 int fo_sem_acquire_async(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight,
 			 struct fo_sem_waiter *w);
-/* Takes weight only if it is free now and nobody is queued. */
+/* Takes weight (partition 0) only if it is free now and nobody it would overtake is queued. */
 bool fo_sem_try_acquire(struct fo_sem *sem, int64_t weight);
 void fo_sem_release(struct fo_sem *sem, int64_t weight);
+/* Releases weight held in a partition (what fo_sem_acquire_in() took there). */
+void fo_sem_release_in(struct fo_sem *sem, unsigned partition, int64_t weight);
 /* Changes the capacity live; waiters that now fit are granted at once. */
 int fo_sem_resize(struct fo_sem *sem, int64_t size);
 int64_t fo_sem_size(struct fo_sem *sem);
@@ -155,6 +175,11 @@ int64_t fo_sem_in_use(struct fo_sem *sem);
 /* The highest in_use ever seen: proof that admission never overshot. */
 int64_t fo_sem_high_water(struct fo_sem *sem);
 size_t fo_sem_waiting(struct fo_sem *sem);
+/* Partitions (1 when unpartitioned), and each one's holdings, guarantee and waiters. */
+unsigned fo_sem_partitions(struct fo_sem *sem);
+int64_t fo_sem_partition_in_use(struct fo_sem *sem, unsigned partition);
+int64_t fo_sem_partition_guaranteed(struct fo_sem *sem, unsigned partition);
+size_t fo_sem_partition_waiting(struct fo_sem *sem, unsigned partition);
 
 /* ------------------------------------------------------------ worker pool */
 
@@ -342,6 +367,8 @@ struct fo_config {
 	int64_t min_task_budget_ns;
 	/* Shared limiter across units (may be NULL): every branch holds task weight of it. */
 	struct fo_sem *global;
+	/* The partition of global the branches are admitted in (fo_sem_partition()). */
+	unsigned global_partition;
 	fo_feedback_fn feedback;
 	void *feedback_arg;
 	/* Blocking branches run here (NULL = fo_pool_default()). */

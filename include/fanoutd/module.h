@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 /* Date-stamped; bumped on any incompatible change of this header. */
-#define FO_MODULE_ABI 20261127u
+#define FO_MODULE_ABI 20261130u
 /* What else must match between daemon and module: the C data model. */
 #define FO_MODULE_SIGNATURE_(p, t)     "ptr" #p "-time" #t "-fanout1"
 #define FO_MODULE_SIGNATURE_EVAL(p, t) FO_MODULE_SIGNATURE_(p, t)

@@ -152,6 +152,168 @@ static void test_resize_live(void)
 	CU_ASSERT_PTR_NULL(fo_sem_new(0));
 }
 
+/* ---- partitions: guaranteed shares, borrowing what is idle, exactness */
+
+enum { HTTP, JOBS };
+
+static struct fo_sem *partitioned(int64_t size)
+{
+	struct fo_sem *sem = fo_sem_new(size);
+	const double shares[] = {0.8, 0.2};
+	CU_ASSERT_EQUAL(fo_sem_partition(sem, shares, 2), 0);
+	return sem;
+}
+
+static int queue_in(struct fo_sem *sem, unsigned partition, struct rec_waiter *r)
+{
+	*r = (struct rec_waiter){.w.granted = rec_granted, .w.partition = partition};
+	return fo_sem_acquire_async(sem, NULL, 1, &r->w);
+}
+
+/* Jobs borrow an idle gateway's share, and give it back before taking more. */
+static void test_partition_borrows_idle_and_returns_it(void)
+{
+	struct fo_sem *sem = partitioned(10);
+	CU_ASSERT_EQUAL(fo_sem_partition_guaranteed(sem, HTTP), 8);
+	CU_ASSERT_EQUAL(fo_sem_partition_guaranteed(sem, JOBS), 2);
+	for (int i = 0; i < 10; i++) /* HTTP idle: jobs may take everything */
+		CU_ASSERT_EQUAL(fo_sem_acquire_in(sem, JOBS, NULL, 1), 0);
+	struct rec_waiter http[8], job;
+	for (int i = 0; i < 8; i++)
+		CU_ASSERT_EQUAL(queue_in(sem, HTTP, &http[i]), -EINPROGRESS);
+	CU_ASSERT_EQUAL(queue_in(sem, JOBS, &job), -EINPROGRESS); /* queued behind HTTP's claim */
+	/* Each slot a job returns goes to the waiting gateway, up to its 8, never to the job. */
+	for (int i = 0; i < 8; i++) {
+		fo_sem_release_in(sem, JOBS, 1);
+		CU_ASSERT_EQUAL(http[i].calls, 1);
+		CU_ASSERT_EQUAL(http[i].status, 0);
+		CU_ASSERT_EQUAL(job.calls, 0);
+		CU_ASSERT_EQUAL(fo_sem_in_use(sem), 10);
+	}
+	CU_ASSERT_EQUAL(fo_sem_partition_in_use(sem, HTTP), 8);
+	CU_ASSERT_EQUAL(fo_sem_partition_in_use(sem, JOBS), 2);
+	/* The gateway has its share: the job's own share is free again as jobs release. */
+	fo_sem_release_in(sem, JOBS, 1);
+	CU_ASSERT_EQUAL(job.calls, 1);
+	CU_ASSERT_EQUAL(fo_sem_partition_in_use(sem, JOBS), 2);
+	for (int i = 0; i < 8; i++)
+		fo_sem_release_in(sem, HTTP, 1);
+	fo_sem_release_in(sem, JOBS, 2);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 0);
+	CU_ASSERT_EQUAL(fo_sem_high_water(sem), 10);
+	fo_sem_free(sem);
+}
+
+/* The gateway borrows an idle job share; a waiting job is owed its 2 and is served first. */
+static void test_partition_owed_share_served_first(void)
+{
+	struct fo_sem *sem = partitioned(10);
+	for (int i = 0; i < 10; i++)
+		CU_ASSERT_EQUAL(fo_sem_acquire_in(sem, HTTP, NULL, 1), 0);
+	struct rec_waiter job[2], http;
+	CU_ASSERT_EQUAL(queue_in(sem, JOBS, &job[0]), -EINPROGRESS);
+	CU_ASSERT_EQUAL(queue_in(sem, HTTP, &http), -EINPROGRESS);
+	CU_ASSERT_EQUAL(queue_in(sem, JOBS, &job[1]), -EINPROGRESS);
+	fo_sem_release_in(sem, HTTP, 1);
+	CU_ASSERT_EQUAL(job[0].calls, 1);
+	CU_ASSERT_EQUAL(http.calls, 0);
+	fo_sem_release_in(sem, HTTP, 1);
+	CU_ASSERT_EQUAL(job[1].calls, 1); /* later than the HTTP waiter, but owed */
+	CU_ASSERT_EQUAL(http.calls, 0);
+	fo_sem_release_in(sem, HTTP, 1);
+	CU_ASSERT_EQUAL(http.calls, 1);
+	/* Within its guarantee a partition's new acquire is not held back by the other's queue. */
+	CU_ASSERT_FALSE(fo_sem_try_acquire(sem, 1));
+	CU_ASSERT_EQUAL(fo_sem_partition_in_use(sem, HTTP), 8);
+	CU_ASSERT_EQUAL(fo_sem_partition_in_use(sem, JOBS), 2);
+	fo_sem_release_in(sem, HTTP, 8);
+	fo_sem_release_in(sem, JOBS, 2);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 0);
+	fo_sem_free(sem);
+}
+
+/* Capacity a waiting partition is owed is not lent, even to an older borrower. */
+static void test_partition_owed_capacity_not_lent(void)
+{
+	struct fo_sem *sem = partitioned(10);
+	CU_ASSERT_EQUAL(fo_sem_acquire_in(sem, HTTP, NULL, 8), 0);
+	CU_ASSERT_EQUAL(fo_sem_acquire_in(sem, JOBS, NULL, 2), 0);
+	struct rec_waiter job, http = {.w.granted = rec_granted, .w.partition = HTTP};
+	CU_ASSERT_EQUAL(queue_in(sem, JOBS, &job), -EINPROGRESS); /* would borrow: older */
+	CU_ASSERT_EQUAL(fo_sem_acquire_async(sem, NULL, 2, &http.w), -EINPROGRESS);
+	fo_sem_release_in(sem, HTTP, 1); /* one free, owed to HTTP (7 of its 8) */
+	CU_ASSERT_EQUAL(job.calls, 0);
+	CU_ASSERT_EQUAL(http.calls, 0); /* needs 2 */
+	fo_sem_release_in(sem, HTTP, 1);
+	CU_ASSERT_EQUAL(http.calls, 1);
+	CU_ASSERT_EQUAL(http.status, 0);
+	CU_ASSERT_EQUAL(job.calls, 0);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 10);
+	fo_sem_release_in(sem, HTTP, 8);
+	CU_ASSERT_EQUAL(job.calls, 1); /* nobody owed anything: the job borrows */
+	fo_sem_release_in(sem, JOBS, 3);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 0);
+	fo_sem_free(sem);
+}
+
+static void test_partition_arguments_checked(void)
+{
+	struct fo_sem *sem = fo_sem_new(10);
+	const double over[] = {0.8, 0.3}, neg[] = {-0.1}, ok[] = {0.5, 0.25};
+	CU_ASSERT_EQUAL(fo_sem_partition(sem, over, 2), -EINVAL);
+	CU_ASSERT_EQUAL(fo_sem_partition(sem, neg, 1), -EINVAL);
+	CU_ASSERT_EQUAL(fo_sem_partition(sem, ok, FO_SEM_MAX_PARTITIONS + 1), -EINVAL);
+	CU_ASSERT_EQUAL(fo_sem_partitions(sem), 1);
+	CU_ASSERT_EQUAL(fo_sem_acquire_in(sem, 1, NULL, 1), -EINVAL);
+	CU_ASSERT_EQUAL(fo_sem_acquire(sem, NULL, 1), 0);
+	CU_ASSERT_EQUAL(fo_sem_partition(sem, ok, 2), -EBUSY); /* only while idle */
+	fo_sem_release(sem, 1);
+	CU_ASSERT_EQUAL(fo_sem_partition(sem, ok, 2), 0);
+	CU_ASSERT_EQUAL(fo_sem_partitions(sem), 2);
+	/* Resizing keeps the shares; the unshared quarter is anyone's to borrow. */
+	CU_ASSERT_EQUAL(fo_sem_resize(sem, 100), 0);
+	CU_ASSERT_EQUAL(fo_sem_partition_guaranteed(sem, 0), 50);
+	CU_ASSERT_EQUAL(fo_sem_partition_guaranteed(sem, 1), 25);
+	fo_sem_free(sem);
+}
+
+/* Both partitions hammering with random weights: never over the size (TSan in CI). */
+static struct fo_sem *pshared;
+static atomic_long pinside, ppeak;
+
+static void *partition_hammer(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	unsigned partition = seed % 2;
+	for (int i = 0; i < ROUNDS / 4; i++) {
+		int64_t w = 1 + (rand_r(&seed) % 3);
+		if (fo_sem_acquire_in(pshared, partition, NULL, w) != 0)
+			continue;
+		long now = atomic_fetch_add(&pinside, w) + w;
+		long p = atomic_load(&ppeak);
+		while (now > p && !atomic_compare_exchange_weak(&ppeak, &p, now))
+			;
+		atomic_fetch_sub(&pinside, w);
+		fo_sem_release_in(pshared, partition, w);
+	}
+	return NULL;
+}
+
+static void test_partition_exact_under_contention(void)
+{
+	pshared = partitioned(SIZE);
+	pthread_t t[THREADS];
+	for (uintptr_t i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, partition_hammer, (void *)(i + 1));
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	CU_ASSERT(atomic_load(&ppeak) <= SIZE);
+	CU_ASSERT(fo_sem_high_water(pshared) <= SIZE);
+	CU_ASSERT_EQUAL(fo_sem_in_use(pshared), 0);
+	CU_ASSERT_EQUAL(fo_sem_waiting(pshared), 0);
+	fo_sem_free(pshared);
+}
+
 int main(void)
 {
 	static const struct fo_test tests[] = {
@@ -161,6 +323,11 @@ int main(void)
 		FO_TEST(test_done_context_fails_at_once),
 		FO_TEST(test_blocking_acquire_times_out),
 		FO_TEST(test_resize_live),
+		FO_TEST(test_partition_borrows_idle_and_returns_it),
+		FO_TEST(test_partition_owed_share_served_first),
+		FO_TEST(test_partition_owed_capacity_not_lent),
+		FO_TEST(test_partition_arguments_checked),
+		FO_TEST(test_partition_exact_under_contention),
 	};
 	return fo_test_main("sem", tests, ARRAY_SIZE(tests));
 }
