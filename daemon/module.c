@@ -2,6 +2,7 @@
 #include "module.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,46 @@ static bool valid_name(const char *name)
 		      *p == '-'))
 			return false;
 	return true;
+}
+
+/* The daemon's sizes: time_t as configure measured it, the rest as compiled here. */
+static const struct fo_module_sizes daemon_sizes = FO_MODULE_SIZES;
+_Static_assert(sizeof(time_t) == SIZEOF_TIME_T, "time_t differs from what configure measured");
+
+/* Whether a module's compiled sizes differ from the daemon's; err names the first that does. */
+static bool sizes_differ(const struct fo_module_sizes *got, char *err, size_t errlen,
+			 const char *path)
+{
+	static const struct {
+		const char *what;
+		size_t offset;
+	} fields[] = {
+#define FIELD(f, what) {what, offsetof(struct fo_module_sizes, f)}
+		FIELD(time_t_, "time_t"),
+		FIELD(result, "struct fo_result"),
+		FIELD(task, "struct fo_task"),
+		FIELD(report, "struct fo_report"),
+		FIELD(config, "struct fo_config"),
+		FIELD(policy, "struct fo_policy"),
+		FIELD(sem_waiter, "struct fo_sem_waiter"),
+		FIELD(ctx_hook, "struct fo_ctx_hook"),
+		FIELD(limiter_ops, "struct fo_limiter_ops"),
+		FIELD(downstream_ops, "struct fo_downstream_ops"),
+		FIELD(ds_call, "struct fo_ds_call"),
+#undef FIELD
+	};
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		uint32_t want = *(const uint32_t *)((const char *)&daemon_sizes + fields[i].offset);
+		uint32_t have = *(const uint32_t *)((const char *)got + fields[i].offset);
+		if (want != have) {
+			snprintf(err, errlen,
+				 "%s: built with sizeof(%s) = %u, this fanoutd has %u: rebuild the "
+				 "module against this fanoutd's headers",
+				 path, fields[i].what, have, want);
+			return true;
+		}
+	}
+	return false;
 }
 
 int fod_module_open(const char *dir, const char *name, enum fo_module_type type,
@@ -65,6 +106,8 @@ int fod_module_open(const char *dir, const char *name, enum fo_module_type type,
 	} else if (d->size != sizeof(struct fo_module)) {
 		snprintf(err, errlen, "%s: descriptor size %u, expected %zu", m->path, d->size,
 			 sizeof(struct fo_module));
+	} else if (sizes_differ(&d->sizes, err, errlen, m->path)) {
+		/* err says which */
 	} else if (d->type != type) {
 		snprintf(err, errlen, "%s: a %s module, a %s module was asked for", m->path,
 			 fod_module_type_str(d->type), fod_module_type_str(type));

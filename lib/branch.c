@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -15,14 +14,6 @@ atomic_long fo__live_branches;
 long fo_live_branches(void)
 {
 	return atomic_load(&fo__live_branches);
-}
-
-unsigned fo_effective_limit(unsigned limit)
-{
-	if (limit)
-		return limit;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return 4 * (unsigned)(n > 0 ? n : 1);
 }
 
 struct fo_pool *fo__cfg_pool(const struct fo_config *cfg)

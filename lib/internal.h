@@ -57,8 +57,6 @@ void fo__report_finish(struct fo_report *rep);
 /* Whether a limiter should learn from this branch's end. */
 bool fo__feedback_worthy(enum fo_outcome o, enum fo_cause cause);
 
-#endif
-
 /*
  * One running branch, shared by units and streams. Its owner allocates it,
  * fills task/index/deadline, and gets finish() once the branch has ended
@@ -96,3 +94,5 @@ int fo__branch_budget(const struct fo_config *cfg, const struct fo_task *t, stru
 		      int64_t *now, int64_t *deadline);
 /* Blocking-branch pool or the default; NULL if it cannot be created. */
 struct fo_pool *fo__cfg_pool(const struct fo_config *cfg);
+
+#endif

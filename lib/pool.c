@@ -45,12 +45,22 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static unsigned online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Sized from the CPUs, like the pool: a unit's default concurrency is never unbounded. */
+unsigned fo_effective_limit(unsigned limit)
+{
+	return limit ? limit : 4 * online_cpus();
+}
+
 struct fo_pool *fo_pool_new(unsigned nthreads)
 {
-	if (nthreads == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		nthreads = n > 0 ? (unsigned)n : 1;
-	}
+	if (nthreads == 0)
+		nthreads = online_cpus();
 	struct fo_pool *pool = calloc(1, sizeof(*pool));
 	if (!pool)
 		return NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "fanoutd/sim.h"
 
 #define GOLDEN UINT64_C(0x9e3779b97f4a7c15)
 /* The standard normal 99th percentile. */

@@ -9,6 +9,7 @@
 #define FO_EVSIM_H
 
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 
 struct evsim;
 

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 
 static msgpack_sbuffer buf;
 

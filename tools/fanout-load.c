@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 
 #define FO_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FO_MAX(a, b) ((a) > (b) ? (a) : (b))

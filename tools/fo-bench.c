@@ -25,6 +25,7 @@
 
 #include "evsim.h"
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 #include "procstat.h"
 
 struct opts {

@@ -17,6 +17,7 @@
 
 #include "evsim.h"
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 #include "procstat.h"
 
 static const char *const branches[] = {"price", "inventory", "reviews", "recommendations",

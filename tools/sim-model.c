@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 
 int main(int argc, char **argv)
 {

@@ -29,14 +29,14 @@ extern "C" {
 /* Date-stamped; bumped on any incompatible change of this header. */
 #define FO_MODULE_ABI 20261130u
 /* What else must match between daemon and module: the C data model. */
-#define FO_MODULE_SIGNATURE_(p, t)     "ptr" #p "-time" #t "-fanout1"
-#define FO_MODULE_SIGNATURE_EVAL(p, t) FO_MODULE_SIGNATURE_(p, t)
+#define FO_MODULE_SIGNATURE_(p)	    "ptr" #p "-fanout2"
+#define FO_MODULE_SIGNATURE_EVAL(p) FO_MODULE_SIGNATURE_(p)
 #if UINTPTR_MAX == 0xffffffffffffffffu
 #define FO_MODULE_PTR_BITS 64
 #else
 #define FO_MODULE_PTR_BITS 32
 #endif
-#define FO_MODULE_SIGNATURE FO_MODULE_SIGNATURE_EVAL(FO_MODULE_PTR_BITS, 64)
+#define FO_MODULE_SIGNATURE FO_MODULE_SIGNATURE_EVAL(FO_MODULE_PTR_BITS)
 #define FO_MODULE_SYMBOL    "fo_module_descriptor"
 
 enum fo_module_type {
@@ -117,10 +117,32 @@ struct fo_downstream_ops {
 
 /* ------------------------------------------------------------- descriptor */
 
+/*
+ * The sizes of what a module compiles against, measured by the module's own
+ * compiler (with its own flags: -D_TIME_BITS=64, packing, a different
+ * header version). The loader compares each with the daemon's (time_t with
+ * the width configure measured) and names the first that differs, so a
+ * module built against other headers is refused instead of misreading a
+ * struct. The core table is not here: it only grows (check core->size).
+ */
+struct fo_module_sizes {
+	uint32_t time_t_, result, task, report, config, policy, sem_waiter, ctx_hook, limiter_ops,
+		downstream_ops, ds_call;
+};
+#define FO_MODULE_SIZES                                                             \
+	{                                                                           \
+		sizeof(time_t), sizeof(struct fo_result), sizeof(struct fo_task),   \
+			sizeof(struct fo_report), sizeof(struct fo_config),         \
+			sizeof(struct fo_policy), sizeof(struct fo_sem_waiter),     \
+			sizeof(struct fo_ctx_hook), sizeof(struct fo_limiter_ops),  \
+			sizeof(struct fo_downstream_ops), sizeof(struct fo_ds_call) \
+	}
+
 struct fo_module {
-	uint32_t abi;	       /* FO_MODULE_ABI */
-	const char *signature; /* FO_MODULE_SIGNATURE */
-	uint32_t size;	       /* sizeof(struct fo_module) */
+	uint32_t abi;		      /* FO_MODULE_ABI */
+	const char *signature;	      /* FO_MODULE_SIGNATURE */
+	uint32_t size;		      /* sizeof(struct fo_module) */
+	struct fo_module_sizes sizes; /* FO_MODULE_SIZES */
 	enum fo_module_type type;
 	const char *name, *version;
 	/* One instance; conf is the instance's setting (a limiter entry, the
@@ -136,6 +158,7 @@ struct fo_module {
 	const struct fo_module fo_module_descriptor = {.abi = FO_MODULE_ABI,             \
 						       .signature = FO_MODULE_SIGNATURE, \
 						       .size = sizeof(struct fo_module), \
+						       .sizes = FO_MODULE_SIZES,         \
 						       __VA_ARGS__}
 
 #ifdef __cplusplus

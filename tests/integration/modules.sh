@@ -6,7 +6,7 @@
 # Test modules live in TEST_MODULES; the real ones (sim) in MODULES: link both into one dir.
 mkdir -p "$TMP/mods"
 ln -s "$MODULES"/*.so "$TMP/mods/"
-for m in good badabi failinit; do ln -s "$TEST_MODULES/$m.so" "$TMP/mods/$m.so"; done
+for m in good badabi badsize failinit; do ln -s "$TEST_MODULES/$m.so" "$TMP/mods/$m.so"; done
 
 conf_with_limiter() {
 	make_config -e "s/module = \"aimd\";/module = \"$1\";/"
@@ -21,6 +21,12 @@ out=$("$FANOUTD" -t -c "$(conf_with_limiter badabi)" --modules "$TMP/mods" 2>&1)
 echo "$out" | grep -q "badabi.so: module ABI" || fail "ABI refusal does not name the file: $out"
 echo "$out" | grep -q "fanoutd.conf:[0-9]*:" || fail "no file:line in: $out"
 pass "a wrong ABI is refused, naming the file: $out"
+
+out=$("$FANOUTD" -t -c "$(conf_with_limiter badsize)" --modules "$TMP/mods" 2>&1) &&
+	fail "a module built with another struct fo_result was accepted"
+echo "$out" | grep -q "badsize.so: built with sizeof(struct fo_result) = [0-9]*, this fanoutd has" ||
+	fail "size refusal does not name the file and the struct: $out"
+pass "a module compiled against another fo_result is refused, naming the struct: $out"
 
 out=$("$FANOUTD" -t -c "$(conf_with_limiter failinit)" --modules "$TMP/mods" 2>&1) &&
 	fail "a module whose init fails was accepted"

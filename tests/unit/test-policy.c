@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 #include "testutil.h"
 
 /* ---- task functions */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 #include "testutil.h"
 
 static struct fo_sim_params seed42(void)

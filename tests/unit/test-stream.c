@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 #include "testutil.h"
 
 /* ---- producer and task functions */

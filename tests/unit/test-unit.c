@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fanoutd/fanout.h"
+#include "fanoutd/sim.h"
 #include "testutil.h"
 
 /* ---- task functions */

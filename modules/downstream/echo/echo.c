@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "fanoutd/module.h"
+#include "fanoutd/sim.h"
 
 static void start(struct fo_ds_call *c)
 {

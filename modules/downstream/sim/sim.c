@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fanoutd/module.h"
+#include "fanoutd/sim.h"
 
 /*
  * The core table lives in the instance and each branch: a module-wide static
