@@ -95,7 +95,7 @@ void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branc
 }
 
 struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_policy *policy,
-				  struct fo_pool *pool)
+				  struct fo_pool *pool, enum fod_work work)
 {
 	struct fo_config cfg = {
 		.limit = rt->limit ? rt->limit : (unsigned)rt->nbranches,
@@ -109,6 +109,9 @@ struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_po
 	};
 	if (rt->limiter) {
 		cfg.global = rt->limiter->ops->sem(rt->limiter->state);
+		/* Unpartitioned, HTTP and jobs share partition 0. */
+		if (rt->limiter->partitioned && work == FOD_WORK_JOB)
+			cfg.global_partition = FOD_PARTITION_JOBS;
 		if (rt->limiter->ops->feedback) {
 			cfg.feedback = rt->limiter->ops->feedback;
 			cfg.feedback_arg = rt->limiter->state;

@@ -304,7 +304,7 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 	rq->start_ns = fo_now_ns();
 	for (size_t i = 0; i < n; i++)
 		rq->tasks[i] = fod_route_task(rt, i, id);
-	rq->cfg = fod_route_config(rt, policy, g->pool);
+	rq->cfg = fod_route_config(rt, policy, g->pool, FOD_WORK_HTTP);
 	fod_http_set_cancel(c, client_gone, rq);
 	int r = fo_unit_start(rq->ctx, rq->tasks, n, NULL, l, &rq->cfg, rq->results, unit_done, rq,
 			      &rq->unit);

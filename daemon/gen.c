@@ -178,6 +178,50 @@ static int init_instance(struct fod_module *m, const config_setting_t *conf, voi
 	return r;
 }
 
+const char *const fod_partition_names[FOD_PARTITIONS] = {"http", "jobs"};
+
+/*
+ * `partitions = { http = 0.8; jobs = 0.2; }`: the limiter's size is shared
+ * between HTTP requests and job rows, each guaranteed its share and free to
+ * borrow what the other leaves idle (fo_sem_partition), so a batch job
+ * cannot take the gateway's capacity.
+ */
+static int build_partitions(const config_setting_t *e, struct fod_limiter *l)
+{
+	const config_setting_t *parts = config_setting_get_member(e, "partitions");
+	if (!parts)
+		return 0;
+	if (!config_setting_is_group(parts)) {
+		error_at(parts, "'partitions' must be a group { http = 0.8; jobs = 0.2; }");
+		return -EINVAL;
+	}
+	for (int i = 0; i < config_setting_length(parts); i++) {
+		const char *key = config_setting_name(config_setting_get_elem(parts, (unsigned)i));
+		if (strcmp(key, "http") != 0 && strcmp(key, "jobs") != 0) {
+			error_at(config_setting_get_elem(parts, (unsigned)i),
+				 "unknown partition '%s' (the partitions are 'http' and 'jobs')",
+				 key);
+			return -EINVAL;
+		}
+	}
+	double shares[FOD_PARTITIONS];
+	for (unsigned i = 0; i < FOD_PARTITIONS; i++)
+		if (conf_double(parts, fod_partition_names[i], 0, 1, true, &shares[i]) < 0)
+			return -EINVAL;
+	if (shares[0] + shares[1] > 1 + 1e-9) {
+		error_at(parts, "partition shares add up to %g: at most 1 (the size is shared)",
+			 shares[0] + shares[1]);
+		return -EINVAL;
+	}
+	int r = fo_sem_partition(l->ops->sem(l->state), shares, FOD_PARTITIONS);
+	if (r < 0) {
+		error_at(parts, "cannot partition limiter '%s': %s", l->name, strerror(-r));
+		return r;
+	}
+	l->partitioned = true;
+	return 0;
+}
+
 static int build_limiters(struct fod_gen *g)
 {
 	const config_setting_t *list = config_lookup(&g->cfg, "limiters");
@@ -208,6 +252,8 @@ static int build_limiters(struct fod_gen *g)
 			return -EINVAL;
 		}
 		l->ops = l->mod.desc->ops;
+		if (build_partitions(e, l) < 0)
+			return -EINVAL;
 	}
 	return 0;
 }

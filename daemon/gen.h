@@ -18,11 +18,16 @@
 struct fod_metrics_branch;
 struct fod_metrics_route;
 
+/* A partitioned limiter's partitions: what HTTP requests and job rows are each guaranteed. */
+enum { FOD_PARTITION_HTTP, FOD_PARTITION_JOBS, FOD_PARTITIONS };
+extern const char *const fod_partition_names[FOD_PARTITIONS];
+
 struct fod_limiter {
 	char *name;
 	struct fod_module mod;
 	void *state;
 	const struct fo_limiter_ops *ops;
+	bool partitioned; /* `partitions = { http = ...; jobs = ...; }` */
 };
 
 struct fod_downstream {

@@ -688,7 +688,7 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 			      (unsigned long long)window);
 		return NULL;
 	}
-	j->cfg = fod_route_config(rt, policy, g->pool);
+	j->cfg = fod_route_config(rt, policy, g->pool, FOD_WORK_JOB);
 	j->id = ++last_id;
 	j->start_ns = fo_now_ns();
 	j->next = jobs;

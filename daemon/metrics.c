@@ -153,6 +153,35 @@ static void help(struct buf *b, const char *name, const char *type, const char *
 	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+/* A partitioned limiter's share of each kind of work: held, guaranteed, waiting. */
+static void render_partitions(struct buf *b, struct fod_gen *g)
+{
+	static const struct {
+		const char *name, *help;
+		int64_t (*get)(struct fo_sem *, unsigned);
+	} series[] = {
+		{"fanoutd_limiter_partition_in_flight", "Weight held by this partition's work now.",
+		 fo_sem_partition_in_use},
+		{"fanoutd_limiter_partition_guaranteed", "Weight this partition is guaranteed.",
+		 fo_sem_partition_guaranteed},
+	};
+	for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
+		bool any = false;
+		for (size_t i = 0; i < g->nlimiters; i++) {
+			if (!g->limiters[i].partitioned)
+				continue;
+			if (!any)
+				help(b, series[k].name, "gauge", series[k].help);
+			any = true;
+			struct fo_sem *sem = g->limiters[i].ops->sem(g->limiters[i].state);
+			for (unsigned p = 0; p < FOD_PARTITIONS; p++)
+				put(b, "%s{limiter=\"%s\",partition=\"%s\"} %lld\n", series[k].name,
+				    g->limiters[i].name, fod_partition_names[p],
+				    (long long)series[k].get(sem, p));
+		}
+	}
+}
+
 static void hist(struct buf *b, const char *name, const char *labels, struct fod_hist *h)
 {
 	unsigned long cum = 0;
@@ -227,6 +256,7 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 			put(&b, "fanoutd_limiter_waiting{limiter=\"%s\"} %zu\n",
 			    g->limiters[i].name,
 			    fo_sem_waiting(g->limiters[i].ops->sem(g->limiters[i].state)));
+		render_partitions(&b, g);
 	}
 
 	pthread_mutex_lock(&reg_lock);
