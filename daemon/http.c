@@ -177,10 +177,16 @@ static void stop_listening(struct fod_loop *l)
 	}
 }
 
-/* An idle keep-alive connection would only bring a new request: close it now. */
+/*
+ * An idle keep-alive connection would only bring a new request: close it
+ * now. One whose next request has reached the socket but not yet been read
+ * is not idle: that request is served (with Connection: close).
+ */
 static bool conn_idle(const struct fod_conn *c)
 {
-	return c->state == WAITING && !c->busy && c->rpos == c->rlen;
+	char byte;
+	return c->state == WAITING && !c->busy && c->rpos == c->rlen &&
+	       recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
 static void drain_loop(struct fod_task *t)

@@ -9,11 +9,13 @@
 . "$SRCDIR/tests/integration/lib.sh"
 command -v python3 >/dev/null || fail "python3 is needed"
 
-# slow_config BRANCH_MS DRAIN_MS: every /product branch takes exactly
+# slow_config BRANCH_MS DRAIN_MS [sed args]: every /product branch takes exactly
 # 2 x base_ms (p99 = base: no spread, no tail), within generous timeouts.
 slow_config() {
-	make_config -e "s/base_ms = 5; p99_ms = 200; tail_rate = 0.001/base_ms = $(($1 / 2)); p99_ms = $(($1 / 2)); tail_rate = 0/" \
-		-e 's/timeout_ms = 250;/timeout_ms = 20000;/' -e "s/drain_ms = 10000;/drain_ms = $2;/"
+	local branch_ms=$1 drain_ms=$2
+	shift 2
+	make_config "$@" -e "s/base_ms = 5; p99_ms = 200; tail_rate = 0.001/base_ms = $((branch_ms / 2)); p99_ms = $((branch_ms / 2)); tail_rate = 0/" \
+		-e 's/timeout_ms = 250;/timeout_ms = 20000;/' -e "s/drain_ms = 10000;/drain_ms = $drain_ms;/"
 }
 
 # drain_py SCRIPT: runs python with rawhttp; FOD_PID is the daemon to stop.
@@ -83,6 +85,9 @@ def test():
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
+    # A request still being sent when SIGTERM comes is in progress too: it is finished.
+    partial = connect(timeout=15)
+    partial.sendall(b"GET /product/5?budget_ms=15000 HTTP/1.1\r\nHost: x\r\n")
     in_flight(5 * clients)
 
     t0 = time.monotonic()
@@ -95,6 +100,13 @@ def test():
     # New connects are refused (the listener is closed), while requests are still in flight.
     wait_for("new connects refused", refused, timeout=1.0)
     ok(f"new connects refused {time.monotonic() - t0:.3f} s after SIGTERM")
+    partial.sendall(b"\r\n")
+    r = Reader(partial)
+    a = r.response()
+    if a.status != 200 or a.header("connection") != "close" or not r.eof():
+        fail(f"the request sent across SIGTERM: {a.status} {a.headers}")
+    partial_end = time.monotonic()
+    ok("a request half-sent at SIGTERM, finished during the drain: 200 with Connection: close")
 
     for t in threads:
         t.join(20)
@@ -107,7 +119,7 @@ def test():
     ok(f"{clients} keep-alive clients: the request in flight answered 200 with Connection: close, then EOF")
 
     wait_for("the process to exit", exited, timeout=5.0, every=0.005)
-    after = time.monotonic() - max(r[2] for r in results.values())
+    after = time.monotonic() - max([partial_end] + [r[2] for r in results.values()])
     took = time.monotonic() - t0
     if after > 1.0 or took > 3.0:
         fail(f"exited {after:.3f} s after the last answer, {took:.3f} s after SIGTERM")
@@ -140,6 +152,27 @@ def test():
         if not r.eof():
             fail(f"{name}: more bytes after the 503")
         ok(f"{name} at drain_ms: 503 with Connection: close after {took:.3f} s, then EOF")
+    wait_for("the process to exit", exited, timeout=3.0, every=0.005)
+    ok(f"exited {time.monotonic() - t0:.3f} s after SIGTERM")
+main(test)
+'
+
+# ---- a request still arriving holds the drain (nothing else in flight): it
+# runs into header_timeout_ms (1 s) and gets its 408, not an EOF at SIGTERM.
+start_fanoutd "$(slow_config 1500 10000 -e 's/header_timeout_ms = 10000;/header_timeout_ms = 1000;/')"
+drain_py "$common"'
+def test():
+    s = connect(timeout=10)
+    # Once sent on loopback the bytes are with the daemon, read yet or not.
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    r = Reader(s)
+    a = r.response()
+    took = time.monotonic() - t0
+    if a.status != 408 or a.header("connection") != "close" or not r.eof():
+        fail(f"half-sent request: {a.status} {a.headers}, want 408 with Connection: close")
+    ok(f"half-sent at SIGTERM: waited for, 408 at header_timeout_ms ({took:.3f} s), then EOF")
     wait_for("the process to exit", exited, timeout=3.0, every=0.005)
     ok(f"exited {time.monotonic() - t0:.3f} s after SIGTERM")
 main(test)
