@@ -217,7 +217,8 @@ static void expire_loop(struct fod_task *t)
 	struct fod_loop *l = fod_loop_self();
 	for (struct fod_conn *c = l->conns, *next; c; c = next) {
 		next = c->next;
-		if (!c->busy || c->expired)
+		/* A client already gone has had its request cancelled: nobody to answer. */
+		if (!c->busy || c->expired || c->peer_gone)
 			continue;
 		if (c->state == SERVING && c->cancel) {
 			/* The unit ends at once and its answer, turned into the 503, closes c. */

@@ -64,7 +64,10 @@ class Reader:
             self._more("the response headers")
         top, self.buf = self.buf.split(b"\r\n\r\n", 1)
         lines = top.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
+        first = lines[0].split()
+        if len(first) < 2 or not first[0].startswith("HTTP/") or not first[1].isdigit():
+            fail(f"not a status line: {lines[0][:80]!r}")
+        status = int(first[1])
         headers = {}
         for line in lines[1:]:
             k, v = line.split(":", 1)
