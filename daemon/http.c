@@ -234,6 +234,28 @@ static void expire_loop(struct fod_task *t)
 	}
 }
 
+static void close_loop(struct fod_task *t)
+{
+	(void)t;
+	struct fod_loop *l = fod_loop_self();
+	for (struct fod_conn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		/* A serving connection is its request's: freeing it would leave the request a
+		 * dangling pointer. */
+		if (c->state != SERVING)
+			conn_close(c);
+	}
+}
+
+void fod_http_close_all(void)
+{
+	/* Posted before fod_loops_stop(): each loop runs it before it breaks. */
+	for (unsigned i = 0; i < fod_nloops; i++) {
+		fod_loops[i].close_all.fn = close_loop;
+		fod_loop_post(&fod_loops[i], &fod_loops[i].close_all);
+	}
+}
+
 void fod_http_expire(void)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {

@@ -36,6 +36,12 @@ void fod_http_start(int fd);
 void fod_http_drain(void);
 /* Drain time over: requests still in progress are answered 503 at once. */
 void fod_http_expire(void);
+/*
+ * Just before the loops stop: closes every connection left (lingering ones,
+ * clients that did not close yet), except one still serving a request that
+ * a forced stop leaves behind.
+ */
+void fod_http_close_all(void);
 /* Connections with a request in progress: from its first byte to its answer's last. */
 long fod_http_busy(void);
 

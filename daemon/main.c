@@ -122,6 +122,7 @@ static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 		log_warn("stopping with %ld requests, %ld HTTP answers and %ld job rows unfinished",
 			 left, answering, rows);
 	ev_timer_stop(ev, &drain_timer);
+	fod_http_close_all();
 	fod_loops_stop();
 }
 
