@@ -240,8 +240,10 @@ static void close_loop(struct fod_task *t)
 	struct fod_loop *l = fod_loop_self();
 	for (struct fod_conn *c = l->conns, *next; c; c = next) {
 		next = c->next;
-		/* A serving connection is its request's: freeing it would leave the request a
-		 * dangling pointer. */
+		/*
+		 * A serving connection belongs to its request: freeing it would
+		 * leave the request a dangling pointer.
+		 */
 		if (c->state != SERVING)
 			conn_close(c);
 	}
