@@ -121,7 +121,8 @@ def test():
     wait_for("the process to exit", exited, timeout=5.0, every=0.005)
     after = time.monotonic() - max([partial_end] + [r[2] for r in results.values()])
     took = time.monotonic() - t0
-    if after > 1.0 or took > 3.0:
+    # Bounds with room for sanitizers (TSan alone sleeps 1 s at exit), far from drain_ms.
+    if after > 2.0 or took > 4.0:
         fail(f"exited {after:.3f} s after the last answer, {took:.3f} s after SIGTERM")
     ok(f"exited {took:.3f} s after SIGTERM ({after:.3f} s after the last answer), drain_ms is 10 s")
 main(test)
