@@ -187,10 +187,11 @@ static void unit_done(struct fo_unit *u, int rc, void *arg)
 		fod_loop_post(rq->loop, &rq->done_task);
 }
 
-static void client_gone(void *arg)
+/* The client left (FO_CAUSE_CLIENT_GONE) or the drain time is over (FO_CAUSE_SHUTDOWN). */
+static void cancel_request(void *arg, enum fo_cause why)
 {
 	struct request *rq = arg;
-	fo_unit_cancel(rq->unit, FO_CAUSE_CLIENT_GONE);
+	fo_unit_cancel(rq->unit, why);
 }
 
 /* ---- the request line */
@@ -305,7 +306,7 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 	for (size_t i = 0; i < n; i++)
 		rq->tasks[i] = fod_route_task(rt, i, id);
 	rq->cfg = fod_route_config(rt, policy, g->pool, FOD_WORK_HTTP);
-	fod_http_set_cancel(c, client_gone, rq);
+	fod_http_set_cancel(c, cancel_request, rq);
 	int r = fo_unit_start(rq->ctx, rq->tasks, n, NULL, l, &rq->cfg, rq->results, unit_done, rq,
 			      &rq->unit);
 	if (r < 0) {

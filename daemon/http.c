@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ enum conn_state {
 
 struct fod_conn {
 	struct fod_loop *loop;
+	struct fod_conn *prev, *next; /* the loop's list, walked by the drain */
 	int fd;
 	ev_io rio, wio;
 	ev_timer timer;
@@ -42,21 +44,58 @@ struct fod_conn {
 	char *url;
 	size_t url_len, header_bytes, body_bytes;
 	bool in_request, keep_alive, peer_gone;
-	int error; /* an HTTP status to answer with, found while parsing */
+	bool busy;	   /* a request in progress: counted by fod_http_busy() */
+	bool head;	   /* the request is HEAD: the answer carries no body */
+	bool monitor_only; /* accepted into the monitoring reserve */
+	bool expired;	   /* drain time over: whatever is answered becomes a 503 */
+	bool in_value;	   /* the parser's last header callback was for a value */
+	int error;	   /* an HTTP status to answer with, found while parsing */
 	char *out;
 	size_t out_len, out_pos;
-	void (*cancel)(void *arg);
+	void (*cancel)(void *arg, enum fo_cause why);
 	void *cancel_arg;
 	struct fod_gen *gen; /* limits for this connection's life */
 };
 
 static int listen_fd = -1;
+static atomic_uint loops_still_accepting;
+static atomic_long busy_conns;
 
 static void conn_close(struct fod_conn *c);
-static void conn_resume(struct fod_conn *c);
+static void conn_resume(struct fod_conn *c, int64_t wait_ns);
 static void parse_more(struct fod_conn *c);
 
+/* A request is in progress from its first byte until its answer is written. */
+static void conn_set_busy(struct fod_conn *c, bool busy)
+{
+	if (c->busy == busy)
+		return;
+	c->busy = busy;
+	atomic_fetch_add(&busy_conns, busy ? 1 : -1);
+}
+
+long fod_http_busy(void)
+{
+	return atomic_load(&busy_conns);
+}
+
 /* ---- listening and accepting */
+
+#define BUSY_BODY  "{\"error\":\"too many connections\",\"field\":\"\"}\n"
+#define DRAIN_BODY "{\"error\":\"shutting down: drain time over\",\"field\":\"\"}\n"
+
+/* Written straight to a connection past the reserve; Content-Length is the body's. */
+static char busy_reply[256];
+static size_t busy_reply_len;
+
+static void format_busy_reply(void)
+{
+	int n = snprintf(busy_reply, sizeof(busy_reply),
+			 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
+			 sizeof(BUSY_BODY) - 1, BUSY_BODY);
+	busy_reply_len = (size_t)n;
+}
 
 int fod_http_listen(const char *addr)
 {
@@ -110,34 +149,122 @@ static void start_accepting(struct fod_task *t)
 void fod_http_start(int fd)
 {
 	listen_fd = fd;
+	format_busy_reply();
+	atomic_store(&loops_still_accepting, fod_nloops);
 	for (unsigned i = 0; i < fod_nloops; i++) {
 		fod_loops[i].accept_start.fn = start_accepting;
 		fod_loop_post(&fod_loops[i], &fod_loops[i].accept_start);
 	}
 }
 
-static void stop_accepting(struct fod_task *t)
+/*
+ * The listener is shared by every loop: the last loop to stop watching it
+ * closes it, so no loop's epoll still holds a descriptor number that may be
+ * reused. Closing it (rather than only not accepting) makes the kernel
+ * refuse new connects and reset those waiting in the backlog, instead of
+ * leaving them to time out. A socket systemd passed stays open in systemd,
+ * which queues connects for the next start.
+ */
+static void stop_listening(struct fod_loop *l)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
 	if (l->accepting)
 		ev_io_stop(l->ev, &l->accept_watcher);
 	ev_timer_stop(l->ev, &l->accept_pause);
 	l->accepting = false;
+	if (atomic_fetch_sub(&loops_still_accepting, 1) == 1) {
+		close(listen_fd);
+		listen_fd = -1;
+	}
 }
 
-void fod_http_stop_accepting(void)
+/*
+ * An idle keep-alive connection would only bring a new request: close it
+ * now. One whose next request has reached the socket but not yet been read
+ * is not idle: that request is served (with Connection: close).
+ */
+static bool conn_idle(const struct fod_conn *c)
+{
+	char byte;
+	return c->state == WAITING && !c->busy && c->rpos == c->rlen &&
+	       recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+static void drain_loop(struct fod_task *t)
+{
+	(void)t;
+	struct fod_loop *l = fod_loop_self();
+	l->draining = true;
+	stop_listening(l);
+	for (struct fod_conn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		if (conn_idle(c))
+			conn_close(c);
+	}
+}
+
+void fod_http_drain(void)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].accept_stop.fn = stop_accepting;
+		fod_loops[i].accept_stop.fn = drain_loop;
 		fod_loop_post(&fod_loops[i], &fod_loops[i].accept_stop);
 	}
 }
 
-static const char busy_reply[] =
-	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-	"application/json\r\nContent-Length: 42\r\nRetry-After: 1\r\n"
-	"Connection: close\r\n\r\n{\"error\":\"too many connections\",\"field\":\"\"}";
+/* Drain time over on this loop: every request in progress gets its 503 now. */
+static void expire_loop(struct fod_task *t)
+{
+	(void)t;
+	struct fod_loop *l = fod_loop_self();
+	for (struct fod_conn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		/* A client already gone has had its request cancelled: nobody to answer. */
+		if (!c->busy || c->expired || c->peer_gone)
+			continue;
+		if (c->state == SERVING && c->cancel) {
+			/* The unit ends at once and its answer, turned into the 503, closes c. */
+			c->expired = true;
+			c->cancel(c->cancel_arg, FO_CAUSE_SHUTDOWN);
+		} else if (c->state == WAITING) {
+			/* Headers still arriving: no need to wait for the rest. */
+			c->expired = true;
+			c->keep_alive = false;
+			fod_http_respond(c, 503, "application/json", NULL, "", 0);
+		}
+		/* WRITING or CLOSING: the answer is on its way already. */
+	}
+}
+
+static void close_loop(struct fod_task *t)
+{
+	(void)t;
+	struct fod_loop *l = fod_loop_self();
+	for (struct fod_conn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		/*
+		 * A serving connection belongs to its request: freeing it would
+		 * leave the request a dangling pointer.
+		 */
+		if (c->state != SERVING)
+			conn_close(c);
+	}
+}
+
+void fod_http_close_all(void)
+{
+	/* Posted before fod_loops_stop(): each loop runs it before it breaks. */
+	for (unsigned i = 0; i < fod_nloops; i++) {
+		fod_loops[i].close_all.fn = close_loop;
+		fod_loop_post(&fod_loops[i], &fod_loops[i].close_all);
+	}
+}
+
+void fod_http_expire(void)
+{
+	for (unsigned i = 0; i < fod_nloops; i++) {
+		fod_loops[i].drain_expire.fn = expire_loop;
+		fod_loop_post(&fod_loops[i], &fod_loops[i].drain_expire);
+	}
+}
 
 static void on_timer(struct ev_loop *ev, ev_timer *w, int revents);
 static void on_read(struct ev_loop *ev, ev_io *w, int revents);
@@ -165,10 +292,12 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		struct fod_gen *g = fod_gen_current();
 		long open = atomic_fetch_add(&fod_counters.http_connections_open, 1) + 1;
 		atomic_fetch_add(&fod_counters.http_connections_total, 1);
-		struct fod_conn *c = g && open <= g->max_connections ? calloc(1, sizeof(*c)) : NULL;
+		struct fod_conn *c = g && open <= g->max_connections + FOD_HTTP_MONITOR_RESERVE
+					     ? calloc(1, sizeof(*c))
+					     : NULL;
 		if (!c) {
 			/* Over the limit: say so and hang up; nothing else is affected. */
-			ssize_t n = write(fd, busy_reply, sizeof(busy_reply) - 1);
+			ssize_t n = write(fd, busy_reply, busy_reply_len);
 			(void)n;
 			atomic_fetch_add(&fod_counters.http_requests[5], 1);
 			atomic_fetch_sub(&fod_counters.http_connections_open, 1);
@@ -181,11 +310,17 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		c->loop = l;
 		c->fd = fd;
 		c->gen = g;
+		c->monitor_only = open > g->max_connections;
+		c->next = l->conns;
+		if (l->conns)
+			l->conns->prev = c;
+		l->conns = c;
 		l->connections++;
 		ev_io_init(&c->rio, on_read, fd, EV_READ);
 		ev_io_init(&c->wio, on_write, fd, EV_WRITE);
 		ev_init(&c->timer, on_timer);
-		conn_resume(c);
+		/* A new connection must start its request within the header timeout. */
+		conn_resume(c, g->header_timeout_ns);
 	}
 }
 
@@ -195,7 +330,10 @@ static int on_message_begin(http_parser *p)
 {
 	struct fod_conn *c = p->data;
 	c->in_request = true;
+	conn_set_busy(c, true);
 	c->url_len = c->header_bytes = c->body_bytes = 0;
+	c->in_value = false;
+	c->head = false;
 	c->error = 0;
 	/* The header timeout runs from the first byte of a request. */
 	c->timer.repeat = (double)c->gen->header_timeout_ns / 1e9;
@@ -222,16 +360,35 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header(http_parser *p, const char *at, size_t len)
+/*
+ * Header bytes are counted as each line is sent: name + ": " + value + CRLF,
+ * that is name + value + 4. The parser may hand a name or a value over in
+ * several pieces (as it arrived): the 4 is added once per line, when its
+ * name begins.
+ */
+static int count_header_bytes(struct fod_conn *c, size_t len, bool value)
 {
-	(void)at;
-	struct fod_conn *c = p->data;
-	c->header_bytes += len + 4;
+	if (!value && (c->in_value || c->header_bytes == 0))
+		c->header_bytes += 4;
+	c->in_value = value;
+	c->header_bytes += len;
 	if (c->header_bytes > c->gen->max_headers) {
 		c->error = 431;
 		return -1;
 	}
 	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	(void)at;
+	return count_header_bytes(p->data, len, false);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	(void)at;
+	return count_header_bytes(p->data, len, true);
 }
 
 static int on_headers_complete(http_parser *p)
@@ -271,8 +428,8 @@ static int on_message_complete(http_parser *p)
 static const http_parser_settings settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
-	.on_header_field = on_header,
-	.on_header_value = on_header,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
@@ -280,14 +437,14 @@ static const http_parser_settings settings = {
 
 /* ---- reading */
 
-static void conn_resume(struct fod_conn *c)
+/* Waits up to wait_ns for the next request's first byte. */
+static void conn_resume(struct fod_conn *c, int64_t wait_ns)
 {
 	c->state = WAITING;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	ev_io_start(c->loop->ev, &c->rio);
-	/* Idle until the next request's first byte. */
-	c->timer.repeat = (double)c->gen->idle_timeout_ns / 1e9;
+	c->timer.repeat = (double)wait_ns / 1e9;
 	ev_timer_again(c->loop->ev, &c->timer);
 	if (c->rpos < c->rlen)
 		parse_more(c);
@@ -382,7 +539,7 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
 		c->peer_gone = true;
 		if (c->state == SERVING && c->cancel) {
 			ev_io_stop(c->loop->ev, &c->rio);
-			c->cancel(c->cancel_arg);
+			c->cancel(c->cancel_arg, FO_CAUSE_CLIENT_GONE);
 			return;
 		}
 		conn_close(c);
@@ -425,11 +582,13 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_pos = 0;
+	conn_set_busy(c, false);
 	if (c->peer_gone) {
 		conn_close(c);
 		return;
 	}
-	if (c->state == CLOSING || !c->keep_alive) {
+	/* A drain began while this answer was written: no next request. */
+	if (c->state == CLOSING || !c->keep_alive || c->loop->draining) {
 		/*
 		 * Closing with unread input would send a reset that can overtake
 		 * the answer: shut the write side, read until the peer closes (at
@@ -444,19 +603,33 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	}
 	free(c->url);
 	c->url = NULL;
-	conn_resume(c);
+	/* Idle until the next request's first byte. */
+	conn_resume(c, c->gen->idle_timeout_ns);
 }
 
 void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 		      const char *extra_headers, const char *body, size_t len)
 {
 	c->cancel = NULL;
+	if (c->expired) {
+		/* Whatever the request came to, the drain time is over: say so. */
+		status = 503;
+		content_type = "application/json";
+		extra_headers = "Retry-After: 1\r\n";
+		body = DRAIN_BODY;
+		len = sizeof(DRAIN_BODY) - 1;
+	}
 	if (status >= 100 && status < 600)
 		atomic_fetch_add(&fod_counters.http_requests[status / 100], 1);
 	if (c->peer_gone) {
 		conn_close(c);
 		return;
 	}
+	/* Draining: this is the connection's last answer, and the client is told. */
+	if (c->loop->draining)
+		c->keep_alive = false;
+	/* A HEAD answer has the headers a GET would have, and no body. */
+	size_t body_len = c->head ? 0 : len;
 	char head[512];
 	int hn = snprintf(head, sizeof(head),
 			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
@@ -464,14 +637,14 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 			  status, reason(status), content_type, len,
 			  extra_headers ? extra_headers : "",
 			  c->keep_alive ? "keep-alive" : "close");
-	c->out = malloc((size_t)hn + len);
+	c->out = malloc((size_t)hn + body_len);
 	if (!c->out) {
 		conn_close(c);
 		return;
 	}
 	memcpy(c->out, head, (size_t)hn);
-	memcpy(c->out + hn, body, len);
-	c->out_len = (size_t)hn + len;
+	memcpy(c->out + hn, body, body_len);
+	c->out_len = (size_t)hn + body_len;
 	c->out_pos = 0;
 	c->state = c->keep_alive ? WRITING : CLOSING;
 	/* The idle timeout bounds a reader that will not take its answer. */
@@ -488,7 +661,8 @@ void fod_http_error(struct fod_conn *c, int status, const char *field, const cha
 	fod_http_respond(c, status, "application/json", NULL, body, (size_t)n);
 }
 
-void fod_http_set_cancel(struct fod_conn *c, void (*cancel)(void *arg), void *arg)
+void fod_http_set_cancel(struct fod_conn *c, void (*cancel)(void *arg, enum fo_cause why),
+			 void *arg)
 {
 	c->cancel = cancel;
 	c->cancel_arg = arg;
@@ -496,6 +670,13 @@ void fod_http_set_cancel(struct fod_conn *c, void (*cancel)(void *arg), void *ar
 
 static void conn_close(struct fod_conn *c)
 {
+	conn_set_busy(c, false);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->loop->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	ev_io_stop(c->loop->ev, &c->rio);
 	ev_io_stop(c->loop->ev, &c->wio);
 	ev_timer_stop(c->loop->ev, &c->timer);
@@ -519,11 +700,17 @@ static const char dashboard[] =
 	"document.getElementById('m').textContent=x.split('\\n').filter(l=>l&&l[0]!='#'&&"
 	"!l.includes('_bucket')).join('\\n')}t();setInterval(t,1000)</script>";
 
+static bool is_monitoring(const char *path)
+{
+	return strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0;
+}
+
 static void dispatch(struct fod_conn *c)
 {
 	c->state = SERVING;
 	ev_timer_stop(c->loop->ev, &c->timer);
 	int method = c->parser.method;
+	c->head = method == HTTP_HEAD;
 	struct http_parser_url u;
 	http_parser_url_init(&u);
 	if (!c->url || http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 ||
@@ -540,6 +727,13 @@ static void dispatch(struct fod_conn *c)
 	c->url[u.field_data[UF_PATH].off + u.field_data[UF_PATH].len] = '\0';
 	if (method != HTTP_GET && method != HTTP_HEAD) {
 		fod_http_error(c, 405, "method", "only GET is served");
+		return;
+	}
+	if (c->monitor_only && !is_monitoring(req.path)) {
+		/* The reserve beyond max_connections is for monitoring only. */
+		c->keep_alive = false;
+		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n", BUSY_BODY,
+				 sizeof(BUSY_BODY) - 1);
 		return;
 	}
 	if (strcmp(req.path, "/metrics") == 0) {

@@ -15,12 +15,35 @@
 struct fod_conn;
 struct fod_loop;
 
+#include "fanoutd/fanout.h"
+
+/*
+ * Connections accepted beyond http.max_connections that may only ask for
+ * /metrics and /healthz (anything else: 503), so monitoring still reaches a
+ * full daemon. Past this reserve, a connection gets 503 and is closed.
+ */
+#define FOD_HTTP_MONITOR_RESERVE 8
+
 /* Opens the listening socket ("ADDR:PORT"); returns the fd or -errno. */
 int fod_http_listen(const char *addr);
-/* Every loop accepts from fd. */
+/* Every loop accepts from fd; http.c owns fd from now on and closes it. */
 void fod_http_start(int fd);
-/* Stops accepting (shutdown); open connections finish their request. */
-void fod_http_stop_accepting(void);
+/*
+ * Starts the shutdown drain: every loop stops accepting (the last one closes
+ * the listener, so new connects are refused), idle keep-alive connections
+ * are closed, and requests in progress are answered with Connection: close.
+ */
+void fod_http_drain(void);
+/* Drain time over: requests still in progress are answered 503 at once. */
+void fod_http_expire(void);
+/*
+ * Just before the loops stop: closes every connection left (lingering ones,
+ * clients that did not close yet), except one still serving a request that
+ * a forced stop leaves behind.
+ */
+void fod_http_close_all(void);
+/* Connections with a request in progress: from its first byte to its answer's last. */
+long fod_http_busy(void);
 
 /* The request being served: method, path (without query), query string. */
 struct fod_http_req {
@@ -34,7 +57,12 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 /* JSON error body {"error": msg, "field": field} with the status. */
 void fod_http_error(struct fod_conn *c, int status, const char *field, const char *msg);
 
-/* The gateway's hooks into a connection whose request is in flight. */
-void fod_http_set_cancel(struct fod_conn *c, void (*cancel)(void *arg), void *arg);
+/*
+ * The gateway's hook into a connection whose request is in flight: called
+ * with FO_CAUSE_CLIENT_GONE when the client leaves, FO_CAUSE_SHUTDOWN when
+ * the drain time is over (the request's answer then becomes a 503).
+ */
+void fod_http_set_cancel(struct fod_conn *c, void (*cancel)(void *arg, enum fo_cause why),
+			 void *arg);
 
 #endif

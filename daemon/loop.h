@@ -13,6 +13,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+struct fod_conn;
+
 struct fod_task {
 	void (*fn)(struct fod_task *t);
 	struct fod_task *next;
@@ -30,7 +32,10 @@ struct fod_loop {
 	ev_io accept_watcher;
 	ev_timer accept_pause;			   /* out of descriptors: accept again after it */
 	struct fod_task accept_start, accept_stop; /* posted by http.c */
+	struct fod_task drain_expire, close_all;   /* posted by http.c */
+	struct fod_conn *conns;			   /* this loop's HTTP connections (http.c) */
 	bool accepting;
+	bool draining; /* shutting down: no keep-alive, idle connections closed */
 	bool stop;
 	long connections;
 };

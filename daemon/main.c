@@ -38,8 +38,11 @@ static const char *config_path = FOD_SYSCONFDIR "/fanoutd.conf";
 static struct fod_overrides overrides;
 static ev_signal sighup, sigterm, sigint;
 static ev_timer drain_timer, watchdog_timer;
-static int64_t drain_until;
-static bool stopping;
+static int64_t drain_until, expired_until;
+static bool stopping, expired;
+
+/* After the drain time, the 503s that replace unfinished answers get this long to be sent. */
+#define EXPIRY_GRACE_NS (1 * FO_SEC)
 
 static void notify_status(const char *what)
 {
@@ -88,21 +91,38 @@ static void on_sighup(struct ev_loop *ev, ev_signal *w, int revents)
 		fod_reload(err, sizeof(err));
 }
 
-/* Polls the in-flight count until it is 0 or the drain time is up. */
+/*
+ * Polls until nothing is in progress (requests, their answers, job rows,
+ * API replies), then stops. When the drain time is up first, the requests
+ * still in progress are answered 503 (not cut with EOF); their answers get
+ * a short grace to be written, then the loops stop whatever is left.
+ */
 static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	(void)w;
 	(void)revents;
 	long left = fod_gateway_in_flight(), rows = fod_jobs_rows_in_flight();
+	long answering = fod_http_busy();
 	/* Cancelled jobs' last results and summaries are on their way to their clients too. */
 	bool unsent = fod_api_unsent() > 0;
-	if ((left > 0 || rows > 0 || unsent) && fo_now_ns() < drain_until)
-		return;
-	if (left > 0 || rows > 0)
-		log_warn("drain time over with %ld requests and %ld job rows in flight: stopping "
-			 "anyway",
+	bool busy = left > 0 || rows > 0 || answering > 0 || unsent;
+	int64_t now = fo_now_ns();
+	if (busy && !expired && now >= drain_until) {
+		log_warn("drain time over with %ld requests and %ld job rows in flight: answering "
+			 "503 to what is left",
 			 left, rows);
+		expired = true;
+		expired_until = now + EXPIRY_GRACE_NS;
+		fod_http_expire();
+		return;
+	}
+	if (busy && (!expired || now < expired_until))
+		return;
+	if (busy)
+		log_warn("stopping with %ld requests, %ld HTTP answers and %ld job rows unfinished",
+			 left, answering, rows);
 	ev_timer_stop(ev, &drain_timer);
+	fod_http_close_all();
 	fod_loops_stop();
 }
 
@@ -118,7 +138,7 @@ void fod_shutdown(void)
 	fod_gen_unref(g);
 	log_notice("stopping: no new connections, draining %ld requests in flight",
 		   fod_gateway_in_flight());
-	fod_http_stop_accepting();
+	fod_http_drain();
 	fod_api_stop();
 	/* A batch job cannot finish within a drain: its rows are cancelled, its client told. */
 	fod_jobs_cancel_all();
@@ -305,6 +325,5 @@ int main(int argc, char **argv)
 	log_notice("stopped");
 	fod_loops_free();
 	fod_gen_publish(NULL);
-	close(fd);
 	return 0;
 }

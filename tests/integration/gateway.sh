@@ -86,6 +86,51 @@ cancelled=$(curl -fs "$(url /metrics)" | awk '/^fanoutd_branch_outcomes_total.*o
 pass "client disconnect: all 5 branches cancelled, in flight back to 0 within 1 s"
 stop_fanoutd
 
+# ---- 1,000 clients disconnect mid-request: every branch is cancelled, none leaks
+# Branches of 2 s (no spread), a limiter wide enough to start all 5,000 at once.
+conf=$(make_config -e 's/module = "aimd";/module = "fixed"; limit = 10000;/' -e '/initial = 2000;/d' \
+	-e '/min = 200;/d' -e '/max = 20000;/d' -e '/backoff = 0.9;/d' -e '/latency_threshold_ms = 0;/d' \
+	-e 's/base_ms = 5; p99_ms = 200; tail_rate = 0.001/base_ms = 1000; p99_ms = 1000; tail_rate = 0/' \
+	-e 's/timeout_ms = 250;/timeout_ms = 20000;/')
+start_fanoutd "$conf"
+PORT=$PORT PYTHONPATH="$SRCDIR/tests/integration" timeout 90 python3 -c '
+import resource, time
+from rawhttp import *
+def test():
+    n = 1000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
+    cancelled = lambda m: sum(v for k, v in m.items()
+        if k.startswith("fanoutd_branch_outcomes_total") and "outcome=\"cancelled\"" in k)
+    before = cancelled(metrics())
+    socks = []
+    for i in range(n):
+        s = connect(timeout=10)
+        s.sendall(request(f"/product/{i}?budget_ms=30000"))
+        socks.append(s)
+    wait_for(f"{5 * n} branches in flight",
+             lambda: metric("fanoutd_branches_in_flight") == 5 * n, timeout=20, every=0.05)
+    t0 = time.monotonic()
+    for s in socks:
+        s.close()
+    # Done: no branch left, and no connection but the one reading /metrics.
+    def settled():
+        m = metrics()
+        return m["fanoutd_branches_in_flight"] == 0 and m["fanoutd_http_connections"] == 1
+    wait_for("branches and connections back to 0", settled, timeout=5)
+    took = time.monotonic() - t0
+    if cancelled(metrics()) - before != 5 * n:
+        fail(f"{cancelled(metrics()) - before} branches cancelled, want {5 * n}")
+    if took > 1.5:
+        fail(f"in flight took {took:.3f} s to return to 0")
+    ok(f"{n} clients gone mid-request: {5 * n} branches cancelled, in flight 0 after {took:.3f} s")
+    a = get("/product/1?budget_ms=5000")
+    if a.status != 200 or a.json()["degraded"] != []:
+        fail(f"after the disconnects: {a.status} {a.body!r}")
+    ok("still serving after the disconnects: /product/1 answered whole")
+main(test)' || fail "see above"
+stop_fanoutd
+
 # ---- the global limiter caps downstream concurrency across requests
 conf=$(make_config -e 's/module = "aimd";/module = "fixed"; limit = 4;/' -e '/initial = 2000;/d' \
 	-e '/min = 200;/d' -e '/max = 20000;/d' -e '/backoff = 0.9;/d' -e '/latency_threshold_ms = 0;/d' \

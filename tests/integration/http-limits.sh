@@ -35,18 +35,159 @@ out=$(curl -s -o /dev/null -o /dev/null -w '%{num_connects} ' "$(url /healthz)" 
 [ "$out" = "1 0 " ] || fail "keep-alive: connects per request '$out'"
 pass "keep-alive: the second request reuses the connection"
 
-# max_connections = 3: hold 3 open, the 4th is refused with 503.
-exec 4<>"/dev/tcp/127.0.0.1/$PORT" 5<>"/dev/tcp/127.0.0.1/$PORT" 6<>"/dev/tcp/127.0.0.1/$PORT"
-for _ in $(seq 100); do
-	[ "$(curl -s -o /dev/null -w '%{http_code}' "$(url /healthz)")" = 503 ] && break
-	sleep 0.01
-done
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$(url /healthz)")" = 503 ] || fail "4th connection not refused"
-exec 4<&- 5<&- 6<&-
-for _ in $(seq 100); do
-	[ "$(curl -s -o /dev/null -w '%{http_code}' "$(url /healthz)")" = 200 ] && break
-	sleep 0.01
-done
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$(url /healthz)")" = 200 ] || fail "not serving after the burst"
-pass "over max_connections: 503 and closed; served again once they left"
+# limits_py SCRIPT: python with rawhttp against this daemon.
+limits_py() {
+	PORT=$PORT PYTHONPATH="$SRCDIR/tests/integration" timeout 60 python3 -c "
+import json, socket, time
+from rawhttp import *
+$1
+main(test)" || fail "see above"
+}
+
+# Boundaries: exactly at max_url / max_headers is served, one byte more is refused.
+# The request target is counted whole (path and query); header bytes as each
+# line is sent, name + ": " + value + CRLF ("Host: x" is 9 of them).
+limits_py '
+def test():
+    for extra, want in ((0, 200), (1, 414)):
+        path = "/healthz?pad="
+        path += "a" * (2048 - len(path) + extra)
+        a = get(path)
+        if a.status != want:
+            fail(f"a {len(path)}-byte target with max_url 2048: {a.status}, want {want}")
+    ok("max_url 2048: a 2048-byte target is served, 2049 bytes get 414")
+    for extra, want in ((0, 200), (1, 431)):
+        value = "b" * (8192 - 9 - len("X-Big") - 4 + extra)
+        s = connect()
+        s.sendall(f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {value}\r\n\r\n".encode())
+        a = Reader(s).response()
+        s.close()
+        if a.status != want:
+            fail(f"headers of 8192{extra:+d} bytes with max_headers 8192: {a.status}, want {want}")
+    ok("max_headers 8192: 8192 bytes of headers are served, 8193 get 431")
+'
+
+# HEAD: the headers a GET would get (Content-Length included), no body. The
+# GET right behind it on the same connection must start where the HEAD answer ends.
+limits_py '
+def test():
+    s = connect()
+    s.sendall(request("/healthz", method="HEAD") + request("/healthz"))
+    r = Reader(s)
+    h = r.response(head=True)
+    g = r.response()
+    s.close()
+    if h.status != 200 or g.status != 200:
+        fail(f"HEAD {h.status}, GET {g.status}")
+    cl = h.header("content-length")
+    if int(cl) != len(g.body):
+        fail(f"HEAD Content-Length {cl}, GET body {len(g.body)} bytes")
+    ok(f"HEAD: 200, Content-Length {len(g.body)}, no body (the next answer follows at once)")
+'
+
+# fanoutd_http_responses_total counts every answer by class.
+limits_py '
+def test():
+    ok2, ok4 = "fanoutd_http_responses_total{code=\"2xx\"}", "fanoutd_http_responses_total{code=\"4xx\"}"
+    m = metrics()
+    before = {k: m[k] for k in (ok2, ok4)}
+    for _ in range(5):
+        if get("/healthz").status != 200:
+            fail("healthz")
+    for _ in range(3):
+        if get("/no/such/route").status != 404:
+            fail("404")
+    m = metrics()
+    after = {k: m[k] for k in (ok2, ok4)}
+    # The first /metrics read is a 2xx answer too, counted once it was sent.
+    if after[ok2] - before[ok2] != 6 or after[ok4] - before[ok4] != 3:
+        fail(f"responses counted: {before} -> {after}, want +6 2xx and +3 4xx")
+    ok(f"fanoutd_http_responses_total: +6 2xx, +3 4xx ({before} -> {after})")
+'
+
+# A connection that sends nothing is closed after header_timeout_ms (300 ms
+# here), not kept for idle_timeout_ms (60 s): no request, so no 408 either.
+limits_py '
+def test():
+    s = connect(timeout=5)
+    t0 = time.monotonic()
+    if not Reader(s).eof():
+        fail("bytes on a silent connection")
+    took = time.monotonic() - t0
+    if not 0.25 < took < 2.0:
+        fail(f"a silent connection was closed after {took:.3f} s, header_timeout_ms is 0.3 s")
+    ok(f"a silent connection is closed after {took:.3f} s (header_timeout_ms 300, idle_timeout_ms 60000)")
+'
+
+# max_connections = 3, plus 8 reserved for /metrics and /healthz: at 3 open,
+# monitoring still gets through, other paths get 503; past the reserve, every
+# connection gets the 503 (a whole, valid JSON body) and is closed.
+limits_py '
+def test():
+    held = []
+    def hold(path, want):
+        s = connect()
+        s.sendall(request(path))
+        a = Reader(s).response()
+        if a.status != want:
+            fail(f"connection {len(held) + 1}: {path}: {a.status}, want {want}")
+        held.append(s)
+    for _ in range(3):
+        hold("/healthz", 200)
+    for i in range(8):
+        hold("/metrics" if i % 2 else "/healthz", 200)
+    ok("at max_connections 3: 8 more connections still get /healthz and /metrics")
+    s = connect()
+    s.sendall(request("/healthz"))
+    r = Reader(s)
+    a = r.response()
+    if a.status != 503 or a.header("connection") != "close" or not r.eof():
+        fail(f"past the reserve: {a.status} {a.headers}")
+    if a.json() != {"error": "too many connections", "field": ""}:
+        fail(f"the 503 body: {a.body!r}")
+    s.close()
+    ok("past the reserve: 503, Content-Length matching a valid JSON body, closed")
+    held.pop().close()
+    wait_for("a reserve slot free", lambda: get("/healthz").status == 200, timeout=5)
+    s = connect()
+    s.sendall(request("/product/1"))
+    r = Reader(s)
+    a = r.response()
+    if a.status != 503 or a.json()["error"] != "too many connections" or not r.eof():
+        fail(f"/product/1 in the reserve: {a.status} {a.body!r}")
+    s.close()
+    ok("a reserve connection asking for /product/1: 503 and closed")
+    for h in held:
+        h.close()
+    wait_for("served again", lambda: get("/product/1?budget_ms=5000").status == 200, timeout=5)
+    ok("served again once the connections left")
+'
+stop_fanoutd
+
+# Header bytes are counted once, however they arrive: 1,700 bytes of headers
+# sent a byte at a time (1 ms apart, so each read is one byte) stay under
+# max_headers = 2048; each piece used to be charged 4 bytes more.
+conf=$(make_config -e 's/max_headers = 8192;/max_headers = 2048;/')
+start_fanoutd "$conf"
+limits_py '
+def test():
+    s = connect()
+    msg = request("/healthz", extra="X-Pad: " + "p" * 1680 + "\r\n")
+    try:
+        for i in range(len(msg)):
+            s.send(msg[i:i + 1])
+            time.sleep(0.001)
+    except OSError as e:
+        # Refused mid-request: the answer came before the request was whole.
+        try:
+            got = s.recv(200)
+        except OSError:
+            got = b"(reset)"
+        fail(f"closed after {i} of {len(msg)} bytes ({e}), answer {got[:40]!r}")
+    a = Reader(s).response()
+    s.close()
+    if a.status != 200:
+        fail(f"{len(msg)} bytes sent one at a time with max_headers 2048: {a.status}")
+    ok(f"a {len(msg)}-byte request sent in 1-byte segments is served with max_headers 2048")
+'
 stop_fanoutd
