@@ -779,11 +779,13 @@ void fod_gen_unref(struct fod_gen *g)
 			struct fod_branch *b = &rt->branches[j];
 			if (b->ds && b->ds->ops->branch_fini)
 				b->ds->ops->branch_fini(b->ds_state);
+			fod_metrics_branch_put(b->metrics);
 			free(b->name);
 		}
 		if (rt->policy_mod.desc && rt->policy_mod.desc->fini)
 			rt->policy_mod.desc->fini(rt->policy_state);
 		fod_module_close(&rt->policy_mod);
+		fod_metrics_route_put(rt->metrics);
 		free(rt->branches);
 		free(rt->name);
 		free(rt->http_prefix);
