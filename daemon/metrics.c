@@ -61,8 +61,13 @@ const double *fod_hist_bounds(void)
  * Frees the objects no generation uses any more; under reg_lock, on loop 0
  * only, where the API reads the branch array without the lock.
  */
+static bool some_unused; /* a _put brought an object to 0 since the last prune */
+
 static void prune_unused(void)
 {
+	if (!some_unused)
+		return;
+	some_unused = false;
 	size_t k = 0;
 	for (size_t i = 0; i < nbranches; i++) {
 		if (branches[i]->refs) {
@@ -101,7 +106,8 @@ void fod_metrics_branch_put(struct fod_metrics_branch *m)
 	if (!m)
 		return;
 	pthread_mutex_lock(&reg_lock);
-	m->refs--;
+	if (--m->refs == 0)
+		some_unused = true;
 	pthread_mutex_unlock(&reg_lock);
 }
 
@@ -110,7 +116,8 @@ void fod_metrics_route_put(struct fod_metrics_route *m)
 	if (!m)
 		return;
 	pthread_mutex_lock(&reg_lock);
-	m->refs--;
+	if (--m->refs == 0)
+		some_unused = true;
 	pthread_mutex_unlock(&reg_lock);
 }
 

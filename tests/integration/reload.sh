@@ -80,4 +80,15 @@ lines50=$(curl -fs "$(url /metrics)" | wc -l)
 [ "$(series 'branch="price_1"')" = 0 ] || fail "series of price_1 stay after 49 more renames"
 [ "$(series 'branch="price_50"')" -gt 0 ] || fail "no series of price_50"
 pass "50 renaming reloads: old names' series gone, new ones present, /metrics stays at $lines1 lines"
+# The socket API's branch list drops them too, once no generation uses them
+# (the last old one goes when its last connection does: poll, bounded).
+for _ in $(seq 200); do
+	api=$("$FANOUTCTL" -s "$TMP/api.sock" --json branches)
+	case $api in *'"branch":"price_49"'*) sleep 0.01 ;; *) break ;; esac
+done
+n=$(echo "$api" | grep -o '"branch":"[^"]*"' | grep -c '"branch":"price' || true)
+[ "$n" = 1 ] || fail "the API lists $n price branches: $(echo "$api" | grep -o '"branch":"price[^"]*"' | tr '\n' ' ')"
+echo "$api" | grep -q '"route":"enrich_50"' || fail "the API does not list route enrich_50"
+echo "$api" | grep -q '"route":"enrich_49"' && fail "the API still lists route enrich_49"
+pass "the API's branch list holds the current names only"
 stop_fanoutd
