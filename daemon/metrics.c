@@ -57,12 +57,12 @@ const double *fod_hist_bounds(void)
 	return bounds;
 }
 
+static bool some_unused; /* a _put brought an object to 0 since the last prune */
+
 /*
  * Frees the objects no generation uses any more; under reg_lock, on loop 0
  * only, where the API reads the branch array without the lock.
  */
-static bool some_unused; /* a _put brought an object to 0 since the last prune */
-
 static void prune_unused(void)
 {
 	if (!some_unused)
