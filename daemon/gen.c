@@ -198,8 +198,7 @@ static const char *skip_blank(const char *p)
 		if (*p == '#' || (p[0] == '/' && p[1] == '/'))
 			p += strcspn(p, "\n");
 		else if (p[0] == '/' && p[1] == '*') {
-			const char *end = strstr(p + 2, "*"
-							"/");
+			const char *end = strstr(p + 2, "*/");
 			p = end ? end + 2 : p + strlen(p);
 		} else
 			return p;
