@@ -8,11 +8,14 @@
 #include "gen.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "call.h"
@@ -29,6 +32,7 @@
 static char *build_err;
 static size_t build_errlen;
 static bool build_failed;
+static const char *build_path;
 
 static void verror_at(const config_setting_t *s, const char *fmt, va_list ap)
 {
@@ -38,8 +42,14 @@ static void verror_at(const config_setting_t *s, const char *fmt, va_list ap)
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	const char *file = s ? config_setting_source_file(s) : NULL;
-	snprintf(build_err, build_errlen, "%s:%u: %s", file ? file : "(config)",
-		 s ? config_setting_source_line(s) : 0, msg);
+	unsigned line = s ? config_setting_source_line(s) : 0;
+	if (!file)
+		file = build_path ? build_path : "(config)";
+	/* The root setting has no line: "file: message" rather than a made-up ":0". */
+	if (line)
+		snprintf(build_err, build_errlen, "%s:%u: %s", file, line, msg);
+	else
+		snprintf(build_err, build_errlen, "%s: %s", file, msg);
 }
 
 static void error_at(const config_setting_t *s, const char *fmt, ...)
@@ -68,6 +78,242 @@ static int member(const config_setting_t *s, const char *name, bool required,
 	return 0;
 }
 
+/* ---- integers as written
+ *
+ * libconfig 1.5 (Debian's) stores an integer literal without the L suffix as a
+ * 32-bit int and wraps it silently: "max_url = 4294967312;" reads back as 16,
+ * whatever the lookup (config_setting_get_int64 returns the wrapped int). So
+ * for such a setting the literal is read again from its file, at its line, and
+ * taken when it wraps to the stored value; the 64-bit value then meets the
+ * range check, and messages show the number as written. The file is read once
+ * per build. A file rewritten since libconfig read it may no longer hold a
+ * matching literal: then the stored value stands, as before.
+ */
+
+struct source {
+	char *file, *text;
+	size_t *line_at; /* offset of line n + 1 in text */
+	unsigned nlines;
+};
+static pthread_mutex_t sources_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct source *sources;
+static size_t nsources;
+
+static char *read_whole(const char *file)
+{
+	FILE *f = fopen(file, "re");
+	if (!f)
+		return NULL;
+	size_t len = 0, cap = 4096;
+	char *text = malloc(cap + 1);
+	size_t n;
+	while (text && (n = fread(text + len, 1, cap - len, f)) > 0) {
+		len += n;
+		if (len == cap) {
+			char *t = realloc(text, cap * 2 + 1);
+			if (!t) {
+				free(text);
+				text = NULL;
+				break;
+			}
+			text = t;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	if (text)
+		text[len] = '\0';
+	return text;
+}
+
+/*
+ * The text of FILE, read at its first use in this build; NULL if unreadable.
+ * libconfig names an @included file as written, relative to the include
+ * directory; the top file as it was given.
+ */
+static const struct source *source_of(const config_t *cfg, const char *file)
+{
+	for (size_t i = 0; i < nsources; i++)
+		if (strcmp(sources[i].file, file) == 0)
+			return &sources[i];
+	struct source *all = realloc(sources, (nsources + 1) * sizeof(*all));
+	if (!all)
+		return NULL;
+	sources = all;
+	const char *dir = config_get_include_dir(cfg);
+	char *text = NULL, *joined;
+	if (file[0] != '/' && dir && !(build_path && strcmp(file, build_path) == 0) &&
+	    asprintf(&joined, "%s/%s", dir, file) >= 0) {
+		text = read_whole(joined);
+		free(joined);
+	}
+	struct source *src = &sources[nsources];
+	*src = (struct source){.file = strdup(file), .text = text ? text : read_whole(file)};
+	if (!src->file) {
+		free(src->text);
+		return NULL;
+	}
+	nsources++;
+	/* Where each line starts, so that finding one is not a walk from the top. */
+	size_t cap = 0;
+	for (const char *p = src->text; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (src->nlines == cap) {
+			cap = cap ? cap * 2 : 256;
+			size_t *l = realloc(src->line_at, cap * sizeof(*l));
+			if (!l)
+				break;
+			src->line_at = l;
+		}
+		src->line_at[src->nlines++] = (size_t)(p - src->text);
+	}
+	return src;
+}
+
+static void sources_free(void)
+{
+	pthread_mutex_lock(&sources_lock);
+	for (size_t i = 0; i < nsources; i++) {
+		free(sources[i].file);
+		free(sources[i].text);
+		free(sources[i].line_at);
+	}
+	free(sources);
+	sources = NULL;
+	nsources = 0;
+	pthread_mutex_unlock(&sources_lock);
+}
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-' || c == '*';
+}
+
+/* p past blanks and comments (libconfig's #, // and slash-star ones). */
+static const char *skip_blank(const char *p)
+{
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f')
+			p++;
+		if (*p == '#' || (p[0] == '/' && p[1] == '/'))
+			p += strcspn(p, "\n");
+		else if (p[0] == '/' && p[1] == '*') {
+			const char *end = strstr(p + 2, "*/");
+			p = end ? end + 2 : p + strlen(p);
+		} else
+			return p;
+	}
+}
+
+/*
+ * An integer literal as libconfig's scanner takes one: [-+]?[0-9]+ or
+ * 0[xX][0-9a-fA-F]+, not followed by what would make it an int64 (L) or a float.
+ * Its length, or 0.
+ */
+static size_t int_literal_len(const char *p)
+{
+	size_t n = 0;
+	if ((p[0] == '0') && (p[1] == 'x' || p[1] == 'X')) {
+		n = 2;
+		while ((p[n] >= '0' && p[n] <= '9') || (p[n] >= 'a' && p[n] <= 'f') ||
+		       (p[n] >= 'A' && p[n] <= 'F'))
+			n++;
+		if (n == 2)
+			return 0;
+	} else {
+		if (p[n] == '-' || p[n] == '+')
+			n++;
+		size_t digits = n;
+		while (p[n] >= '0' && p[n] <= '9')
+			n++;
+		if (n == digits)
+			return 0;
+	}
+	if (p[n] == 'L' || p[n] == '.' || p[n] == 'e' || p[n] == 'E' || name_char(p[n]))
+		return 0;
+	return n;
+}
+
+/*
+ * Copies into buf the literal of integer setting v as written, if found on or
+ * just after its line: "NAME = LITERAL" or "NAME : LITERAL" whose 32-bit
+ * wrap is the stored value.
+ */
+static bool find_literal(const config_setting_t *v, char *buf, size_t buflen)
+{
+	const char *file = config_setting_source_file(v), *name = config_setting_name(v);
+	unsigned line = config_setting_source_line(v);
+	if (!file || !name || !line)
+		return false;
+	pthread_mutex_lock(&sources_lock);
+	const struct source *src = source_of(v->config, file);
+	const char *p = src && line <= src->nlines ? src->text + src->line_at[line - 1] : NULL;
+	bool found = false;
+	size_t namelen = strlen(name);
+	/* The setting starts on its line; its value may follow a few lines on. */
+	const char *stop = p ? p + strnlen(p, 4096) : NULL;
+	while (p && !found && (p = skip_blank(p)) < stop && *p) {
+		if (*p == '"') { /* a string: skip it, escapes included */
+			for (p++; *p && *p != '"'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			p += *p == '"';
+			continue;
+		}
+		if (!name_char(*p)) {
+			p++;
+			continue;
+		}
+		const char *word = p;
+		while (name_char(*p))
+			p++;
+		if ((size_t)(p - word) != namelen || strncmp(word, name, namelen) != 0)
+			continue;
+		const char *q = skip_blank(p);
+		if (*q != '=' && *q != ':')
+			continue;
+		q = skip_blank(q + 1);
+		size_t n = int_literal_len(q);
+		if (!n || n >= buflen)
+			continue;
+		memcpy(buf, q, n);
+		buf[n] = '\0';
+		bool hex = buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X');
+		unsigned long long bits =
+			hex ? strtoull(buf, NULL, 16) : (unsigned long long)strtoll(buf, NULL, 10);
+		found = (int)(uint32_t)bits == config_setting_get_int(v);
+	}
+	pthread_mutex_unlock(&sources_lock);
+	return found;
+}
+
+/*
+ * The integer setting v as a 64-bit value, with the text it was written as in
+ * given. -ERANGE when the literal does not fit 64 bits either.
+ */
+static int int_value(const config_setting_t *v, long long *x, char *given, size_t givenlen)
+{
+	*x = config_setting_get_int64(v);
+	snprintf(given, givenlen, "%lld", *x);
+	char lit[64];
+	if (config_setting_type(v) != CONFIG_TYPE_INT || !find_literal(v, lit, sizeof(lit)))
+		return 0;
+	snprintf(given, givenlen, "%s", lit);
+	bool hex = lit[0] == '0' && (lit[1] == 'x' || lit[1] == 'X');
+	errno = 0;
+	if (hex) {
+		unsigned long long u = strtoull(lit, NULL, 16);
+		if (errno == ERANGE || u > (unsigned long long)LLONG_MAX)
+			return -ERANGE;
+		*x = (long long)u;
+	} else {
+		*x = strtoll(lit, NULL, 10);
+		if (errno == ERANGE)
+			return -ERANGE;
+	}
+	return 0;
+}
+
 static int conf_int(const config_setting_t *s, const char *name, long long min, long long max,
 		    bool required, long long *out)
 {
@@ -77,12 +323,13 @@ static int conf_int(const config_setting_t *s, const char *name, long long min, 
 		return r;
 	int t = config_setting_type(v);
 	if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
-		error_at(v, "'%s' must be an integer", name);
+		error_at(v, "'%s' must be an integer in [%lld, %lld]", name, min, max);
 		return -EINVAL;
 	}
-	long long x = config_setting_get_int64(v);
-	if (x < min || x > max) {
-		error_at(v, "'%s' = %lld is out of range [%lld, %lld]", name, x, min, max);
+	long long x;
+	char given[64];
+	if (int_value(v, &x, given, sizeof(given)) < 0 || x < min || x > max) {
+		error_at(v, "'%s' = %s is out of range [%lld, %lld]", name, given, min, max);
 		return -EINVAL;
 	}
 	*out = x;
@@ -98,16 +345,19 @@ static int conf_double(const config_setting_t *s, const char *name, double min, 
 		return r;
 	int t = config_setting_type(v);
 	double x;
-	if (t == CONFIG_TYPE_FLOAT)
+	char given[64];
+	if (t == CONFIG_TYPE_FLOAT) {
 		x = config_setting_get_float(v);
-	else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
-		x = (double)config_setting_get_int64(v);
-	else {
-		error_at(v, "'%s' must be a number", name);
+		snprintf(given, sizeof(given), "%g", x);
+	} else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+		long long i;
+		x = int_value(v, &i, given, sizeof(given)) < 0 ? HUGE_VAL : (double)i;
+	} else {
+		error_at(v, "'%s' must be a number in [%g, %g]", name, min, max);
 		return -EINVAL;
 	}
 	if (!(x >= min && x <= max)) {
-		error_at(v, "'%s' = %g is out of range [%g, %g]", name, x, min, max);
+		error_at(v, "'%s' = %s is out of range [%g, %g]", name, given, min, max);
 		return -EINVAL;
 	}
 	*out = x;
@@ -371,7 +621,16 @@ static int build_policy(struct fod_gen *g, struct fod_route *rt)
 static int build_routes(struct fod_gen *g)
 {
 	const config_setting_t *list = config_lookup(&g->cfg, "routes");
-	if (!list || !config_setting_is_list(list) || config_setting_length(list) == 0) {
+	if (!list && config_setting_length(config_root_setting(&g->cfg)) == 0) {
+		error_at(NULL, "no settings at all (an empty file?): at least a 'routes' list "
+			       "is needed, see fanoutd.conf(5)");
+		return -EINVAL;
+	}
+	if (!list) {
+		error_at(NULL, "no 'routes': a non-empty list of routes is needed");
+		return -EINVAL;
+	}
+	if (!config_setting_is_list(list) || config_setting_length(list) == 0) {
 		error_at(list ? list : config_root_setting(&g->cfg),
 			 "'routes' must be a non-empty list");
 		return -EINVAL;
@@ -498,6 +757,7 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	build_err = err;
 	build_errlen = errlen;
 	build_failed = false;
+	build_path = path;
 	err[0] = '\0';
 	struct fod_gen *g = calloc(1, sizeof(*g));
 	atomic_init(&g->refs, 1);
@@ -511,9 +771,19 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		config_set_include_dir(&g->cfg, dir);
 	}
 	free(dir);
-	if (!config_read_file(&g->cfg, path)) {
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		build_failed = true;
+	} else if (S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: is a directory, not a configuration file", path);
+		build_failed = true;
+	} else if (!config_read_file(&g->cfg, path)) {
+		/* libconfig leaves errno as it happens to be: do not print "Success". */
+		int e = errno;
 		if (config_error_type(&g->cfg) == CONFIG_ERR_FILE_IO)
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+				 e ? strerror(e) : "read error");
 		else
 			snprintf(err, errlen, "%s:%d: %s",
 				 config_error_file(&g->cfg) ? config_error_file(&g->cfg) : path,
@@ -528,6 +798,8 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	if (build_failed && !err[0])
 		snprintf(err, errlen, "%s: invalid configuration", path);
 	bool failed = build_failed;
+	build_path = NULL;
+	sources_free();
 	pthread_mutex_unlock(&serial);
 	if (failed) {
 		fod_gen_unref(g);
@@ -552,11 +824,13 @@ void fod_gen_unref(struct fod_gen *g)
 			struct fod_branch *b = &rt->branches[j];
 			if (b->ds && b->ds->ops->branch_fini)
 				b->ds->ops->branch_fini(b->ds_state);
+			fod_metrics_branch_put(b->metrics);
 			free(b->name);
 		}
 		if (rt->policy_mod.desc && rt->policy_mod.desc->fini)
 			rt->policy_mod.desc->fini(rt->policy_state);
 		fod_module_close(&rt->policy_mod);
+		fod_metrics_route_put(rt->metrics);
 		free(rt->branches);
 		free(rt->name);
 		free(rt->http_prefix);

@@ -57,18 +57,74 @@ const double *fod_hist_bounds(void)
 	return bounds;
 }
 
+static bool some_unused; /* a _put brought an object to 0 since the last prune */
+
+/*
+ * Frees the objects no generation uses any more; under reg_lock, on loop 0
+ * only, where the API reads the branch array without the lock.
+ */
+static void prune_unused(void)
+{
+	if (!some_unused)
+		return;
+	some_unused = false;
+	size_t k = 0;
+	for (size_t i = 0; i < nbranches; i++) {
+		if (branches[i]->refs) {
+			branches[k++] = branches[i];
+			continue;
+		}
+		free(branches[i]->route);
+		free(branches[i]->branch);
+		free(branches[i]);
+	}
+	nbranches = k;
+	k = 0;
+	for (size_t i = 0; i < nroutes; i++) {
+		if (routes[i]->refs) {
+			routes[k++] = routes[i];
+			continue;
+		}
+		free(routes[i]->route);
+		free(routes[i]);
+	}
+	nroutes = k;
+}
+
 size_t fod_metrics_branches(struct fod_metrics_branch *const **out)
 {
 	pthread_mutex_lock(&reg_lock);
+	prune_unused();
 	*out = branches;
 	size_t n = nbranches;
 	pthread_mutex_unlock(&reg_lock);
 	return n;
 }
 
+void fod_metrics_branch_put(struct fod_metrics_branch *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&reg_lock);
+	if (--m->refs == 0)
+		some_unused = true;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void fod_metrics_route_put(struct fod_metrics_route *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&reg_lock);
+	if (--m->refs == 0)
+		some_unused = true;
+	pthread_mutex_unlock(&reg_lock);
+}
+
 struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *branch)
 {
 	pthread_mutex_lock(&reg_lock);
+	prune_unused();
 	struct fod_metrics_branch *m = NULL;
 	for (size_t i = 0; i < nbranches && !m; i++)
 		if (!strcmp(branches[i]->route, route) && !strcmp(branches[i]->branch, branch))
@@ -81,8 +137,13 @@ struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *bra
 			m->route = strdup(route);
 			m->branch = strdup(branch);
 			branches[nbranches++] = m;
+		} else {
+			free(m);
+			m = NULL;
 		}
 	}
+	if (m)
+		m->refs++;
 	pthread_mutex_unlock(&reg_lock);
 	return m;
 }
@@ -90,6 +151,7 @@ struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *bra
 struct fod_metrics_route *fod_metrics_route(const char *route)
 {
 	pthread_mutex_lock(&reg_lock);
+	prune_unused();
 	struct fod_metrics_route *m = NULL;
 	for (size_t i = 0; i < nroutes && !m; i++)
 		if (!strcmp(routes[i]->route, route))
@@ -101,8 +163,13 @@ struct fod_metrics_route *fod_metrics_route(const char *route)
 			routes = r;
 			m->route = strdup(route);
 			routes[nroutes++] = m;
+		} else {
+			free(m);
+			m = NULL;
 		}
 	}
+	if (m)
+		m->refs++;
 	pthread_mutex_unlock(&reg_lock);
 	return m;
 }
@@ -196,6 +263,52 @@ static void hist(struct buf *b, const char *name, const char *labels, struct fod
 	put(b, "%s_count{%s} %lu\n", name, labels, atomic_load(&h->count));
 }
 
+/*
+ * The series to show are those of what the serving generation has: a
+ * branch or route renamed or removed by a reload is gone from /metrics at
+ * once, even while older generations finish their requests. Each object
+ * once (branches may share one by name). Under reg_lock; the caller frees
+ * *out (NULL when there is nothing to show).
+ */
+static unsigned render_mark;
+
+static size_t live_branches(struct fod_gen *g, struct fod_metrics_branch ***out)
+{
+	size_t total = 0, n = 0;
+	for (size_t i = 0; g && i < g->nroutes; i++)
+		total += g->routes[i].nbranches;
+	*out = total ? malloc(total * sizeof(**out)) : NULL;
+	if (!*out)
+		return 0;
+	render_mark++;
+	for (size_t i = 0; i < g->nroutes; i++)
+		for (size_t j = 0; j < g->routes[i].nbranches; j++) {
+			struct fod_metrics_branch *m = g->routes[i].branches[j].metrics;
+			if (m && m->mark != render_mark) {
+				m->mark = render_mark;
+				(*out)[n++] = m;
+			}
+		}
+	return n;
+}
+
+static size_t live_routes(struct fod_gen *g, struct fod_metrics_route ***out)
+{
+	size_t n = 0;
+	*out = g && g->nroutes ? malloc(g->nroutes * sizeof(**out)) : NULL;
+	if (!*out)
+		return 0;
+	render_mark++;
+	for (size_t i = 0; i < g->nroutes; i++) {
+		struct fod_metrics_route *m = g->routes[i].metrics;
+		if (m && m->mark != render_mark) {
+			m->mark = render_mark;
+			(*out)[n++] = m;
+		}
+	}
+	return n;
+}
+
 char *fod_metrics_render(struct fod_gen *g, size_t *len)
 {
 	struct buf b = {.cap = 16384};
@@ -260,52 +373,59 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 	}
 
 	pthread_mutex_lock(&reg_lock);
+	struct fod_metrics_branch **shown_branches;
+	struct fod_metrics_route **shown_routes;
+	size_t nshown_branches = live_branches(g, &shown_branches),
+	       nshown_routes = live_routes(g, &shown_routes);
 	char labels[256];
 	help(&b, "fanoutd_branch_duration_seconds", "histogram", "Branch latency, start to end.");
-	for (size_t i = 0; i < nbranches; i++) {
-		snprintf(labels, sizeof(labels), "route=\"%s\",branch=\"%s\"", branches[i]->route,
-			 branches[i]->branch);
-		hist(&b, "fanoutd_branch_duration_seconds", labels, &branches[i]->latency);
+	for (size_t i = 0; i < nshown_branches; i++) {
+		snprintf(labels, sizeof(labels), "route=\"%s\",branch=\"%s\"",
+			 shown_branches[i]->route, shown_branches[i]->branch);
+		hist(&b, "fanoutd_branch_duration_seconds", labels, &shown_branches[i]->latency);
 	}
 	help(&b, "fanoutd_branch_outcomes_total", "counter", "Branch ends by outcome.");
-	for (size_t i = 0; i < nbranches; i++)
+	for (size_t i = 0; i < nshown_branches; i++)
 		for (int o = 0; o < FO_OUTCOME_MAX; o++)
 			put(&b,
 			    "fanoutd_branch_outcomes_total{route=\"%s\",branch=\"%s\",outcome=\"%"
 			    "s\"} "
 			    "%lu\n",
-			    branches[i]->route, branches[i]->branch, fo_outcome_str(o),
-			    atomic_load(&branches[i]->outcomes[o]));
+			    shown_branches[i]->route, shown_branches[i]->branch, fo_outcome_str(o),
+			    atomic_load(&shown_branches[i]->outcomes[o]));
 	help(&b, "fanoutd_request_duration_seconds", "histogram",
 	     "Unit latency by route and policy.");
-	for (size_t i = 0; i < nroutes; i++)
+	for (size_t i = 0; i < nshown_routes; i++)
 		for (int p = 0; p < FOD_POLICY_N; p++) {
 			snprintf(labels, sizeof(labels), "route=\"%s\",policy=\"%s\"",
-				 routes[i]->route, policy_names[p]);
+				 shown_routes[i]->route, policy_names[p]);
 			hist(&b, "fanoutd_request_duration_seconds", labels,
-			     &routes[i]->request[p]);
+			     &shown_routes[i]->request[p]);
 		}
 	help(&b, "fanoutd_join_wait_seconds", "histogram", "Fan-out start to join.");
-	for (size_t i = 0; i < nroutes; i++) {
-		snprintf(labels, sizeof(labels), "route=\"%s\"", routes[i]->route);
-		hist(&b, "fanoutd_join_wait_seconds", labels, &routes[i]->join_wait);
+	for (size_t i = 0; i < nshown_routes; i++) {
+		snprintf(labels, sizeof(labels), "route=\"%s\"", shown_routes[i]->route);
+		hist(&b, "fanoutd_join_wait_seconds", labels, &shown_routes[i]->join_wait);
 	}
 	help(&b, "fanoutd_admission_wait_seconds", "histogram",
 	     "Time a unit's branches waited for the global limiter.");
-	for (size_t i = 0; i < nroutes; i++) {
-		snprintf(labels, sizeof(labels), "route=\"%s\"", routes[i]->route);
-		hist(&b, "fanoutd_admission_wait_seconds", labels, &routes[i]->admission_wait);
+	for (size_t i = 0; i < nshown_routes; i++) {
+		snprintf(labels, sizeof(labels), "route=\"%s\"", shown_routes[i]->route);
+		hist(&b, "fanoutd_admission_wait_seconds", labels,
+		     &shown_routes[i]->admission_wait);
 	}
 	help(&b, "fanoutd_degraded_total", "counter", "Units answered with branches dropped.");
-	for (size_t i = 0; i < nroutes; i++)
-		put(&b, "fanoutd_degraded_total{route=\"%s\"} %lu\n", routes[i]->route,
-		    atomic_load(&routes[i]->degraded));
+	for (size_t i = 0; i < nshown_routes; i++)
+		put(&b, "fanoutd_degraded_total{route=\"%s\"} %lu\n", shown_routes[i]->route,
+		    atomic_load(&shown_routes[i]->degraded));
 	help(&b, "fanoutd_admission_rejections_total", "counter",
 	     "Units refused (503) for lack of admission within their budget.");
-	for (size_t i = 0; i < nroutes; i++)
-		put(&b, "fanoutd_admission_rejections_total{route=\"%s\"} %lu\n", routes[i]->route,
-		    atomic_load(&routes[i]->rejected));
+	for (size_t i = 0; i < nshown_routes; i++)
+		put(&b, "fanoutd_admission_rejections_total{route=\"%s\"} %lu\n",
+		    shown_routes[i]->route, atomic_load(&shown_routes[i]->rejected));
 	pthread_mutex_unlock(&reg_lock);
+	free(shown_branches);
+	free(shown_routes);
 	*len = b.len;
 	return b.p;
 }

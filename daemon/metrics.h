@@ -23,6 +23,7 @@ void fod_hist_observe(struct fod_hist *h, int64_t ns);
 
 struct fod_metrics_branch {
 	char *route, *branch;
+	unsigned refs, mark; /* generations' branches using it; render's dedup (under the lock) */
 	struct fod_hist latency;
 	atomic_ulong outcomes[FO_OUTCOME_MAX];
 };
@@ -37,6 +38,7 @@ enum {
 
 struct fod_metrics_route {
 	char *route;
+	unsigned refs, mark;
 	struct fod_hist request[FOD_POLICY_N]; /* request latency by policy */
 	struct fod_hist join_wait;	       /* fan-out start to join */
 	struct fod_hist admission_wait;	       /* summed wait for the global limiter */
@@ -47,15 +49,23 @@ struct fod_metrics_route {
 /* The histogram's upper bounds in seconds (FOD_HIST_BUCKETS - 1 of them; the last is +Inf). */
 const double *fod_hist_bounds(void);
 /*
- * Every branch registered so far. Entries stay valid for good; the array may
- * move at the next registration, which only a reload on loop 0 makes: read
- * it on loop 0 (the API) and do not keep it.
+ * Every branch some live generation uses. The array, and entries no
+ * generation uses any more, change only on loop 0 (at a reload's
+ * registrations and in this call): read it on loop 0 (the API), do not keep it.
  */
 size_t fod_metrics_branches(struct fod_metrics_branch *const **out);
 
-/* Registered once per name; the same object comes back on reloads. */
+/*
+ * Registered once per name and counted per use: the same object comes back
+ * on reloads while a generation still uses the name, so counters survive a
+ * reload; each use is given back with the _put when its generation is freed.
+ * Objects no generation uses are freed on loop 0 at the next registration
+ * (or listing), so the series of a removed or renamed branch or route go.
+ */
 struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *branch);
 struct fod_metrics_route *fod_metrics_route(const char *route);
+void fod_metrics_branch_put(struct fod_metrics_branch *m);
+void fod_metrics_route_put(struct fod_metrics_route *m);
 int fod_metrics_policy_slot(const struct fo_policy *p);
 
 /* Process-wide counters. */
@@ -79,7 +89,10 @@ void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy
 			      int64_t dur_ns);
 
 struct fod_gen;
-/* The whole exposition for the current state; the caller frees it. */
+/*
+ * The whole exposition for the current state, the per-route and per-branch
+ * series of generation g's routes and branches only; the caller frees it.
+ */
 char *fod_metrics_render(struct fod_gen *g, size_t *len);
 
 #endif

@@ -2,11 +2,16 @@
 #include "module.h"
 
 #include <dlfcn.h>
-#include <stddef.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char *fod_module_type_str(enum fo_module_type t)
 {
@@ -70,6 +75,133 @@ static bool sizes_differ(const struct fo_module_sizes *got, char *err, size_t er
 		}
 	}
 	return false;
+/* ---- checking a module file before dlopen maps it */
+
+/*
+ * This program's own ELF header, placed by the linker: a module must match
+ * its class, byte order and machine.
+ */
+extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
+
+/* [off, off + len) lies within a file of size bytes, without overflowing. */
+static bool within(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+static int read_exact(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* shorter than fstat said: changed under us */
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int check_ehdr(const ElfW(Ehdr) * h, uint64_t size, char *why, size_t whylen)
+{
+	if (memcmp(h->e_ident, ELFMAG, SELFMAG) != 0)
+		snprintf(why, whylen, "no ELF magic");
+	else if (h->e_ident[EI_CLASS] != __ehdr_start.e_ident[EI_CLASS] ||
+		 h->e_ident[EI_DATA] != __ehdr_start.e_ident[EI_DATA] ||
+		 h->e_ident[EI_VERSION] != EV_CURRENT)
+		snprintf(why, whylen, "ELF class, byte order or version differs from fanoutd's");
+	else if (h->e_type != ET_DYN)
+		snprintf(why, whylen, "ELF type %u, not a shared object", h->e_type);
+	else if (h->e_machine != __ehdr_start.e_machine)
+		snprintf(why, whylen, "built for machine %u, fanoutd runs on %u", h->e_machine,
+			 __ehdr_start.e_machine);
+	else if (h->e_phentsize != sizeof(ElfW(Phdr)) || h->e_phnum == 0 || h->e_phnum == PN_XNUM)
+		snprintf(why, whylen, "no usable program header table");
+	else if (!within(h->e_phoff, (uint64_t)h->e_phnum * sizeof(ElfW(Phdr)), size))
+		snprintf(why, whylen, "program headers end past the end of the file");
+	else if (h->e_shoff != 0 &&
+		 (h->e_shentsize != sizeof(ElfW(Shdr)) ||
+		  !within(h->e_shoff, (uint64_t)(h->e_shnum ? h->e_shnum : 1) * sizeof(ElfW(Shdr)),
+			  size)))
+		snprintf(why, whylen, "section headers end past the end of the file");
+	else
+		return 0;
+	return -ENOEXEC;
+}
+
+/* Every segment the loader maps or reads must be backed by the file. */
+static int check_phdrs(int fd, const ElfW(Ehdr) * h, uint64_t size, char *why, size_t whylen)
+{
+	ElfW(Phdr) *ph = calloc(h->e_phnum, sizeof(*ph));
+	if (!ph)
+		return -ENOMEM;
+	int r = read_exact(fd, ph, h->e_phnum * sizeof(*ph), h->e_phoff);
+	for (unsigned i = 0; r == 0 && i < h->e_phnum; i++) {
+		const ElfW(Phdr) *p = &ph[i];
+		if (p->p_type != PT_LOAD && p->p_type != PT_DYNAMIC)
+			continue;
+		if (!within(p->p_offset, p->p_filesz, size)) {
+			snprintf(why, whylen, "segment %u ends at byte %llu, past the end", i,
+				 (unsigned long long)p->p_offset + p->p_filesz);
+			r = -ENOEXEC;
+		} else if (p->p_type == PT_LOAD && p->p_filesz > p->p_memsz) {
+			snprintf(why, whylen, "segment %u is larger in the file than in memory", i);
+			r = -ENOEXEC;
+		}
+	}
+	free(ph);
+	return r;
+}
+
+/*
+ * dlopen maps a shared object's segments as they are described, so a
+ * truncated file kills the process with SIGBUS when the loader touches a
+ * page past its end, before any error can be reported: check the header and
+ * every segment against the file's size first.
+ *
+ * This is a check-then-use: it protects against a file that is truncated,
+ * damaged or not a module when it is looked at (a failed copy, a half-written
+ * build). It does not protect against the file being replaced between this
+ * check and dlopen (dlopen opens the path again), nor against a file that is
+ * already loaded being truncated in place, which breaks any mapping of it:
+ * install modules by renaming a complete file over the old one, as
+ * install(1) does.
+ */
+static int check_module_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot load module %s: %s", path, strerror(e));
+		return -e;
+	}
+	char why[160] = "";
+	ElfW(Ehdr) h;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	if (r == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(why, sizeof(why), "not a regular file");
+		r = -ENOEXEC;
+	} else if (r == 0 && (uint64_t)st.st_size < sizeof(h)) {
+		snprintf(why, sizeof(why), "%lld bytes, shorter than an ELF header",
+			 (long long)st.st_size);
+		r = -ENOEXEC;
+	}
+	if (r == 0)
+		r = read_exact(fd, &h, sizeof(h), 0);
+	if (r == 0)
+		r = check_ehdr(&h, (uint64_t)st.st_size, why, sizeof(why));
+	if (r == 0)
+		r = check_phdrs(fd, &h, (uint64_t)st.st_size, why, sizeof(why));
+	close(fd);
+	if (r == -ENOEXEC)
+		snprintf(err, errlen, "%s: truncated or not a shared object (%s)", path, why);
+	else if (r < 0)
+		snprintf(err, errlen, "cannot load module %s: %s", path, strerror(-r));
+	return r;
 }
 
 int fod_module_open(const char *dir, const char *name, enum fo_module_type type,
@@ -84,6 +216,10 @@ int fod_module_open(const char *dir, const char *name, enum fo_module_type type,
 		m->path = NULL;
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
+	if (check_module_file(m->path, err, errlen) < 0) {
+		fod_module_close(m);
+		return -EINVAL;
 	}
 	/* RTLD_LOCAL: modules cannot see each other's symbols, only the core table. */
 	m->handle = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Config checking: the shipped file is valid; bad ones are refused with file:line.
+# Config checking: the shipped file is valid; bad ones are refused with file:line;
+# integers are 64-bit and range-checked with the range named.
 . "$SRCDIR/tests/integration/lib.sh"
 
 out=$("$FANOUTD" -t -c "$SRCDIR/etc/fanoutd.conf" --modules "$MODULES") || fail "shipped config: $out"
@@ -22,6 +23,52 @@ expect_refused "an unknown limiter" "no limiter named 'nope'" -e 's/limiter = "d
 expect_refused "a bad http path" "'http' must be a path ending in \\{id\\}" -e 's|http = "/product/{id}";|http = "/product";|'
 expect_refused "aimd min > initial" "aimd needs min <= initial <= max" -e 's/min = 200;/min = 5000;/'
 expect_refused "a string for a number" "'timeout_ms' must be an integer" -e '0,/timeout_ms = 250;/s//timeout_ms = "soon";/'
+
+# Integers are 64-bit and range-checked: libconfig 1.5 wraps a literal without
+# L at 32 bits (4294967312 read back as 16), which must not slip through.
+expect_range() { # key, value as written, range, sed expression
+	expect_refused "$1 = $2" "fanoutd.conf:[0-9]+: '$1' = $2 is out of range \\[$3\\]$" -e "$4"
+}
+expect_range max_url 4294967312 "16, 65536" 's/max_url = 2048;/max_url = 4294967312;/'
+expect_range max_url 0x100000010 "16, 65536" 's/max_url = 2048;/max_url = 0x100000010;/'
+expect_range max_url 4294967312 "16, 65536" 's/max_url = 2048;/max_url = 4294967312L;/'
+expect_range timeout_ms 4294967546 "1, 3600000" '0,/timeout_ms = 250;/s//timeout_ms = 4294967546;/'
+expect_range budget_ms -4294967291 "1, 3600000" 's/budget_ms = 300;/budget_ms = -4294967291;/'
+expect_range max_connections -1 "1, 1000000" 's/max_connections = 10000;/max_connections = -1;/'
+expect_range pool 4294967297 "1, 4096" 's/pool = 4;/pool = 4294967297;/'
+expect_range max_body 99999999999999999999 "0, 1073741824" 's/max_body = 0;/max_body = 99999999999999999999;/'
+expect_range drain_ms 18446744073709551617 "0, 3600000" 's/drain_ms = 10000;/drain_ms = 18446744073709551617;/'
+expect_range replicas 4294967297 "1, 100000" '0,/timeout_ms = 250;/s//timeout_ms = 250; replicas = 4294967297;/'
+# ...through the modules' readers too (the core API's conf_int / conf_double)
+expect_range initial 4294969296 "1, 100000000" 's/initial = 2000;/initial = 4294969296;/'
+expect_range tail_rate 4294967296 "0, 1" '0,/tail_rate = 0.001;/s//tail_rate = 4294967296;/'
+# a comment on the line that would read as a valid value does not fool the check
+expect_range max_url 4294967312 "16, 65536" 's/max_url = 2048;.*/max_url = 4294967312; # max_url = 16;/'
+expect_refused "a string for a number" "'max_url' must be an integer in \\[16, 65536\\]" -e 's/max_url = 2048;/max_url = "2048";/'
+# a 64-bit value in range is taken as written
+conf=$(make_config -e 's/max_url = 2048;/max_url = 4096L;/' -e 's/seed = 1;/seed = 4294967297;/')
+out=$("$FANOUTD" -t -c "$conf" --modules "$MODULES" 2>&1) || fail "in-range 64-bit values refused: $out"
+pass "in-range values with L and past 32 bits are accepted"
+
+# An empty file, one with only comments, a directory: a message that says so.
+: >"$TMP/empty.conf"
+out=$("$FANOUTD" -t -c "$TMP/empty.conf" --modules "$MODULES" 2>&1) && fail "an empty file was accepted"
+echo "$out" | grep -q "empty.conf: no settings at all (an empty file?): at least a 'routes' list is needed" ||
+	fail "empty file: $out"
+pass "an empty file is refused: $out"
+printf '# nothing but a comment\n\n' >"$TMP/comments.conf"
+out=$("$FANOUTD" -t -c "$TMP/comments.conf" --modules "$MODULES" 2>&1) && fail "a comment-only file was accepted"
+echo "$out" | grep -q "comments.conf: no settings at all" || fail "comment-only file: $out"
+echo 'http = { max_url = 4096; };' >"$TMP/noroutes.conf"
+out=$("$FANOUTD" -t -c "$TMP/noroutes.conf" --modules "$MODULES" 2>&1) && fail "a file without routes was accepted"
+echo "$out" | grep -q "noroutes.conf: no 'routes': a non-empty list of routes is needed" || fail "no routes: $out"
+pass "a file without routes is refused: $out"
+mkdir "$TMP/conf.d"
+out=$("$FANOUTD" -t -c "$TMP/conf.d" --modules "$MODULES" 2>&1) && fail "a directory was accepted"
+echo "$out" | grep -q "conf.d: is a directory, not a configuration file" || fail "directory: $out"
+echo "$out" | grep -q "Success" && fail "directory: $out"
+pass "a directory is refused: $out"
+
 rm -f "$TMP/fanoutd.conf"
 out=$("$FANOUTD" -t -c "$TMP/nonexistent.conf" --modules "$MODULES" 2>&1) && fail "missing file accepted"
 echo "$out" | grep -q "nonexistent.conf: cannot read" || fail "missing file: $out"
@@ -33,3 +80,9 @@ sed '/^routes = (/,$d' "$SRCDIR/etc/fanoutd.conf" >"$TMP/main.conf"
 echo '@include "routes.conf"' >>"$TMP/main.conf"
 out=$("$FANOUTD" -t -c "$TMP/main.conf" --modules "$MODULES") || fail "@include: $out"
 pass "@include works: $out"
+# ...and a wrapped integer in an included file is caught there, naming that file.
+sed -i '0,/timeout_ms = 250;/s//timeout_ms = 4294967546;/' "$TMP/routes.conf"
+out=$("$FANOUTD" -t -c "$TMP/main.conf" --modules "$MODULES" 2>&1) && fail "@include: wrapped value accepted"
+echo "$out" | grep -Eq "routes.conf:[0-9]+: 'timeout_ms' = 4294967546 is out of range \[1, 3600000\]" ||
+	fail "@include: $out"
+pass "a wrapped value in an included file is refused: $out"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Graceful reload: 100 SIGHUPs while requests run, not one request fails; a
-# bad config at reload is refused and the old generation keeps serving.
+# bad config at reload is refused and the old generation keeps serving; the
+# series of renamed branches and routes go with them.
 . "$SRCDIR/tests/integration/lib.sh"
 
 conf=$(make_config -e 's/budget_ms = 300;/budget_ms = 5000;/')
@@ -41,4 +42,53 @@ read -r code _ <<<"$(get /product/9)"
 grep -q "reload refused, keeping the running configuration: .*fanoutd.conf:[0-9]*: syntax error" \
 	"$TMP/fanoutd.log" || fail "refusal not logged with file:line"
 pass "a broken config at reload: refused with file:line, still serving generation $gen"
+
+# Renaming reloads: the series of a branch or route that no longer exists go
+# at once, the new names' come, and /metrics does not grow reload after reload.
+sed 's/budget_ms = ;/budget_ms = 5000;/' "$conf" >"$TMP/base.conf"
+reloads=$(metric 'fanoutd_reloads_total{result="ok"}')
+rename_reload() { # N: branch price -> price_N, route enrich -> enrich_N, reload, wait for it
+	sed -e "s/name = \"price\";/name = \"price_$1\";/" \
+		-e "s/name = \"enrich\";/name = \"enrich_$1\";/" "$TMP/base.conf" >"$conf"
+	reloads=$((reloads + 1))
+	kill -HUP "$FOD_PID"
+	for _ in $(seq 500); do
+		[ "$(metric 'fanoutd_reloads_total{result="ok"}')" = "$reloads" ] && break
+		sleep 0.01
+	done
+	[ "$(metric 'fanoutd_reloads_total{result="ok"}')" = "$reloads" ] || fail "renaming reload $1 not done"
+}
+series() { # PATTERN: how many /metrics lines match
+	curl -fs "$(url /metrics)" | grep -c "$1" || true
+}
+read -r code _ <<<"$(get /product/7)"
+[ "$code" = 200 ] || fail "/product/7: $code"
+[ "$(series 'branch="price"')" -gt 0 ] || fail "no series of branch price to begin with"
+rename_reload 1
+read -r code _ <<<"$(get /product/8)"
+[ "$code" = 200 ] || fail "/product/8 after a renaming reload: $code"
+[ "$(series 'branch="price"')" = 0 ] || fail "series of the renamed branch price stay: $(series 'branch="price"')"
+[ "$(series 'route="enrich"')" = 0 ] || fail "series of the renamed route enrich stay"
+[ "$(series 'branch="price_1"')" -gt 0 ] || fail "no series of the new branch price_1"
+[ "$(series 'route="enrich_1"')" -gt 0 ] || fail "no series of the new route enrich_1"
+lines1=$(curl -fs "$(url /metrics)" | wc -l)
+for n in $(seq 2 50); do
+	rename_reload "$n"
+done
+lines50=$(curl -fs "$(url /metrics)" | wc -l)
+[ "$lines50" = "$lines1" ] || fail "/metrics grew from $lines1 to $lines50 lines over 49 renaming reloads"
+[ "$(series 'branch="price_1"')" = 0 ] || fail "series of price_1 stay after 49 more renames"
+[ "$(series 'branch="price_50"')" -gt 0 ] || fail "no series of price_50"
+pass "50 renaming reloads: old names' series gone, new ones present, /metrics stays at $lines1 lines"
+# The socket API's branch list drops them too, once no generation uses them
+# (the last old one goes when its last connection does: poll, bounded).
+for _ in $(seq 200); do
+	api=$("$FANOUTCTL" -s "$TMP/api.sock" --json branches)
+	case $api in *'"branch":"price_49"'*) sleep 0.01 ;; *) break ;; esac
+done
+n=$(echo "$api" | grep -o '"branch":"[^"]*"' | grep -c '"branch":"price' || true)
+[ "$n" = 1 ] || fail "the API lists $n price branches: $(echo "$api" | grep -o '"branch":"price[^"]*"' | tr '\n' ' ')"
+echo "$api" | grep -q '"route":"enrich_50"' || fail "the API does not list route enrich_50"
+echo "$api" | grep -q '"route":"enrich_49"' && fail "the API still lists route enrich_49"
+pass "the API's branch list holds the current names only"
 stop_fanoutd
