@@ -75,6 +75,8 @@ static bool sizes_differ(const struct fo_module_sizes *got, char *err, size_t er
 		}
 	}
 	return false;
+}
+
 /* ---- checking a module file before dlopen maps it */
 
 /*
