@@ -109,7 +109,7 @@ static void test_branch_deadline_leaves_join_reserve(void)
 	struct fo_task tasks[3];
 	for (int i = 0; i < 3; i++)
 		tasks[i] = (struct fo_task){.id = i, .payload = &long_wait};
-	int64_t unit_deadline = fo_now_ns() + 400 * FO_MSEC, reserve = 200 * FO_MSEC;
+	int64_t unit_deadline = fo_now_ns() + 600 * FO_MSEC, reserve = 400 * FO_MSEC;
 	struct fo_ctx *ctx = fo_ctx_new(unit_deadline);
 	struct fo_config cfg = {.limit = 3,
 				.policy = fo_policy_builtin(FO_BESTEFFORT),
