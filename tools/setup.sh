@@ -9,7 +9,10 @@ shift || true
 packages=(build-essential autoconf automake libtool pkg-config
 	libev-dev libconfig-dev libsystemd-dev libmsgpack-dev libhttp-parser-dev libcunit1-dev
 	libcurl4-openssl-dev
-	python3 curl systemd systemd-container prometheus)
+	# what the tests run (CI=true makes a missing one fail its test, see tests/integration/lib.sh):
+	# setpriv and nsenter (util-linux), script (bsdutils), pgrep (procps), promtool (prometheus),
+	# systemd-analyze and systemd-socket-activate (systemd), systemd-nspawn (systemd-container)
+	python3 curl coreutils util-linux bsdutils procps systemd systemd-container prometheus)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,7 +21,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}" >&2
 	sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo apt-get update -qq
-	# prometheus is here for promtool (the tests validate /metrics with it)
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
 fi

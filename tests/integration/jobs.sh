@@ -35,7 +35,7 @@ grep -q "20000 rows: 20000 ok, 0 degraded, 0 failed" "$TMP/err" || fail "summary
 pass "echo job: 20,000 rows, each once, with its values; summary; exit 0"
 
 # On a terminal, submit shows progress (done/total from fanout-gen's header, rate, ETA).
-if command -v script >/dev/null; then
+if have script "submit's progress line on a terminal"; then
 	script -qec "$FANOUT_GEN --seed 7 --count 300000 --kind echo | $FANOUTCTL -s $TMP/api.sock submit -o /dev/null" \
 		/dev/null >"$TMP/tty" 2>&1 || fail "submit on a tty: $(cat "$TMP/tty")"
 	grep -q "rows (.*%) .* rows/s  ETA" "$TMP/tty" || fail "no progress line on a tty: $(cat "$TMP/tty")"

@@ -5,6 +5,8 @@ set -euo pipefail
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fanoutd-test.XXXXXX")
 FOD_PID=
 PORT=
+NOT_CHECKED=
+AT_EXIT=()
 cleanup() {
 	if [ -n "$FOD_PID" ] && kill -0 "$FOD_PID" 2>/dev/null; then
 		kill -KILL "$FOD_PID" 2>/dev/null || true
@@ -12,7 +14,19 @@ cleanup() {
 	fi
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
+# at_exit COMMAND: a script's own cleanup, run (last added first) before lib.sh's.
+at_exit() { AT_EXIT=("$1" "${AT_EXIT[@]}"); }
+on_exit() {
+	local rc=$1 c
+	for c in "${AT_EXIT[@]}"; do eval "$c" || true; done
+	cleanup
+	# Passed, but parts were not checked (tool missing, outside CI): say so, as a skip.
+	if [ "$rc" = 0 ] && [ -n "$NOT_CHECKED" ]; then
+		echo "SKIP: everything else passed; not checked:$NOT_CHECKED"
+		exit 77
+	fi
+}
+trap 'on_exit $?' EXIT
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -21,7 +35,33 @@ fail() {
 }
 pass() { echo "ok: $*"; }
 
-command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
+# CI (CI=true, as CI services set it) installs every tool the tests use (tools/setup.sh):
+# there a missing tool FAILS its test, naming it, instead of letting checks pass unrun.
+in_ci() { case "${CI:-}" in "" | false | 0) return 1 ;; esac; }
+
+# need TOOL WHAT: the whole script needs TOOL. Missing: FAIL in CI, else skip (77) saying why.
+need() {
+	command -v "$1" >/dev/null && return 0
+	if in_ci; then
+		echo "FAIL: $1 is not installed, needed for: $2 (CI=$CI; tools/setup.sh installs it)" >&2
+		exit 1
+	fi
+	echo "SKIP: $1 is not installed, needed for: $2 (tools/setup.sh installs it)"
+	exit 77
+}
+
+# have TOOL WHAT: whether the part of a script that checks WHAT can run. Missing: FAIL
+# in CI; elsewhere that part is left out, and a script that otherwise passes exits 77.
+have() {
+	command -v "$1" >/dev/null && return 0
+	in_ci && fail "$1 is not installed, needed for: $2 (CI=$CI; tools/setup.sh installs it)"
+	echo "note: $1 is not installed: $2 not checked (tools/setup.sh installs it)"
+	NOT_CHECKED="$NOT_CHECKED $2 ($1 missing);"
+	return 1
+}
+
+need curl "talking to fanoutd over HTTP"
+need python3 "picking free ports"
 
 # A config in $TMP derived from the shipped one, with sed expressions applied.
 make_config() {

@@ -8,7 +8,9 @@
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (overlay mount, systemd-nspawn)"
 [ -z "${SANITIZED:-}" ] || skip "sanitizer build: the installed, hardened unit is tested in the plain build"
-command -v systemd-nspawn >/dev/null || skip "systemd-nspawn missing (Debian package systemd-container)"
+need systemd-nspawn "booting the installed unit under systemd (Debian package systemd-container)"
+need nsenter "running systemctl inside the container (util-linux)"
+need pgrep "finding the container's init (procps)"
 grep -qw overlay /proc/filesystems || skip "no overlayfs in this kernel"
 
 mkvar() { sed -n "s/^$1 = //p" "$BUILDDIR/Makefile" | sed 's/\$(\([a-z_]*\))/${\1}/g'; }
@@ -28,9 +30,8 @@ NSPAWN=
 teardown() {
 	[ -n "$NSPAWN" ] && kill "$NSPAWN" 2>/dev/null && wait "$NSPAWN" 2>/dev/null
 	umount "$ns/root" 2>/dev/null || umount -l "$ns/root" 2>/dev/null || true
-	cleanup
 }
-trap teardown EXIT
+at_exit teardown
 
 make -s -C "$BUILDDIR" install DESTDIR="$ns/root" >"$TMP/install.log" 2>&1 ||
 	fail "make install: $(tail -5 "$TMP/install.log")"

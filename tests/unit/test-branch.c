@@ -90,10 +90,44 @@ static void test_branch_deadline_cut_from_budget(void)
 			0);
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(res[i].outcome, FO_TIMEOUT);
-	/* min(per-task timeout, remaining budget - reserve): the timeout wins here. */
+	/* min(per-task timeout, remaining budget - reserve): the timeout wins here, in full. */
+	CU_ASSERT(atomic_load(&max_deadline) >= now + 50 * FO_MSEC);
 	CU_ASSERT(atomic_load(&max_deadline) <= fo_now_ns());
 	CU_ASSERT(atomic_load(&max_deadline) < now + 200 * FO_MSEC - 20 * FO_MSEC);
 	CU_ASSERT(fo_now_ns() - now < 10 * FO_SEC);
+	fo_ctx_unref(ctx);
+}
+
+/*
+ * The join reserve wins when the per-task timeout is longer than the budget:
+ * every branch's deadline is the unit's minus the reserve, exactly, so the
+ * branches are cut and joined before the unit's own deadline passes.
+ */
+static void test_branch_deadline_leaves_join_reserve(void)
+{
+	int64_t long_wait = 30 * FO_SEC;
+	struct fo_task tasks[3];
+	for (int i = 0; i < 3; i++)
+		tasks[i] = (struct fo_task){.id = i, .payload = &long_wait};
+	int64_t unit_deadline = fo_now_ns() + 600 * FO_MSEC, reserve = 400 * FO_MSEC;
+	struct fo_ctx *ctx = fo_ctx_new(unit_deadline);
+	struct fo_config cfg = {.limit = 3,
+				.policy = fo_policy_builtin(FO_BESTEFFORT),
+				.ordered = true,
+				.per_task_timeout_ns = 10 * FO_SEC,
+				.join_reserve_ns = reserve};
+	struct fo_result res[3];
+	atomic_store(&ran, 0);
+	atomic_store(&max_deadline, 0);
+	CU_ASSERT_EQUAL(fo_fanout(ctx, tasks, 3, record_deadline_and_wait, NULL, &cfg, res, NULL),
+			0);
+	/* Joined inside the reserve: the unit still has time to answer. */
+	CU_ASSERT(fo_now_ns() < unit_deadline);
+	CU_ASSERT_EQUAL(fo_ctx_err(ctx), 0);
+	CU_ASSERT_EQUAL(atomic_load(&ran), 3);
+	CU_ASSERT_EQUAL(atomic_load(&max_deadline), unit_deadline - reserve);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(res[i].outcome, FO_TIMEOUT);
 	fo_ctx_unref(ctx);
 }
 
@@ -180,6 +214,7 @@ int main(void)
 	static const struct fo_test tests[] = {
 		FO_TEST(test_async_10k_in_flight_without_threads),
 		FO_TEST(test_branch_deadline_cut_from_budget),
+		FO_TEST(test_branch_deadline_leaves_join_reserve),
 		FO_TEST(test_budget_below_minimum_is_skipped),
 		FO_TEST(test_late_branches_skipped_as_budget_drains),
 		FO_TEST(test_async_branch_cut_at_its_deadline),

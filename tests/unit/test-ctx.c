@@ -277,6 +277,32 @@ static void test_cause_names(void)
 	CU_ASSERT_STRING_EQUAL(fo_cause_str((enum fo_cause)99), "unknown");
 }
 
+/* ---- helper-added (wt-tests): every hook of a context runs, not just the first */
+
+static void test_every_hook_runs_once(void)
+{
+	struct fo_ctx *ctx = fo_ctx_new(FO_NO_DEADLINE);
+	struct fo_ctx *child = fo_ctx_child(ctx, FO_NO_DEADLINE); /* a hook too */
+	struct counter_hook h[4];
+	for (int i = 0; i < 4; i++) {
+		h[i] = (struct counter_hook){.hook.fn = count};
+		CU_ASSERT_EQUAL(fo_ctx_hook_add(ctx, &h[i].hook), 0);
+	}
+	fo_ctx_hook_del(ctx, &h[1].hook); /* deleting one leaves the others */
+	fo_ctx_cancel(ctx, FO_CAUSE_POLICY);
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(h[i].calls, i == 1 ? 0 : 1);
+		if (i != 1)
+			CU_ASSERT_EQUAL(h[i].cause, FO_CAUSE_POLICY);
+	}
+	CU_ASSERT_EQUAL(fo_ctx_cause(child), FO_CAUSE_POLICY);
+	fo_ctx_cancel(ctx, FO_CAUSE_SHUTDOWN); /* ended once: nothing runs again */
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(h[i].calls, i == 1 ? 0 : 1);
+	fo_ctx_unref(child);
+	fo_ctx_unref(ctx);
+}
+
 int main(void)
 {
 	static const struct fo_test tests[] = {
@@ -292,6 +318,8 @@ int main(void)
 		FO_TEST(test_hook_may_drop_last_reference),
 		FO_TEST(test_deadline_hook_may_drop_last_reference),
 		FO_TEST(test_cause_names),
+		/* helper-added (wt-tests) */
+		FO_TEST(test_every_hook_runs_once),
 	};
 	return fo_test_main("ctx", tests, ARRAY_SIZE(tests));
 }

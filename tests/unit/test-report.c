@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* lib/report.c: results (inline and heap values), outcomes, reports. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fanoutd/fanout.h"
@@ -73,12 +74,87 @@ static void test_report_counts_and_sorted_errors(void)
 	fo_report_clear(NULL);
 }
 
+/* ---- every outcome but ok counts as failed, not only errors */
+
+static int by_kind(struct fo_ctx *ctx, const struct fo_task *t, struct fo_result *out, void *arg)
+{
+	(void)arg;
+	if (strcmp(t->kind, "error") == 0)
+		return -EIO;
+	if (strcmp(t->kind, "cancel") == 0)
+		return -ECANCELED; /* gave up by itself: cancelled */
+	if (strcmp(t->kind, "slow") == 0)
+		return fo_ctx_sleep(ctx, 30 * FO_SEC); /* cut by its own timeout */
+	return fo_result_set(out, &t->id, sizeof(t->id));
+}
+
+static void test_report_failed_counts_every_outcome(void)
+{
+	/*
+	 * One at a time, in order, within a 1 s budget of which a branch needs
+	 * 700 ms to start: the first four start at once, the slow one takes its
+	 * 400 ms timeout, and what comes after it can no longer start.
+	 */
+	static const struct {
+		const char *kind;
+		int64_t weight, timeout_ns;
+		enum fo_outcome want;
+	} plan[] = {
+		{"ok", 1, 0, FO_OK},
+		{"error", 1, 0, FO_ERROR},
+		{"cancel", 1, 0, FO_CANCELLED},
+		{"ok", 5, 0, FO_SHED}, /* heavier than the whole global limiter */
+		{"slow", 1, 400 * FO_MSEC, FO_TIMEOUT},
+		{"ok", 1, 0, FO_SKIPPED},
+		{"ok", 1, 0, FO_SKIPPED},
+	};
+	enum { N = ARRAY_SIZE(plan) };
+	struct fo_task tasks[N];
+	for (size_t i = 0; i < N; i++)
+		tasks[i] = (struct fo_task){.id = i,
+					    .kind = plan[i].kind,
+					    .weight = plan[i].weight,
+					    .timeout_ns = plan[i].timeout_ns};
+	struct fo_sem *global = fo_sem_new(4);
+	struct fo_ctx *ctx = fo_ctx_new(fo_now_ns() + FO_SEC);
+	struct fo_config cfg = {.limit = 1,
+				.policy = fo_policy_builtin(FO_COLLECTALL),
+				.ordered = true,
+				.min_task_budget_ns = 700 * FO_MSEC,
+				.global = global};
+	struct fo_result res[N];
+	struct fo_report rep;
+	fo_fanout(ctx, tasks, N, by_kind, NULL, &cfg, res, &rep);
+	for (size_t i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL(res[i].outcome, plan[i].want);
+		if (res[i].outcome != plan[i].want)
+			fprintf(stderr, "task %zu: %s, expected %s\n", i,
+				fo_outcome_str(res[i].outcome), fo_outcome_str(plan[i].want));
+		fo_result_clear(&res[i]);
+	}
+	CU_ASSERT_EQUAL(rep.total, N);
+	CU_ASSERT_EQUAL(rep.count[FO_OK], 1);
+	CU_ASSERT_EQUAL(rep.count[FO_SKIPPED], 2);
+	CU_ASSERT_EQUAL(rep.failed, N - 1);
+	CU_ASSERT_DOUBLE_EQUAL(rep.fail_ratio, (double)(N - 1) / N, 1e-9);
+	CU_ASSERT_EQUAL_FATAL(rep.nerrors, N - 1);
+	for (size_t i = 0; i < rep.nerrors; i++) {
+		CU_ASSERT_EQUAL(rep.errors[i].index, i + 1);
+		CU_ASSERT_EQUAL(rep.errors[i].outcome, plan[i + 1].want);
+	}
+	fo_report_clear(&rep);
+	fo_ctx_unref(ctx);
+	CU_ASSERT_EQUAL(fo_sem_in_use(global), 0);
+	fo_sem_free(global);
+}
+
 int main(void)
 {
 	static const struct fo_test tests[] = {
 		FO_TEST(test_result_inline_and_heap),
 		FO_TEST(test_outcome_names),
 		FO_TEST(test_report_counts_and_sorted_errors),
+		FO_TEST(test_report_failed_counts_every_outcome),
 	};
 	return fo_test_main("report", tests, ARRAY_SIZE(tests));
 }

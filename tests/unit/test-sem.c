@@ -81,6 +81,42 @@ static void test_fifo_heavy_head_not_starved(void)
 	fo_sem_free(sem);
 }
 
+/*
+ * A newcomer whose weight would fit must still queue behind a heavy waiter,
+ * whether it asks with a callback or blocks: the fast path is only for an
+ * empty queue.
+ */
+static void test_new_acquire_queues_behind_heavy_waiter(void)
+{
+	struct fo_sem *sem = fo_sem_new(10);
+	CU_ASSERT_EQUAL(fo_sem_acquire(sem, NULL, 10), 0);
+	struct rec_waiter heavy = {.w.granted = rec_granted}, light = {.w.granted = rec_granted};
+	CU_ASSERT_EQUAL(fo_sem_acquire_async(sem, NULL, 8, &heavy.w), -EINPROGRESS);
+	fo_sem_release(sem, 5); /* 5 free: a light one would fit, the heavy one does not */
+	CU_ASSERT_EQUAL(heavy.calls, 0);
+	CU_ASSERT_EQUAL(fo_sem_acquire_async(sem, NULL, 1, &light.w), -EINPROGRESS);
+	CU_ASSERT_EQUAL(light.calls, 0);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 5);
+	CU_ASSERT_EQUAL(fo_sem_waiting(sem), 2);
+	/* A blocking newcomer queues too: its deadline passes while it waits its turn. */
+	struct fo_ctx *soon = fo_ctx_new(fo_now_ns() + 20 * FO_MSEC);
+	CU_ASSERT_EQUAL(fo_sem_acquire(sem, soon, 1), -ETIMEDOUT);
+	fo_ctx_unref(soon);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 5);
+	/* Room for the heavy one: it goes first, then the light one behind it. */
+	fo_sem_release(sem, 3);
+	CU_ASSERT_EQUAL(heavy.calls, 1);
+	CU_ASSERT_EQUAL(heavy.status, 0);
+	CU_ASSERT_EQUAL(light.calls, 0); /* 2 + 8 = 10 in use */
+	fo_sem_release(sem, 2);
+	CU_ASSERT_EQUAL(light.calls, 1);
+	CU_ASSERT_EQUAL(light.status, 0);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 9);
+	CU_ASSERT_EQUAL(fo_sem_high_water(sem), 10);
+	fo_sem_release(sem, 9);
+	fo_sem_free(sem);
+}
+
 static void test_cancelled_head_does_not_strand(void)
 {
 	struct fo_sem *sem = fo_sem_new(10);
@@ -319,6 +355,7 @@ int main(void)
 	static const struct fo_test tests[] = {
 		FO_TEST(test_exact_under_contention),
 		FO_TEST(test_fifo_heavy_head_not_starved),
+		FO_TEST(test_new_acquire_queues_behind_heavy_waiter),
 		FO_TEST(test_cancelled_head_does_not_strand),
 		FO_TEST(test_done_context_fails_at_once),
 		FO_TEST(test_blocking_acquire_times_out),

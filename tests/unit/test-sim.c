@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* lib/sim.c: the canonical downstream model, bit-for-bit with the Go peer. */
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fanoutd/fanout.h"
 #include "fanoutd/sim.h"
@@ -110,12 +113,81 @@ static void test_deterministic(void)
 	CU_ASSERT(differ > 90);
 }
 
+/* ---- tools/sim-model draws the rows a job numbers: ids 1..N */
+
+/* The line sim-model prints, computed here from fo_sim_draw over ids first..first+n-1. */
+static void expected_line(char *buf, size_t size, uint64_t seed, uint64_t first,
+			  unsigned long long n, unsigned branches, double timeout_ms)
+{
+	struct fo_sim_params p;
+	fo_sim_defaults(&p);
+	p.seed = seed;
+	int64_t cap = (int64_t)(timeout_ms * 1e6);
+	double sum = 0;
+	for (uint64_t id = first; id < first + n; id++) {
+		int64_t slowest = 0;
+		for (unsigned b = 0; b < branches; b++) {
+			int64_t l = fo_sim_draw(&p, id, b).latency_ns;
+			if (l > cap)
+				l = cap;
+			if (l > slowest)
+				slowest = l;
+		}
+		sum += (double)slowest;
+	}
+	snprintf(buf, size,
+		 "{\"rows\":%llu,\"branches\":%u,\"timeout_ms\":%.0f,\"mean_row_ms\":%.4f}\n", n,
+		 branches, timeout_ms, sum / (double)n / 1e6);
+}
+
+/* Runs the built tools/sim-model (this binary is build/tests/unit/sim.test) with args. */
+static bool run_sim_model(const char *args, char *out, size_t size)
+{
+	char exe[4096];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len < 0)
+		return false;
+	exe[len] = 0;
+	char *top = dirname(dirname(dirname(exe)));
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "'%s/tools/sim-model' %s", top, args);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return false;
+	bool got = fgets(out, (int)size, f) != NULL;
+	int status = pclose(f);
+	if (got)
+		fprintf(stderr, "sim-model %s: %s", args, out);
+	if (!got || status != 0)
+		fprintf(stderr, "%s: exit status %d, output '%s'\n", cmd, status, got ? out : "");
+	return got && status == 0;
+}
+
+static void test_sim_model_draws_ids_from_one(void)
+{
+	char got[256], want[256], from_zero[256];
+	/* One row of one branch: its mean is the draw for id 1, not id 0. */
+	CU_ASSERT_TRUE_FATAL(run_sim_model("--count 1 --branches 1 --timeout-ms 100000 --seed 42",
+					   got, sizeof(got)));
+	expected_line(want, sizeof(want), 42, 1, 1, 1, 100000);
+	expected_line(from_zero, sizeof(from_zero), 42, 0, 1, 1, 100000);
+	CU_ASSERT_STRING_NOT_EQUAL(want, from_zero); /* the check can tell them apart */
+	CU_ASSERT_STRING_EQUAL(got, want);
+	/* Many rows, the timeout capping tails: exactly ids 1..N, each once. */
+	CU_ASSERT_TRUE_FATAL(run_sim_model("--count 3000 --branches 3 --timeout-ms 500 --seed 1",
+					   got, sizeof(got)));
+	expected_line(want, sizeof(want), 1, 1, 3000, 3, 500);
+	expected_line(from_zero, sizeof(from_zero), 1, 0, 3000, 3, 500);
+	CU_ASSERT_STRING_NOT_EQUAL(want, from_zero);
+	CU_ASSERT_STRING_EQUAL(got, want);
+}
+
 int main(void)
 {
 	static const struct fo_test tests[] = {
 		FO_TEST(test_matches_go_peer),	  FO_TEST(test_digest_matches_go_peer),
 		FO_TEST(test_distribution_shape), FO_TEST(test_always_fail_and_tail),
-		FO_TEST(test_deterministic),
+		FO_TEST(test_deterministic),	  FO_TEST(test_sim_model_draws_ids_from_one),
 	};
 	return fo_test_main("sim", tests, ARRAY_SIZE(tests));
 }

@@ -24,6 +24,11 @@ static void warm_up(void)
 
 int fo_test_main(const char *suite, const struct fo_test *tests, size_t n)
 {
+	/*
+	 * Unbuffered: CUnit prints "Test: name ..." before running each test, so
+	 * when a hung test is killed for its time bound the log names it.
+	 */
+	setvbuf(stdout, NULL, _IONBF, 0);
 	warm_up();
 	struct fo_snapshot base;
 	fo_snapshot_take(&base);
