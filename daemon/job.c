@@ -151,7 +151,7 @@ static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
 	double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 	uint64_t done = rows_done(j);
 	msgpack_pack_map(pk, 5 + ROW_STATUS_N);
-	fod_mp_kv_int(pk, "job", (long long)j->id);
+	fod_mp_kv_uint(pk, "job", j->id);
 	fod_mp_kv_int(pk, "rows", (long long)done);
 	for (int s = 0; s < ROW_STATUS_N; s++)
 		fod_mp_kv_int(pk, row_status_names[s], (long long)j->count[s]);
@@ -189,16 +189,26 @@ static bool job_finished(const struct fod_job *j)
 
 /* ---- results */
 
+static bool cancelled_by_owner(enum fo_cause cause)
+{
+	return cause == FO_CAUSE_CANCELLED || cause == FO_CAUSE_CLIENT_GONE ||
+	       cause == FO_CAUSE_SHUTDOWN;
+}
+
 static enum row_status classify(const struct row *r)
 {
 	size_t n = r->rep.total;
 	if (r->rep.count[FO_SKIPPED] + r->rep.count[FO_SHED] == n && n)
 		return ROW_SKIPPED;
+	/*
+	 * A row cut short by job.cancel, shutdown or its client leaving is
+	 * cancelled under every policy: best-effort returns 0 over the branches
+	 * it lost, but the row did not degrade, it was stopped.
+	 */
+	if ((r->rc != 0 || r->rep.failed) && cancelled_by_owner(r->rep.cause))
+		return ROW_CANCELLED;
 	if (r->rc == 0)
 		return r->rep.failed ? ROW_DEGRADED : ROW_OK;
-	if (r->rep.cause == FO_CAUSE_CANCELLED || r->rep.cause == FO_CAUSE_CLIENT_GONE ||
-	    r->rep.cause == FO_CAUSE_SHUTDOWN)
-		return ROW_CANCELLED;
 	return ROW_FAILED;
 }
 
@@ -212,7 +222,7 @@ static void pack_result(struct fod_job *j, const struct row *r, enum row_status 
 		err = r->rep.errors[0].errmsg ? r->rep.errors[0].errmsg
 					      : fo_outcome_str(r->rep.errors[0].outcome);
 	msgpack_pack_map(pk, err ? 6 : 5);
-	fod_mp_kv_int(pk, "id", (long long)r->id);
+	fod_mp_kv_uint(pk, "id", r->id);
 	fod_mp_kv_str(pk, "outcome", row_status_names[st]);
 	fod_mp_kv_int(pk, "us", r->dur_ns / 1000);
 	fod_mp_str(pk, "branches");
@@ -532,7 +542,12 @@ void fod_job_frame(struct fod_job *j, const char *frame, size_t len)
 		return;
 	}
 	char op[32];
-	if (fod_mp_arg_str(&o, "op", op, sizeof(op))) {
+	int have_op = fod_mp_arg_str(&o, "op", op, sizeof(op));
+	if (have_op < 0) {
+		reject(j, "'op' in a job is the string \"job.close\"");
+		return;
+	}
+	if (have_op == 1) {
 		if (strcmp(op, "job.close") != 0) {
 			reject(j, "only task frames and job.close until the job ends");
 			return;
@@ -627,8 +642,20 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 		fod_api_error(c, FOD_ST_BUSY, "draining: no new jobs");
 		return NULL;
 	}
-	if (!fod_mp_arg_str(req, "kind", kind, sizeof(kind))) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "'kind' (a string) is required");
+	int have_kind = fod_mp_arg_str(req, "kind", kind, sizeof(kind));
+	if (have_kind != 1) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "'kind' (a string of at most %zu bytes) is required: %s",
+			      sizeof(kind) - 1, fod_mp_str_problem(have_kind));
+		return NULL;
+	}
+	/* Present but unusable is refused, never replaced by the route's default. */
+	int have_policy = fod_mp_arg_str(req, "policy", pname, sizeof(pname));
+	if (have_policy < 0) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "'policy' must be a string naming failfast, collectall or "
+			      "besteffort: %s",
+			      fod_mp_str_problem(have_policy));
 		return NULL;
 	}
 	if (fod_mp_arg_uint(req, "limit", 1, MAX_LIMIT, &limit) < 0 ||
@@ -658,8 +685,7 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 		return NULL;
 	}
 	const struct fo_policy *policy = rt->policy;
-	if (fod_mp_arg_str(req, "policy", pname, sizeof(pname)) &&
-	    !(policy = fo_policy_by_name(pname))) {
+	if (have_policy == 1 && !(policy = fo_policy_by_name(pname))) {
 		fod_gen_unref(g);
 		fod_api_error(c, FOD_ST_BAD_REQUEST,
 			      "policy must be failfast, collectall or besteffort");
@@ -699,7 +725,7 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "job open");
 	msgpack_pack_map(pk, 6);
-	fod_mp_kv_int(pk, "job", (long long)j->id);
+	fod_mp_kv_uint(pk, "job", j->id);
 	fod_mp_kv_str(pk, "kind", rt->job);
 	fod_mp_kv_str(pk, "policy", policy->name);
 	fod_mp_kv_int(pk, "limit", j->limit);
@@ -763,7 +789,7 @@ void fod_jobs_pack(msgpack_packer *pk)
 		double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 		uint64_t done = rows_done(j);
 		msgpack_pack_map(pk, 14 + ROW_STATUS_N);
-		fod_mp_kv_int(pk, "job", (long long)j->id);
+		fod_mp_kv_uint(pk, "job", j->id);
 		fod_mp_kv_str(pk, "kind", j->rt->job);
 		fod_mp_kv_str(pk, "policy", j->cfg.policy->name);
 		fod_mp_kv_int(pk, "uid", j->uid);

@@ -44,6 +44,11 @@ const msgpack_object *ctl_member(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
+uint64_t ctl_uint(const msgpack_object *o)
+{
+	return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o->via.u64 : 0;
+}
+
 double ctl_number(const msgpack_object *o)
 {
 	if (!o)
