@@ -59,6 +59,7 @@ static dev_t listen_dev; /* the socket file we bound: only that one is unlinked 
 static ino_t listen_ino;
 static ev_io accept_io;
 static ev_timer accept_pause; /* out of descriptors: accepting resumes after it */
+static bool accept_paused;
 static int64_t started_ns;
 static long nconns;
 
@@ -777,7 +778,10 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 				 * The pending connection stays queued and the listener
 				 * readable: accepting again at once would spin. Pause.
 				 */
-				log_warn("admin socket: accept: %m: pausing accepts for 100 ms");
+				if (!accept_paused) /* once per shortage, not every 100 ms */
+					log_warn("admin socket: accept: %m: pausing accepts for "
+						 "100 ms at a time");
+				accept_paused = true;
 				ev_io_stop(ev, w);
 				ev_timer_set(&accept_pause, 0.1, 0.);
 				ev_timer_start(ev, &accept_pause);
@@ -786,6 +790,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 			}
 			return;
 		}
+		accept_paused = false;
 		struct fod_gen *g = fod_gen_current();
 		long max = g ? g->api_max_connections : 1;
 		double idle_s = g ? (double)g->api_idle_timeout_ns / 1e9 : 60.;

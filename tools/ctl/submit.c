@@ -391,7 +391,8 @@ static int open_job(struct submit *s, const char *kind, const char *policy,
 		msgpack_pack_unsigned_long_long(&req.pk, window);
 	}
 	char *raw = NULL;
-	long len = ctl_send(s->sock, &req) < 0 ? -1 : ctl_recv(s->sock, &raw);
+	ctl_send(s->sock, &req); /* a refusal is read even when the send failed */
+	long len = ctl_recv(s->sock, &raw);
 	ctl_req_free(&req);
 	struct ctl_reply rep;
 	if (len < 0 || ctl_reply_parse(raw, (size_t)len, &rep) < 0) {
