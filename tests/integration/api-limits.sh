@@ -67,7 +67,10 @@ print(served, refused, unanswered, flush=True)
 time.sleep(hold)
 PY
 # 1. The cap: 8 held, 4 more refused with a frame; HTTP answers meanwhile; then the API serves again.
-conf=$(make_config -e 's|mode = "0660";|mode = "0666";\n  max_connections = 8;\n  idle_timeout_ms = 1500;|')
+conf=$(make_config -e 's|mode = "0660";|mode = "0666";|' \
+	-e '/^api = {/,/^};/ s|max_connections = 64;|max_connections = 8;|' \
+	-e '/^api = {/,/^};/ s|idle_timeout_ms = 60000;|idle_timeout_ms = 1500;|')
+grep -q "max_connections = 8;" "$conf" && grep -q "idle_timeout_ms = 1500;" "$conf" || fail "config edit"
 start_fanoutd "$conf"
 python3 "$TMP/hold.py" "$TMP/api.sock" 12 1 >"$TMP/held" || fail "cap client: $(cat "$TMP/held")"
 read -r served refused failed <"$TMP/held"
@@ -119,7 +122,9 @@ pass "1,050 admin connections at nofile 1024: 64 served, 986 refused, CPU $((t1 
 stop_fanoutd
 
 # 4. Out of descriptors (a cap above the open-file limit): accepting pauses instead of spinning.
-conf=$(make_config -e 's|mode = "0660";|mode = "0666";\n  max_connections = 5000;|')
+conf=$(make_config -e 's|mode = "0660";|mode = "0666";|' \
+	-e '/^api = {/,/^};/ s|max_connections = 64;|max_connections = 5000;|')
+grep -q "max_connections = 5000;" "$conf" || fail "config edit"
 start_fanoutd "$conf"
 prlimit --pid "$FOD_PID" --nofile=200:200 || fail "prlimit"
 python3 "$TMP/hold.py" "$TMP/api.sock" 400 3 0.3 5 >"$TMP/held" &
