@@ -178,7 +178,8 @@ int ctl_call(const char *path, const struct ctl_req *req, struct ctl_reply *rep)
 		return CTL_UNREACHABLE;
 	}
 	char *raw = NULL;
-	/* Read even when the send failed: a refusal (too many connections) comes before any request. */
+	/* Read even when the send failed: a refusal (too many connections) comes before any
+	 * request. */
 	ctl_send(fd, req);
 	long len = ctl_recv(fd, &raw);
 	close(fd);

@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 		return CTL_FAILED;
 	}
 	/* A change the daemon made otherwise than asked (a clamped limit) is said on stderr. */
-	if (is(a[0], "limit") && is(a[1], "set") && strcmp(rep.msg, "ok") != 0)
+	if (nargs == 4 && is(a[0], "limit") && is(a[1], "set") && strcmp(rep.msg, "ok") != 0)
 		fprintf(stderr, "fanoutctl: %s\n", rep.msg);
 	if (rep.data && as_json) {
 		ctl_json(stdout, rep.data);
