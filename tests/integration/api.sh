@@ -49,6 +49,14 @@ rc=0; out=$(ctl limit set downstreams 50000 2>&1) || rc=$?
 [ "$(metric 'fanoutd_limiter_limit{limiter="downstreams"}')" = 20000 ] || fail "clamped limit not live"
 ctl limit set downstreams 1234 >/dev/null 2>"$TMP/err" && [ ! -s "$TMP/err" ] || fail "in-range limit: $(cat "$TMP/err")"
 pass "aimd limit set over its max: clamped to 20000, said on stderr, exit 0"
+# Job ids are unsigned 64-bit: the largest is looked up as itself; "-1" and 2^64 are not ids.
+rc=0; out=$(ctl job cancel 18446744073709551615 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "no job 18446744073709551615" || fail "job cancel 2^64-1: $rc $out"
+for bad in -1 18446744073709551616; do
+	rc=0; out=$(ctl job cancel "$bad" 2>&1) || rc=$?
+	[ "$rc" = 2 ] && echo "$out" | grep -q "a job id is a positive integer, not '$bad'" || fail "job cancel $bad: $rc $out"
+done
+pass "job cancel: id 2^64-1 looked up as itself; -1 and 2^64 refused as usage errors"
 
 out=$(ctl reload) || fail "reload: $out"
 echo "$out" | grep -q "^generation *2$" || fail "reload output: $out"
