@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +35,7 @@ static const char *const level_names[] = {"user", "operator", "admin"};
 
 struct fod_api_conn {
 	ev_io rio, wio;
+	ev_timer idle; /* no traffic and no job for the idle timeout: closed */
 	int fd;
 	enum level level;
 	unsigned uid;
@@ -44,6 +46,7 @@ struct fod_api_conn {
 	bool close_after; /* close once the output is written */
 	bool peer_done;	  /* the peer will send nothing more */
 	bool processing, again;
+	bool hup_watched;    /* in hup_fd's set while its input is not read */
 	struct fod_job *job; /* bound by job.open until its summary */
 };
 
@@ -52,8 +55,23 @@ static size_t unsent;
 
 static int listen_fd = -1;
 static char *listen_path;
+static dev_t listen_dev; /* the socket file we bound: only that one is unlinked at exit */
+static ino_t listen_ino;
 static ev_io accept_io;
+static ev_timer accept_pause; /* out of descriptors: accepting resumes after it */
+static bool accept_paused;
 static int64_t started_ns;
+static long nconns;
+
+/*
+ * Peers that hung up while their input is not being read (a job at its
+ * limit, a backlog of replies): libev watches readability only, and a
+ * stopped reader would notice the hang-up only when it reads again. An
+ * epoll set with no events requested still reports EPOLLHUP, which a Unix
+ * stream socket raises once its peer has closed both directions.
+ */
+static int hup_fd = -1;
+static ev_io hup_io;
 
 static void process_input(struct fod_api_conn *c);
 
@@ -221,8 +239,11 @@ static struct fod_limiter *named_limiter(struct fod_api_conn *c, const msgpack_o
 					 struct fod_gen *g)
 {
 	char name[128];
-	if (!fod_mp_arg_str(req, "name", name, sizeof(name))) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "'name' (a string) is required");
+	int r = fod_mp_arg_str(req, "name", name, sizeof(name));
+	if (r != 1) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "'name' (a string of at most %zu bytes) is required: %s",
+			      sizeof(name) - 1, fod_mp_str_problem(r));
 		return NULL;
 	}
 	struct fod_limiter *l = fod_gen_limiter(g, name);
@@ -243,26 +264,46 @@ static void cmd_limit_get(struct fod_api_conn *c, const msgpack_object *req)
 	fod_gen_unref(g);
 }
 
+/* What a limiter took when it was not the value asked for (clamped to its range). */
+static void limit_clamped_msg(char *msg, size_t len, const struct fod_limiter *l, uint64_t want,
+			      long long took)
+{
+	snprintf(msg, len, "limit %llu is %s the range of limiter '%s' (%s): set to its %s, %lld",
+		 (unsigned long long)want, took < (long long)want ? "above" : "below", l->name,
+		 l->mod.desc->name, took < (long long)want ? "maximum" : "minimum", took);
+}
+
 static void cmd_limit_set(struct fod_api_conn *c, const msgpack_object *req)
 {
 	struct fod_gen *g = fod_gen_current();
 	struct fod_limiter *l = named_limiter(c, req, g);
 	const msgpack_object *v = fod_mp_arg(req, "limit");
+	int r = 0;
 	if (!l) {
 		/* answered */
 	} else if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 < 1 ||
 		   v->via.u64 > 100000000) {
 		fod_api_error(c, FOD_ST_BAD_REQUEST,
 			      "'limit' must be an integer in [1, 100000000]");
-	} else if (!l->ops->set_limit || l->ops->set_limit(l->state, (int64_t)v->via.u64) < 0) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "limiter '%s' refused limit %llu", l->name,
-			      (unsigned long long)v->via.u64);
+	} else if (!l->ops->set_limit) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST, "limiter '%s' (%s) takes no live limit",
+			      l->name, l->mod.desc->name);
+	} else if ((r = l->ops->set_limit(l->state, (int64_t)v->via.u64)) < 0) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST, "limiter '%s' (%s) refused limit %llu: %s",
+			      l->name, l->mod.desc->name, (unsigned long long)v->via.u64,
+			      strerror(-r));
 	} else {
-		log_notice("limiter %s: limit set to %llu over the API", l->name,
-			   (unsigned long long)v->via.u64);
-		struct fod_reply r;
-		pack_limiter(fod_reply_begin(&r, FOD_ST_OK, "ok"), l);
-		fod_api_reply(c, &r);
+		/* A limiter with a range (aimd's min..max) clamps into it and says what it took. */
+		char msg[256] = "ok";
+		bool clamped = r > 0 && (uint64_t)r != v->via.u64;
+		if (clamped)
+			limit_clamped_msg(msg, sizeof(msg), l, v->via.u64, r);
+		log_notice("limiter %s: limit set to %lld over the API%s%s", l->name,
+			   r > 0 ? (long long)r : (long long)v->via.u64, clamped ? ": " : "",
+			   clamped ? msg : "");
+		struct fod_reply rep;
+		pack_limiter(fod_reply_begin(&rep, FOD_ST_OK, msg), l);
+		fod_api_reply(c, &rep);
 	}
 	fod_gen_unref(g);
 }
@@ -416,13 +457,16 @@ static void dispatch(struct fod_api_conn *c, const char *frame, size_t len)
 	size_t off = 0;
 	int r = msgpack_unpack_next(&u, frame, len, &off);
 	char op[64];
+	int have_op = 0;
 	if (r != MSGPACK_UNPACK_SUCCESS || off != len) {
 		fod_api_error(c, FOD_ST_BAD_REQUEST,
 			      "malformed frame: not exactly one msgpack value");
 	} else if (u.data.type != MSGPACK_OBJECT_MAP) {
 		fod_api_error(c, FOD_ST_BAD_REQUEST, "a request is a map with an 'op'");
-	} else if (!fod_mp_arg_str(&u.data, "op", op, sizeof(op))) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "'op' (a string) is required");
+	} else if ((have_op = fod_mp_arg_str(&u.data, "op", op, sizeof(op))) != 1) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "'op' (a string of at most %zu bytes) is required: %s",
+			      sizeof(op) - 1, fod_mp_str_problem(have_op));
 	} else {
 		const struct command *cmd = NULL;
 		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -442,13 +486,25 @@ static void dispatch(struct fod_api_conn *c, const char *frame, size_t len)
 
 /* ---- connections */
 
+static void watch_hup(struct fod_api_conn *c, bool on)
+{
+	if (on == c->hup_watched || hup_fd < 0)
+		return;
+	struct epoll_event e = {.events = 0, .data.ptr = c};
+	if (epoll_ctl(hup_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, c->fd, &e) == 0)
+		c->hup_watched = on;
+}
+
 static void conn_close(struct fod_api_conn *c)
 {
 	unsent -= backlog(c);
 	if (c->job)
 		fod_job_detach(c->job); /* cancels what the client left in flight */
+	watch_hup(c, false);
 	ev_io_stop(fod_loops[0].ev, &c->rio);
 	ev_io_stop(fod_loops[0].ev, &c->wio);
+	ev_timer_stop(fod_loops[0].ev, &c->idle);
+	nconns--;
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -464,6 +520,8 @@ static void update_reading(struct fod_api_conn *c)
 		ev_io_start(fod_loops[0].ev, &c->rio);
 	else
 		ev_io_stop(fod_loops[0].ev, &c->rio);
+	/* Paused, not finished: a peer that leaves now is noticed at once (on_hup). */
+	watch_hup(c, !want && !c->close_after && !c->peer_done);
 }
 
 static void on_write(struct ev_loop *ev, ev_io *w, int revents)
@@ -475,6 +533,8 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	size_t before = c->out_pos;
 	int r = fod_write_some(c->fd, c->out, c->out_len, &c->out_pos);
 	unsent -= c->out_pos - before;
+	if (c->out_pos != before)
+		ev_timer_again(ev, &c->idle);
 	if (r < 0) {
 		conn_close(c);
 		return;
@@ -599,7 +659,39 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
 	if (n < 0)
 		return;
 	c->in_len += (size_t)n;
+	ev_timer_again(fod_loops[0].ev, &c->idle);
 	process_input(c);
+}
+
+/* Quiet for the idle timeout: a connection holding no job is closed (its slot is freed). */
+static void on_idle(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct fod_api_conn *c =
+		(struct fod_api_conn *)((char *)w - offsetof(struct fod_api_conn, idle));
+	if (c->job) {
+		ev_timer_again(ev, w); /* a job's rows are bounded by their route's budget */
+		return;
+	}
+	log_debug("admin connection (uid %u) idle for %.0f s: closing", c->uid, w->repeat);
+	conn_close(c);
+}
+
+/* Peers that hung up while not being read: their jobs are cancelled now, not at the next read. */
+static void on_hup(struct ev_loop *ev, ev_io *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	struct epoll_event evs[64];
+	int n = epoll_wait(w->fd, evs, 64, 0);
+	for (int i = 0; i < n; i++) {
+		struct fod_api_conn *c = evs[i].data.ptr;
+		if (c->job)
+			log_info("admin connection (uid %u) closed with its job running: "
+				 "cancelling its rows",
+				 c->uid);
+		conn_close(c);
+	}
 }
 
 static bool in_group(uid_t uid, gid_t gid, const char *group)
@@ -645,22 +737,77 @@ static enum level peer_level(int fd, unsigned *uid)
 	return lv;
 }
 
+/* Over api.max_connections: one error frame, then the connection is closed. */
+static void refuse(int fd, long max)
+{
+	char msg[128];
+	snprintf(msg, sizeof(msg),
+		 "too many admin connections (api.max_connections = %ld): closing", max);
+	struct fod_reply r;
+	msgpack_pack_nil(fod_reply_begin(&r, FOD_ST_BUSY, msg));
+	char frame[4 + 256];
+	uint32_t be = htonl((uint32_t)r.buf.size);
+	if (r.buf.size <= sizeof(frame) - 4) {
+		memcpy(frame, &be, 4);
+		memcpy(frame + 4, r.buf.data, r.buf.size);
+		/* A new socket's buffer takes it whole; a peer that is not there loses nothing. */
+		ssize_t n = write(fd, frame, 4 + r.buf.size);
+		(void)n;
+	}
+	msgpack_sbuffer_destroy(&r.buf);
+	close(fd);
+}
+
+static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (listen_fd >= 0)
+		ev_io_start(ev, &accept_io);
+}
+
 static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 {
 	(void)revents;
-	for (;;) {
+	for (int i = 0; i < 64; i++) { /* a flood of connects does not hold the loop */
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/*
+				 * The pending connection stays queued and the listener
+				 * readable: accepting again at once would spin. Pause.
+				 */
+				if (!accept_paused) /* once per shortage, not every 100 ms */
+					log_warn("admin socket: accept: %m: pausing accepts for "
+						 "100 ms at a time");
+				accept_paused = true;
+				ev_io_stop(ev, w);
+				ev_timer_set(&accept_pause, 0.1, 0.);
+				ev_timer_start(ev, &accept_pause);
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+				log_warn("admin socket: accept: %m");
+			}
 			return;
-		struct fod_api_conn *c = calloc(1, sizeof(*c));
+		}
+		accept_paused = false;
+		struct fod_gen *g = fod_gen_current();
+		long max = g ? g->api_max_connections : 1;
+		double idle_s = g ? (double)g->api_idle_timeout_ns / 1e9 : 60.;
+		fod_gen_unref(g);
+		struct fod_api_conn *c = nconns < max ? calloc(1, sizeof(*c)) : NULL;
 		if (!c) {
-			close(fd);
+			refuse(fd, max);
 			continue;
 		}
+		nconns++;
 		c->fd = fd;
 		c->level = peer_level(fd, &c->uid);
 		ev_io_init(&c->rio, on_read, fd, EV_READ);
 		ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+		ev_init(&c->idle, on_idle);
+		c->idle.repeat = idle_s;
+		ev_timer_again(ev, &c->idle);
 		ev_io_start(ev, &c->rio);
 	}
 }
@@ -675,6 +822,8 @@ void fod_api_fuzz_feed(const char *data, size_t len)
 	struct fod_api_conn *c = calloc(1, sizeof(*c));
 	c->fd = sv[0];
 	c->level = LEVEL_ADMIN;
+	nconns++;
+	ev_init(&c->idle, on_idle);
 	ev_io_init(&c->rio, on_read, sv[0], EV_READ);
 	ev_io_init(&c->wio, on_write, sv[0], EV_WRITE);
 	c->in = malloc(len + 1);
@@ -687,20 +836,68 @@ void fod_api_fuzz_feed(const char *data, size_t len)
 }
 #endif
 
-int fod_api_listen(const char *path, const char *mode, const char *group)
+/*
+ * What is at the socket path before we bind: nothing, or a stale socket
+ * (nobody accepts on it), which is removed. A live instance answering there
+ * is never taken over, and a file that is not a socket is never deleted.
+ */
+static int claim_path(const char *path, const struct sockaddr_un *sun)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sun.sun_path, path);
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_err("admin socket %s: %m", path);
+		return -errno;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("admin socket %s: the path exists and is not a socket: not replacing it",
+			path);
+		return -EEXIST;
+	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path); /* a stale socket from a previous run */
+	int r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0 ? errno : 0;
+	close(fd);
+	if (r == 0 || r == EAGAIN) {
+		log_err("admin socket %s: another process (a running fanoutd?) answers on it: "
+			"refusing to take it over",
+			path);
+		return -EADDRINUSE;
+	}
+	if (r != ECONNREFUSED && r != ENOENT) {
+		log_err("admin socket %s: cannot tell whether it is in use: %s", path, strerror(r));
+		return -r;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		log_err("admin socket %s: cannot remove the stale socket: %m", path);
+		return -errno;
+	}
+	return 0;
+}
+
+int fod_api_listen(const char *path, const char *mode, const char *group)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_err("admin socket %s: the path is longer than %zu bytes", path,
+			sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, path);
+	int r = claim_path(path, &sun);
+	if (r < 0)
+		return r;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
 	mode_t m = (mode_t)strtoul(mode && *mode ? mode : "0660", NULL, 8);
+	struct stat st;
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, m) < 0 ||
-	    listen(fd, 64) < 0) {
-		int r = -errno;
+	    lstat(path, &st) < 0 || listen(fd, 64) < 0) {
+		r = -errno;
+		log_err("admin socket %s: %s", path, strerror(-r));
 		close(fd);
 		return r;
 	}
@@ -710,6 +907,8 @@ int fod_api_listen(const char *path, const char *mode, const char *group)
 			log_warn("api.group '%s': cannot give the socket to it", group);
 	}
 	listen_path = strdup(path);
+	listen_dev = st.st_dev;
+	listen_ino = st.st_ino;
 	return fd;
 }
 
@@ -719,6 +918,15 @@ void fod_api_start(int fd)
 	listen_fd = fd;
 	ev_io_init(&accept_io, on_accept, fd, EV_READ);
 	ev_io_start(fod_loops[0].ev, &accept_io);
+	ev_init(&accept_pause, resume_accepting);
+	hup_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (hup_fd < 0) {
+		log_warn("admin socket: epoll_create1: %m: a client that leaves a job at its "
+			 "limit is noticed only when the job reads again");
+		return;
+	}
+	ev_io_init(&hup_io, on_hup, hup_fd, EV_READ);
+	ev_io_start(fod_loops[0].ev, &hup_io);
 }
 
 void fod_api_stop(void)
@@ -726,9 +934,13 @@ void fod_api_stop(void)
 	if (listen_fd < 0)
 		return;
 	ev_io_stop(fod_loops[0].ev, &accept_io);
+	ev_timer_stop(fod_loops[0].ev, &accept_pause);
 	close(listen_fd);
 	listen_fd = -1;
-	if (listen_path)
+	/* Only our own socket: another file put at the path since is not ours to remove. */
+	struct stat st;
+	if (listen_path && lstat(listen_path, &st) == 0 && st.st_dev == listen_dev &&
+	    st.st_ino == listen_ino)
 		unlink(listen_path);
 	free(listen_path);
 	listen_path = NULL;

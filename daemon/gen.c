@@ -705,6 +705,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	const char *listen = "127.0.0.1:8080", *sock = "/run/fanoutd/fanoutd.sock",
 		   *mpath = FOD_MODULEDIR, *amode = "0660", *agroup = "", *admin = "", *oper = "";
 	long long loops = 0, pool = 4, maxconn = 10000, url = 2048, hdr = 8192, body = 0;
+	long long api_maxconn = 64;
+	g->api_idle_timeout_ns = 60 * FO_SEC;
 	g->header_timeout_ns = 10 * FO_SEC;
 	g->idle_timeout_ns = 60 * FO_SEC;
 	g->drain_ns = 10 * FO_SEC;
@@ -720,6 +722,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_string(api, "group", false, &agroup) < 0 ||
 	    conf_string(api, "admin_group", false, &admin) < 0 ||
 	    conf_string(api, "operator_group", false, &oper) < 0 ||
+	    conf_int(api, "max_connections", 1, 100000, false, &api_maxconn) < 0 ||
+	    conf_ms(api, "idle_timeout_ms", 1, 86400000, &g->api_idle_timeout_ns) < 0 ||
 	    conf_int(workers, "loops", 0, 256, false, &loops) < 0 ||
 	    conf_int(workers, "pool", 1, 4096, false, &pool) < 0 ||
 	    conf_string(modules, "path", false, &mpath) < 0 ||
@@ -742,6 +746,7 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	g->loops = (unsigned)loops;
 	g->pool_threads = (unsigned)pool;
 	g->max_connections = (long)maxconn;
+	g->api_max_connections = (long)api_maxconn;
 	g->max_url = (size_t)url;
 	g->max_headers = (size_t)hdr;
 	g->max_body = (size_t)body;

@@ -70,6 +70,8 @@ struct fod_gen {
 	char *api_mode, *api_group, *api_admin_group, *api_operator_group;
 	unsigned loops, pool_threads;
 	long max_connections;
+	long api_max_connections;   /* admin socket connections at once */
+	int64_t api_idle_timeout_ns; /* an admin connection with no traffic and no job closes */
 	size_t max_url, max_headers, max_body;
 	int64_t header_timeout_ns, idle_timeout_ns, drain_ns, watchdog_ns;
 	/* instances */

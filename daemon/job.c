@@ -33,6 +33,7 @@ struct row {
 	int64_t start_ns, dur_ns;
 	int rc;
 	bool done;
+	bool joined; /* its unit's report taken and the unit freed (or it never had one) */
 	struct fod_loop *engine; /* where its unit and calls run */
 	struct row *next_free, *next_handed;
 };
@@ -151,7 +152,7 @@ static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
 	double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 	uint64_t done = rows_done(j);
 	msgpack_pack_map(pk, 5 + ROW_STATUS_N);
-	fod_mp_kv_int(pk, "job", (long long)j->id);
+	fod_mp_kv_uint(pk, "job", j->id);
 	fod_mp_kv_int(pk, "rows", (long long)done);
 	for (int s = 0; s < ROW_STATUS_N; s++)
 		fod_mp_kv_int(pk, row_status_names[s], (long long)j->count[s]);
@@ -189,16 +190,26 @@ static bool job_finished(const struct fod_job *j)
 
 /* ---- results */
 
+static bool cancelled_by_owner(enum fo_cause cause)
+{
+	return cause == FO_CAUSE_CANCELLED || cause == FO_CAUSE_CLIENT_GONE ||
+	       cause == FO_CAUSE_SHUTDOWN;
+}
+
 static enum row_status classify(const struct row *r)
 {
 	size_t n = r->rep.total;
 	if (r->rep.count[FO_SKIPPED] + r->rep.count[FO_SHED] == n && n)
 		return ROW_SKIPPED;
+	/*
+	 * A row cut short by job.cancel, shutdown or its client leaving is
+	 * cancelled under every policy: best-effort returns 0 over the branches
+	 * it lost, but the row did not degrade, it was stopped.
+	 */
+	if ((r->rc != 0 || r->rep.failed) && cancelled_by_owner(r->rep.cause))
+		return ROW_CANCELLED;
 	if (r->rc == 0)
 		return r->rep.failed ? ROW_DEGRADED : ROW_OK;
-	if (r->rep.cause == FO_CAUSE_CANCELLED || r->rep.cause == FO_CAUSE_CLIENT_GONE ||
-	    r->rep.cause == FO_CAUSE_SHUTDOWN)
-		return ROW_CANCELLED;
 	return ROW_FAILED;
 }
 
@@ -212,7 +223,7 @@ static void pack_result(struct fod_job *j, const struct row *r, enum row_status 
 		err = r->rep.errors[0].errmsg ? r->rep.errors[0].errmsg
 					      : fo_outcome_str(r->rep.errors[0].outcome);
 	msgpack_pack_map(pk, err ? 6 : 5);
-	fod_mp_kv_int(pk, "id", (long long)r->id);
+	fod_mp_kv_uint(pk, "id", r->id);
 	fod_mp_kv_str(pk, "outcome", row_status_names[st]);
 	fod_mp_kv_int(pk, "us", r->dur_ns / 1000);
 	fod_mp_str(pk, "branches");
@@ -288,6 +299,7 @@ static void row_unstarted(struct fod_job *j, struct row *r, int rc)
 	memset(&r->rep, 0, sizeof(r->rep));
 	r->rep.total = j->rt->nbranches;
 	r->dur_ns = 0;
+	r->joined = true;
 }
 
 /*
@@ -299,12 +311,12 @@ static void row_joined(struct row *r)
 {
 	struct fod_job *j = r->job;
 	fo_unit_take_report(r->unit, &r->rep);
-	r->dur_ns = fo_now_ns() - r->start_ns;
 	fod_metrics_observe_unit(j->rt, j->cfg.policy, r->results, &r->rep, r->dur_ns);
 	fo_unit_free(r->unit);
 	fo_ctx_unref(r->ctx);
 	r->unit = NULL;
 	r->ctx = NULL;
+	r->joined = true;
 }
 
 /* Appends the chain first..last (linked by next_handed) for the other side. */
@@ -337,6 +349,9 @@ static void flush_back(struct ev_loop *ev, ev_prepare *w, int revents)
 	(void)ev;
 	(void)revents;
 	struct back_batch *b = (struct back_batch *)w;
+	for (struct row *r = b->rows.first; r; r = r->next_handed)
+		if (!r->joined)
+			row_joined(r); /* here, on the thread that ended it, outside any cancel */
 	while (b->rows.first) {
 		/* one chain per job: rows of one job are contiguous in practice */
 		struct row *first = b->rows.first, *last = first;
@@ -378,6 +393,8 @@ static void rows_back(struct fod_task *t)
 	j->settling = true;
 	for (struct row *r = take_handed(h), *next; r; r = next) {
 		next = r->next_handed;
+		if (!r->joined)
+			row_joined(r); /* it ended on the timer thread */
 		row_settled(j, r);
 	}
 	j->settling = false;
@@ -387,15 +404,23 @@ static void rows_back(struct fod_task *t)
 		fod_api_kick(j->conn);
 }
 
+/*
+ * The unit has ended. It is not freed here: done can run inside
+ * fo_ctx_cancel() of the unit's own group (job.cancel or a client gone on
+ * the job's loop, a deadline on the timer thread), and that call still uses
+ * the group after its hooks return. The row is joined once the call has
+ * unwound: at this loop's next prepare (flush_back), or on the job's loop
+ * when it ended on the timer thread. Rows then go back in one batch, to the
+ * job's own loop too.
+ */
 static void row_done(struct fo_unit *u, int rc, void *arg)
 {
 	(void)u;
 	struct row *r = arg;
 	r->rc = rc;
-	row_joined(r);
-	if (fod_loop_self() == r->job->loop)
-		row_settled(r->job, r);
-	else if (fod_loop_self())
+	r->dur_ns = fo_now_ns() - r->start_ns;
+	r->joined = false;
+	if (fod_loop_self())
 		back_later(r);
 	else
 		hand(&r->job->back, r, r); /* ended on the timer thread: straight back */
@@ -532,7 +557,12 @@ void fod_job_frame(struct fod_job *j, const char *frame, size_t len)
 		return;
 	}
 	char op[32];
-	if (fod_mp_arg_str(&o, "op", op, sizeof(op))) {
+	int have_op = fod_mp_arg_str(&o, "op", op, sizeof(op));
+	if (have_op < 0) {
+		reject(j, "'op' in a job is the string \"job.close\"");
+		return;
+	}
+	if (have_op == 1) {
 		if (strcmp(op, "job.close") != 0) {
 			reject(j, "only task frames and job.close until the job ends");
 			return;
@@ -627,8 +657,20 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 		fod_api_error(c, FOD_ST_BUSY, "draining: no new jobs");
 		return NULL;
 	}
-	if (!fod_mp_arg_str(req, "kind", kind, sizeof(kind))) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "'kind' (a string) is required");
+	int have_kind = fod_mp_arg_str(req, "kind", kind, sizeof(kind));
+	if (have_kind != 1) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "'kind' (a string of at most %zu bytes) is required: %s",
+			      sizeof(kind) - 1, fod_mp_str_problem(have_kind));
+		return NULL;
+	}
+	/* Present but unusable is refused, never replaced by the route's default. */
+	int have_policy = fod_mp_arg_str(req, "policy", pname, sizeof(pname));
+	if (have_policy < 0) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST,
+			      "'policy' must be a string naming failfast, collectall or "
+			      "besteffort: %s",
+			      fod_mp_str_problem(have_policy));
 		return NULL;
 	}
 	if (fod_mp_arg_uint(req, "limit", 1, MAX_LIMIT, &limit) < 0 ||
@@ -658,8 +700,7 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 		return NULL;
 	}
 	const struct fo_policy *policy = rt->policy;
-	if (fod_mp_arg_str(req, "policy", pname, sizeof(pname)) &&
-	    !(policy = fo_policy_by_name(pname))) {
+	if (have_policy == 1 && !(policy = fo_policy_by_name(pname))) {
 		fod_gen_unref(g);
 		fod_api_error(c, FOD_ST_BAD_REQUEST,
 			      "policy must be failfast, collectall or besteffort");
@@ -699,7 +740,7 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "job open");
 	msgpack_pack_map(pk, 6);
-	fod_mp_kv_int(pk, "job", (long long)j->id);
+	fod_mp_kv_uint(pk, "job", j->id);
 	fod_mp_kv_str(pk, "kind", rt->job);
 	fod_mp_kv_str(pk, "policy", policy->name);
 	fod_mp_kv_int(pk, "limit", j->limit);
@@ -763,7 +804,7 @@ void fod_jobs_pack(msgpack_packer *pk)
 		double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 		uint64_t done = rows_done(j);
 		msgpack_pack_map(pk, 14 + ROW_STATUS_N);
-		fod_mp_kv_int(pk, "job", (long long)j->id);
+		fod_mp_kv_uint(pk, "job", j->id);
 		fod_mp_kv_str(pk, "kind", j->rt->job);
 		fod_mp_kv_str(pk, "policy", j->cfg.policy->name);
 		fod_mp_kv_int(pk, "uid", j->uid);

@@ -169,9 +169,17 @@ static void watchdog_tick(struct ev_loop *ev, ev_timer *w, int revents)
 	sd_notify(0, "WATCHDOG=1");
 }
 
-/* The admin socket; without it fanoutd still serves (and says so). */
-static void start_api(struct fod_gen *g)
+/*
+ * The admin socket: 0, or -1 when it cannot be had (ExecReload and
+ * fanoutctl depend on it: a daemon without it is not started). An empty
+ * api.socket turns it off on purpose.
+ */
+static int start_api(struct fod_gen *g)
 {
+	if (!*g->api_socket) {
+		log_notice("admin socket disabled: api.socket is empty");
+		return 0;
+	}
 	char *dir = strdup(g->api_socket), *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -180,12 +188,13 @@ static void start_api(struct fod_gen *g)
 	free(dir);
 	int fd = fod_api_listen(g->api_socket, g->api_mode, g->api_group);
 	if (fd < 0) {
-		log_warn("admin socket disabled: cannot listen on %s: %s", g->api_socket,
-			 strerror(-fd));
-		return;
+		log_err("cannot open the admin socket %s: %s (api.socket = \"\" runs without one)",
+			g->api_socket, strerror(-fd));
+		return -1;
 	}
 	fod_api_start(fd);
 	log_info("admin socket on %s", g->api_socket);
+	return 0;
 }
 
 /*
@@ -285,6 +294,8 @@ int main(int argc, char **argv)
 		log_err("cannot create the event loops: %s", strerror(-r));
 		return 1;
 	}
+	if (start_api(g) < 0)
+		return 1;
 	/* Socket activation: the first passed fd is the HTTP listener. */
 	int fd;
 	int n = sd_listen_fds(1);
@@ -296,12 +307,12 @@ int main(int argc, char **argv)
 		log_info("listening on the socket systemd passed (fd %d)", fd);
 	} else if ((fd = fod_http_listen(g->http_listen)) < 0) {
 		log_err("cannot listen on %s: %s", g->http_listen, strerror(-fd));
+		fod_api_stop(); /* not left behind as a stale socket */
 		return 1;
 	} else {
 		log_info("listening on http://%s", g->http_listen);
 	}
 	fod_http_start(fd);
-	start_api(g);
 	struct ev_loop *ev = fod_loops[0].ev;
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
 	ev_signal_init(&sigterm, on_sigterm, SIGTERM);

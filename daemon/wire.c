@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "wire.h"
 
+#include <errno.h>
 #include <string.h>
 
 void fod_mp_str(msgpack_packer *pk, const char *s)
@@ -22,6 +23,12 @@ void fod_mp_kv_int(msgpack_packer *pk, const char *k, long long v)
 	msgpack_pack_long_long(pk, v);
 }
 
+void fod_mp_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
+{
+	fod_mp_str(pk, k);
+	msgpack_pack_uint64(pk, v);
+}
+
 void fod_mp_kv_double(msgpack_packer *pk, const char *k, double v)
 {
 	fod_mp_str(pk, k);
@@ -40,14 +47,23 @@ const msgpack_object *fod_mp_arg(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
-bool fod_mp_arg_str(const msgpack_object *map, const char *key, char *out, size_t len)
+int fod_mp_arg_str(const msgpack_object *map, const char *key, char *out, size_t len)
 {
 	const msgpack_object *v = fod_mp_arg(map, key);
-	if (!v || v->type != MSGPACK_OBJECT_STR || v->via.str.size >= len)
-		return false;
+	if (!v || v->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (v->type != MSGPACK_OBJECT_STR)
+		return -EINVAL;
+	if (v->via.str.size >= len)
+		return -ENAMETOOLONG;
 	memcpy(out, v->via.str.ptr, v->via.str.size);
 	out[v->via.str.size] = '\0';
-	return true;
+	return 1;
+}
+
+const char *fod_mp_str_problem(int r)
+{
+	return r == -ENAMETOOLONG ? "too long" : r == -EINVAL ? "not a string" : "missing";
 }
 
 int fod_mp_arg_uint(const msgpack_object *map, const char *key, uint64_t min, uint64_t max,

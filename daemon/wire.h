@@ -28,12 +28,21 @@ enum fod_status {
 void fod_mp_str(msgpack_packer *pk, const char *s);
 void fod_mp_kv_str(msgpack_packer *pk, const char *k, const char *v);
 void fod_mp_kv_int(msgpack_packer *pk, const char *k, long long v);
+/* Ids are unsigned on the wire: 2^64-1 stays 2^64-1. */
+void fod_mp_kv_uint(msgpack_packer *pk, const char *k, uint64_t v);
 void fod_mp_kv_double(msgpack_packer *pk, const char *k, double v);
 
 /* A request map's member by key, or NULL. */
 const msgpack_object *fod_mp_arg(const msgpack_object *map, const char *key);
-/* A string member copied into out (NUL-terminated); false if absent, not a string or too long. */
-bool fod_mp_arg_str(const msgpack_object *map, const char *key, char *out, size_t len);
+/*
+ * A string member copied into out (NUL-terminated): 1; 0 when absent or nil
+ * (out untouched); -EINVAL when not a string, -ENAMETOOLONG when it does not
+ * fit in len bytes. A present but unusable argument is the caller's error to
+ * report, never a reason to fall back to a default.
+ */
+int fod_mp_arg_str(const msgpack_object *map, const char *key, char *out, size_t len);
+/* What was wrong with a string argument, from fod_mp_arg_str's result: "missing", ... */
+const char *fod_mp_str_problem(int r);
 /*
  * An unsigned member in [min, max]: 1 and *out set; 0 when absent (*out
  * untouched); -1 when present but not such an integer.

@@ -66,13 +66,16 @@ int main(int argc, char **argv)
 					      {"count", required_argument, NULL, 'n'},
 					      {"kind", required_argument, NULL, 'k'},
 					      {"payload-bytes", required_argument, NULL, 'b'},
+					      {"first-id", required_argument, NULL, 'f'},
 					      {"help", no_argument, NULL, 'h'},
 					      {NULL, 0, NULL, 0}};
-	uint64_t seed = 1, count = 0;
+	uint64_t seed = 1, count = 0, first = 1;
+	bool first_ok = true;
+	char *end;
 	const char *kind = "enrich";
 	long bytes = 32;
 	int c;
-	while ((c = getopt_long(argc, argv, "s:n:k:b:h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:k:b:f:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			seed = strtoull(optarg, NULL, 10);
@@ -86,18 +89,25 @@ int main(int argc, char **argv)
 		case 'b':
 			bytes = strtol(optarg, NULL, 10);
 			break;
+		case 'f':
+			/* ids are unsigned 64-bit: up to 2^64-1, never a negative number */
+			errno = 0;
+			first = strtoull(optarg, &end, 10);
+			first_ok = *optarg && *optarg != '-' && !*end && errno != ERANGE;
+			break;
 		case 'h':
 			printf("usage: fanout-gen --seed S --count N [--kind K] [--payload-bytes "
-			       "B]\n");
+			       "B] [--first-id ID]\n");
 			return 0;
 		default:
 			return 2;
 		}
 	}
-	if (count == 0 || bytes < 0 || bytes > 65536 || optind < argc) {
+	if (count == 0 || bytes < 0 || bytes > 65536 || optind < argc || !first_ok ||
+	    count - 1 > UINT64_MAX - first) {
 		fprintf(stderr,
 			"usage: fanout-gen --seed S --count N [--kind K] [--payload-bytes B]"
-			" (N > 0, 0 <= B <= 65536)\n");
+			" [--first-id ID] (N > 0, 0 <= B <= 65536, ID + N - 1 <= 2^64-1)\n");
 		return 2;
 	}
 	msgpack_sbuffer_init(&buf);
@@ -122,7 +132,7 @@ int main(int argc, char **argv)
 		at = frame_begin();
 		msgpack_pack_map(&pk, 2);
 		pack_str(&pk, "id");
-		msgpack_pack_uint64(&pk, i);
+		msgpack_pack_uint64(&pk, first + (i - 1));
 		pack_str(&pk, "payload");
 		msgpack_pack_bin(&pk, (size_t)bytes);
 		msgpack_pack_bin_body(&pk, payload, (size_t)bytes);

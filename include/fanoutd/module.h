@@ -83,7 +83,11 @@ struct fo_limiter_ops {
 	bool weighted;
 	/* Outcome feedback (may be NULL): the engine's fo_feedback_fn. */
 	void (*feedback)(void *state, enum fo_outcome o, int64_t dur_ns);
-	/* Live limit change (fanoutctl limit set): 0 or -EINVAL. */
+	/*
+	 * Live limit change (fanoutctl limit set): 0 (taken as asked), the limit
+	 * taken instead (> 0: a limiter with a range clamps into it, and the
+	 * caller says so), or -EINVAL.
+	 */
 	int (*set_limit)(void *state, int64_t limit);
 };
 

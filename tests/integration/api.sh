@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The admin socket API and fanoutctl: every op, access levels (an unprivileged
 # peer is refused operator/admin ops before they run), malformed and oversized
-# frames, a live limit change seen in /metrics, a synchronous reload that
-# fails with file:line.
+# frames, string arguments of the wrong type or too long refused (never
+# replaced by a default), a live limit change seen in /metrics, an aimd limit
+# out of its range clamped and said so, a synchronous reload that fails with
+# file:line.
 . "$SRCDIR/tests/integration/lib.sh"
 
 conf=$(make_config -e 's|mode = "0660";|mode = "0666";|')
@@ -40,6 +42,21 @@ rc=0; out=$(ctl limit set nosuch 5 2>&1) || rc=$?
 rc=0; out=$(ctl limit set downstreams 0 2>&1) || rc=$?
 [ "$rc" = 1 ] || fail "limit 0 accepted: $out"
 pass "bad limit set refused (exit 1, reason on stderr)"
+# downstreams is aimd with initial 2000: its range is 1..20000 (max = initial x 10).
+rc=0; out=$(ctl limit set downstreams 50000 2>&1) || rc=$?
+[ "$rc" = 0 ] && echo "$out" | grep -q "limit 50000 is above the range of limiter 'downstreams' (aimd): set to its maximum, 20000" ||
+	fail "aimd limit over its max: $rc $out"
+[ "$(metric 'fanoutd_limiter_limit{limiter="downstreams"}')" = 20000 ] || fail "clamped limit not live"
+ctl limit set downstreams 1234 >/dev/null 2>"$TMP/err" && [ ! -s "$TMP/err" ] || fail "in-range limit: $(cat "$TMP/err")"
+pass "aimd limit set over its max: clamped to 20000, said on stderr, exit 0"
+# Job ids are unsigned 64-bit: the largest is looked up as itself; "-1" and 2^64 are not ids.
+rc=0; out=$(ctl job cancel 18446744073709551615 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "no job 18446744073709551615" || fail "job cancel 2^64-1: $rc $out"
+for bad in -1 18446744073709551616; do
+	rc=0; out=$(ctl job cancel "$bad" 2>&1) || rc=$?
+	[ "$rc" = 2 ] && echo "$out" | grep -q "a job id is a positive integer, not '$bad'" || fail "job cancel $bad: $rc $out"
+done
+pass "job cancel: id 2^64-1 looked up as itself; -1 and 2^64 refused as usage errors"
 
 out=$(ctl reload) || fail "reload: $out"
 echo "$out" | grep -q "^generation *2$" || fail "reload output: $out"
@@ -97,6 +114,53 @@ assert b"malformed frame" in body, body
 PY
 ctl status >/dev/null || fail "the daemon is hurt after bad frames"
 pass "malformed, unknown-op, oversized and too-deep frames: error replies; daemon unaffected"
+
+# String arguments: present but not a string, or too long, is refused with the reason (status 1),
+# never replaced by a default.
+python3 - "$TMP/api.sock" <<'PY' || fail "bad string arguments"
+import socket, struct, sys
+def enc(v):   # the little msgpack these requests need
+    if isinstance(v, bool): return b"\xc3" if v else b"\xc2"
+    if isinstance(v, int): return bytes([v]) if v < 128 else b"\xcd" + struct.pack(">H", v)
+    if isinstance(v, str):
+        b = v.encode(); return (bytes([0xa0 | len(b)]) if len(b) < 32 else b"\xd9" + bytes([len(b)])) + b
+    if isinstance(v, list): return bytes([0x90 | len(v)]) + b"".join(enc(x) for x in v)
+    return bytes([0x80 | len(v)]) + b"".join(enc(k) + enc(x) for k, x in v.items())
+def ask(req):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+    f = enc(req); s.sendall(struct.pack(">I", len(f)) + f)
+    n = struct.unpack(">I", s.recv(4))[0]; body = b""
+    while len(body) < n: body += s.recv(n - len(body))
+    s.close()
+    assert body[:8] == b"\x83\xa6status", body
+    return body[8], body
+cases = [
+    ({"op": "job.open", "kind": "enrich", "policy": 5}, b"'policy' must be a string naming failfast, collectall or besteffort: not a string"),
+    ({"op": "job.open", "kind": "enrich", "policy": ["besteffort"]}, b"not a string"),
+    ({"op": "job.open", "kind": "enrich", "policy": "b" * 100}, b"'policy' must be a string naming failfast, collectall or besteffort: too long"),
+    ({"op": "job.open", "kind": "enrich", "policy": "nosuch"}, b"policy must be failfast, collectall or besteffort"),
+    ({"op": "job.open", "kind": 7}, b"'kind' (a string of at most 127 bytes) is required: not a string"),
+    ({"op": "job.open", "kind": "k" * 200}, b"'kind' (a string of at most 127 bytes) is required: too long"),
+    ({"op": "limit.get", "name": True}, b"'name' (a string of at most 127 bytes) is required: not a string"),
+    ({"op": "limit.get", "name": "n" * 128}, b"too long"),
+    ({"op": 1}, b"'op' (a string of at most 63 bytes) is required: not a string"),
+    ({"op": "o" * 64}, b"'op' (a string of at most 63 bytes) is required: too long"),
+]
+for req, why in cases:
+    st, body = ask(req)
+    assert st == 1 and why in body, (req, body)
+# In a job, a task frame whose op is not a string is rejected (not taken as a task).
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+def send(req): f = enc(req); s.sendall(struct.pack(">I", len(f)) + f)
+def recv():
+    n = struct.unpack(">I", s.recv(4))[0]; b = b""
+    while len(b) < n: b += s.recv(n - len(b))
+    return b
+send({"op": "job.open", "kind": "enrich"}); assert b"job open" in recv()
+send({"op": 3, "id": 1}); b = recv(); assert b"'op' in a job is the string" in b, b
+send({"op": "job.close"}); b = recv(); assert b"job done" in b and b"\xa8rejected\x01" in b, b
+PY
+pass "wrong-type and over-long string arguments (policy, kind, name, op, a job's op) refused with the reason"
 
 # top: two samples while requests flow; the second shows rates and percentiles per branch.
 (for _ in $(seq 60); do curl -fs "$(url /product/7)" >/dev/null; done) &

@@ -44,6 +44,11 @@ const msgpack_object *ctl_member(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
+uint64_t ctl_uint(const msgpack_object *o)
+{
+	return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o->via.u64 : 0;
+}
+
 double ctl_number(const msgpack_object *o)
 {
 	if (!o)
@@ -127,12 +132,28 @@ int ctl_full_io(int fd, void *buf, size_t len, bool writing)
 	return 0;
 }
 
+/* send() without SIGPIPE: a daemon that refused us has closed, but its reason is there to read. */
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int ctl_send(int fd, const struct ctl_req *req)
 {
 	uint32_t be = htonl((uint32_t)req->buf.size);
-	if (ctl_full_io(fd, &be, 4, true) < 0)
+	if (send_all(fd, &be, 4) < 0)
 		return -1;
-	return ctl_full_io(fd, req->buf.data, req->buf.size, true);
+	return send_all(fd, req->buf.data, req->buf.size);
 }
 
 long ctl_recv(int fd, char **out)
@@ -157,7 +178,10 @@ int ctl_call(const char *path, const struct ctl_req *req, struct ctl_reply *rep)
 		return CTL_UNREACHABLE;
 	}
 	char *raw = NULL;
-	long len = ctl_send(fd, req) < 0 ? -1 : ctl_recv(fd, &raw);
+	/* Read even when the send failed: a refusal (too many connections) comes before any
+	 * request. */
+	ctl_send(fd, req);
+	long len = ctl_recv(fd, &raw);
 	close(fd);
 	if (len < 0) {
 		fprintf(stderr, "fanoutctl: the connection to %s broke\n", path);

@@ -46,6 +46,8 @@ int ctl_call(const char *path, const struct ctl_req *req, struct ctl_reply *rep)
 void ctl_pack_str(msgpack_packer *pk, const char *s);
 const msgpack_object *ctl_member(const msgpack_object *map, const char *key);
 double ctl_number(const msgpack_object *o);
+/* An unsigned integer exactly (ids go up to 2^64-1, past a double's 2^53); 0 if it is not one. */
+uint64_t ctl_uint(const msgpack_object *o);
 bool ctl_str_is(const msgpack_object *o, const char *s);
 
 void ctl_json(FILE *f, const msgpack_object *o);

@@ -8,6 +8,7 @@
  * job had failed rows; 2 usage; 3 the daemon could not be reached or the
  * connection broke.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +85,9 @@ int main(int argc, char **argv)
 		ctl_pack_str(&req.pk, a[2]);
 	} else if (nargs == 4 && is(a[0], "limit") && is(a[1], "set")) {
 		char *end;
+		errno = 0;
 		unsigned long long n = strtoull(a[3], &end, 10);
-		if (*end || !*a[3] || a[3][0] == '-') {
+		if (*end || !*a[3] || a[3][0] == '-' || errno == ERANGE) {
 			fprintf(stderr, "fanoutctl: limit must be a positive integer, not '%s'\n",
 				a[3]);
 			return CTL_USAGE;
@@ -101,8 +103,10 @@ int main(int argc, char **argv)
 		nargs == 1 ? msgpack_pack_true(&req.pk) : msgpack_pack_false(&req.pk);
 	} else if (nargs == 3 && is(a[0], "job") && is(a[1], "cancel")) {
 		char *end;
+		errno = 0;
 		unsigned long long id = strtoull(a[2], &end, 10);
-		if (*end || !id) {
+		/* strtoull takes "-1" as 2^64-1 and saturates on overflow: neither is an id */
+		if (*end || !id || a[2][0] == '-' || errno == ERANGE) {
 			fprintf(stderr, "fanoutctl: a job id is a positive integer, not '%s'\n",
 				a[2]);
 			return CTL_USAGE;
@@ -124,6 +128,9 @@ int main(int argc, char **argv)
 		ctl_reply_free(&rep);
 		return CTL_FAILED;
 	}
+	/* A change the daemon made otherwise than asked (a clamped limit) is said on stderr. */
+	if (nargs == 4 && is(a[0], "limit") && is(a[1], "set") && strcmp(rep.msg, "ok") != 0)
+		fprintf(stderr, "fanoutctl: %s\n", rep.msg);
 	if (rep.data && as_json) {
 		ctl_json(stdout, rep.data);
 		putchar('\n');

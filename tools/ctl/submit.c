@@ -113,7 +113,14 @@ static void print_result(struct submit *s, const char *frame, size_t len)
 		return;
 	const msgpack_object *br = ctl_member(&o, "branches"), *val = ctl_member(&o, "values"),
 			     *err = ctl_member(&o, "error");
-	fprintf(s->out, "{\"id\":%.0f,\"outcome\":", ctl_number(ctl_member(&o, "id")));
+	/* The id as sent: unsigned and exact (not through a double). */
+	const msgpack_object *id = ctl_member(&o, "id");
+	fputs("{\"id\":", s->out);
+	if (id)
+		ctl_json(s->out, id);
+	else
+		fputs("null", s->out);
+	fputs(",\"outcome\":", s->out);
 	const msgpack_object *oc = ctl_member(&o, "outcome");
 	if (oc)
 		ctl_json(s->out, oc);
@@ -384,7 +391,8 @@ static int open_job(struct submit *s, const char *kind, const char *policy,
 		msgpack_pack_unsigned_long_long(&req.pk, window);
 	}
 	char *raw = NULL;
-	long len = ctl_send(s->sock, &req) < 0 ? -1 : ctl_recv(s->sock, &raw);
+	ctl_send(s->sock, &req); /* a refusal is read even when the send failed */
+	long len = ctl_recv(s->sock, &raw);
 	ctl_req_free(&req);
 	struct ctl_reply rep;
 	if (len < 0 || ctl_reply_parse(raw, (size_t)len, &rep) < 0) {
@@ -398,7 +406,7 @@ static int open_job(struct submit *s, const char *kind, const char *policy,
 		ctl_reply_free(&rep);
 		return CTL_FAILED;
 	}
-	s->job = (uint64_t)ctl_number(ctl_member(rep.data, "job"));
+	s->job = ctl_uint(ctl_member(rep.data, "job"));
 	const msgpack_object *br = ctl_member(rep.data, "branches");
 	for (uint32_t i = 0;
 	     br && br->type == MSGPACK_OBJECT_ARRAY && i < br->via.array.size && i < 16; i++)

@@ -172,8 +172,8 @@ static void show_jobs(const msgpack_object *js)
 		ctl_scalar(ctl_member(j, "state"), st, sizeof(st));
 		double age = ctl_number(ctl_member(j, "age_s")),
 		       done = ctl_number(ctl_member(j, "rows_done"));
-		printf("%-6.0f %-12s %-10s %12.0f %10.0f %10.0f %10.0f %10.1f\n",
-		       ctl_number(ctl_member(j, "job")), k, st, done,
+		printf("%-6llu %-12s %-10s %12.0f %10.0f %10.0f %10.0f %10.1f\n",
+		       (unsigned long long)ctl_uint(ctl_member(j, "job")), k, st, done,
 		       ctl_number(ctl_member(j, "in_flight")), age > 0 ? done / age : 0,
 		       ctl_number(ctl_member(j, "failed")), age);
 	}

@@ -64,15 +64,16 @@ static void feedback(void *state, enum fo_outcome o, int64_t dur_ns)
 		fo_sem_resize(a->sem, next);
 }
 
+/* Outside [min, max] the limit is clamped into it; the caller hears what was taken. */
 static int set_limit(void *state, int64_t limit)
 {
 	struct aimd *a = state;
-	if (limit < a->min || limit > a->max)
-		return -EINVAL;
+	int64_t took = limit < a->min ? a->min : limit > a->max ? a->max : limit;
 	pthread_mutex_lock(&a->lock);
-	a->limit = (double)limit;
+	a->limit = (double)took;
 	pthread_mutex_unlock(&a->lock);
-	return fo_sem_resize(a->sem, limit);
+	int r = fo_sem_resize(a->sem, took);
+	return r < 0 ? r : (int)took;
 }
 
 static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
