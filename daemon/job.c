@@ -33,7 +33,6 @@ struct row {
 	int64_t start_ns, dur_ns;
 	int rc;
 	bool done;
-	bool joined; /* its unit's report taken and the unit freed (or it never had one) */
 	struct fod_loop *engine; /* where its unit and calls run */
 	struct row *next_free, *next_handed;
 };
@@ -299,7 +298,6 @@ static void row_unstarted(struct fod_job *j, struct row *r, int rc)
 	memset(&r->rep, 0, sizeof(r->rep));
 	r->rep.total = j->rt->nbranches;
 	r->dur_ns = 0;
-	r->joined = true;
 }
 
 /*
@@ -311,12 +309,12 @@ static void row_joined(struct row *r)
 {
 	struct fod_job *j = r->job;
 	fo_unit_take_report(r->unit, &r->rep);
+	r->dur_ns = fo_now_ns() - r->start_ns;
 	fod_metrics_observe_unit(j->rt, j->cfg.policy, r->results, &r->rep, r->dur_ns);
 	fo_unit_free(r->unit);
 	fo_ctx_unref(r->ctx);
 	r->unit = NULL;
 	r->ctx = NULL;
-	r->joined = true;
 }
 
 /* Appends the chain first..last (linked by next_handed) for the other side. */
@@ -349,9 +347,6 @@ static void flush_back(struct ev_loop *ev, ev_prepare *w, int revents)
 	(void)ev;
 	(void)revents;
 	struct back_batch *b = (struct back_batch *)w;
-	for (struct row *r = b->rows.first; r; r = r->next_handed)
-		if (!r->joined)
-			row_joined(r); /* here, on the thread that ended it, outside any cancel */
 	while (b->rows.first) {
 		/* one chain per job: rows of one job are contiguous in practice */
 		struct row *first = b->rows.first, *last = first;
@@ -393,8 +388,6 @@ static void rows_back(struct fod_task *t)
 	j->settling = true;
 	for (struct row *r = take_handed(h), *next; r; r = next) {
 		next = r->next_handed;
-		if (!r->joined)
-			row_joined(r); /* it ended on the timer thread */
 		row_settled(j, r);
 	}
 	j->settling = false;
@@ -404,23 +397,15 @@ static void rows_back(struct fod_task *t)
 		fod_api_kick(j->conn);
 }
 
-/*
- * The unit has ended. It is not freed here: done can run inside
- * fo_ctx_cancel() of the unit's own group (job.cancel or a client gone on
- * the job's loop, a deadline on the timer thread), and that call still uses
- * the group after its hooks return. The row is joined once the call has
- * unwound: at this loop's next prepare (flush_back), or on the job's loop
- * when it ended on the timer thread. Rows then go back in one batch, to the
- * job's own loop too.
- */
 static void row_done(struct fo_unit *u, int rc, void *arg)
 {
 	(void)u;
 	struct row *r = arg;
 	r->rc = rc;
-	r->dur_ns = fo_now_ns() - r->start_ns;
-	r->joined = false;
-	if (fod_loop_self())
+	row_joined(r);
+	if (fod_loop_self() == r->job->loop)
+		row_settled(r->job, r);
+	else if (fod_loop_self())
 		back_later(r);
 	else
 		hand(&r->job->back, r, r); /* ended on the timer thread: straight back */
