@@ -285,31 +285,36 @@ int fo_sem_acquire_async(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight,
 		pthread_mutex_unlock(&sem->lock);
 		return 0;
 	}
+	pthread_mutex_unlock(&sem->lock);
+	/*
+	 * The hook goes on before the waiter is queued: once queued, any release
+	 * may grant it, and the grant path removes the hook. A hook added after
+	 * that would stay linked to a waiter that is gone. Adding it takes the
+	 * context's lock, and its firing takes the semaphore's, so it is added
+	 * outside the semaphore's lock; a hook that fires before the waiter is
+	 * queued finds it not queued and leaves it to us (the ended check below).
+	 */
 	w->weight = weight;
 	w->sem = sem;
 	w->ctx = ctx;
 	w->hook.fn = waiter_ctx_ended;
-	enqueue(sem, w);
-	pthread_mutex_unlock(&sem->lock);
-	/*
-	 * Outside the lock: the hook takes the semaphore lock when it fires. If
-	 * ctx ended in between, leave the queue ourselves, unless a release
-	 * already granted us (then the callback is coming).
-	 */
-	if (ctx && fo_ctx_hook_add(ctx, &w->hook) < 0) {
-		pthread_mutex_lock(&sem->lock);
-		bool still = queued(w);
-		struct fo_sem_waiter *granted = NULL;
-		if (still) {
-			dequeue(sem, w);
-			granted = grant_locked(sem);
-		}
+	w->next = w->prev = w; /* not queued */
+	if (ctx && fo_ctx_hook_add(ctx, &w->hook) < 0)
+		return fo_ctx_err(ctx);
+	pthread_mutex_lock(&sem->lock);
+	bool ended = ctx && fo__ctx_expired(ctx);
+	bool now = !ended && grant_now(sem, w->partition, weight);
+	if (!ended && !now) {
+		enqueue(sem, w);
 		pthread_mutex_unlock(&sem->lock);
-		notify(granted);
-		if (still)
-			return fo_ctx_err(ctx);
+		return -EINPROGRESS;
 	}
-	return -EINPROGRESS;
+	if (now)
+		take(sem, w->partition, weight);
+	pthread_mutex_unlock(&sem->lock);
+	if (ctx)
+		fo_ctx_hook_del(ctx, &w->hook); /* waits for a hook firing right now */
+	return now ? 0 : fo_ctx_err(ctx);
 }
 
 struct blocking_waiter {
