@@ -30,8 +30,14 @@
 #define OUT_LOW	   (1u << 20)
 #define READ_CHUNK 65536
 
-enum level { LEVEL_USER, LEVEL_OPERATOR, LEVEL_ADMIN };
-static const char *const level_names[] = {"user", "operator", "admin"};
+/*
+ * Each level may do what the ones below it may: users read; job submitters
+ * (api.job_group) also run batch jobs, which take limiter capacity and so
+ * are not for every reader; operators also change limits, drain and cancel
+ * jobs; admins also reload and shut down.
+ */
+enum level { LEVEL_USER, LEVEL_JOB, LEVEL_OPERATOR, LEVEL_ADMIN };
+static const char *const level_names[] = {"user", "job", "operator", "admin"};
 
 struct fod_api_conn {
 	ev_io rio, wio;
@@ -430,7 +436,7 @@ static const struct command {
 	{"limit.get", LEVEL_USER, cmd_limit_get},
 	{"jobs", LEVEL_USER, cmd_jobs},
 	{"branches", LEVEL_USER, cmd_branches},
-	{"job.open", LEVEL_USER, cmd_job_open},
+	{"job.open", LEVEL_JOB, cmd_job_open},
 	{"limit.set", LEVEL_OPERATOR, cmd_limit_set},
 	{"job.cancel", LEVEL_OPERATOR, cmd_job_cancel},
 	{"drain", LEVEL_OPERATOR, cmd_drain},
@@ -733,6 +739,8 @@ static enum level peer_level(int fd, unsigned *uid)
 		lv = LEVEL_ADMIN;
 	else if (g && in_group(cred.uid, cred.gid, g->api_operator_group))
 		lv = LEVEL_OPERATOR;
+	else if (g && in_group(cred.uid, cred.gid, g->api_job_group))
+		lv = LEVEL_JOB;
 	fod_gen_unref(g);
 	return lv;
 }

@@ -703,7 +703,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	const config_setting_t *modules = config_lookup(&g->cfg, "modules");
 	const config_setting_t *shutdown = config_lookup(&g->cfg, "shutdown");
 	const char *listen = "127.0.0.1:8080", *sock = "/run/fanoutd/fanoutd.sock",
-		   *mpath = FOD_MODULEDIR, *amode = "0660", *agroup = "", *admin = "", *oper = "";
+		   *mpath = FOD_MODULEDIR, *amode = "0660", *agroup = "", *admin = "", *oper = "",
+		   *jobgrp = "";
 	long long loops = 0, pool = 4, maxconn = 10000, url = 2048, hdr = 8192, body = 0;
 	long long api_maxconn = 64;
 	g->api_idle_timeout_ns = 60 * FO_SEC;
@@ -722,6 +723,7 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_string(api, "group", false, &agroup) < 0 ||
 	    conf_string(api, "admin_group", false, &admin) < 0 ||
 	    conf_string(api, "operator_group", false, &oper) < 0 ||
+	    conf_string(api, "job_group", false, &jobgrp) < 0 ||
 	    conf_int(api, "max_connections", 1, 100000, false, &api_maxconn) < 0 ||
 	    conf_ms(api, "idle_timeout_ms", 1, 86400000, &g->api_idle_timeout_ns) < 0 ||
 	    conf_int(workers, "loops", 0, 256, false, &loops) < 0 ||
@@ -743,6 +745,7 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	g->api_group = strdup(agroup);
 	g->api_admin_group = strdup(admin);
 	g->api_operator_group = strdup(oper);
+	g->api_job_group = strdup(jobgrp);
 	g->loops = (unsigned)loops;
 	g->pool_threads = (unsigned)pool;
 	g->max_connections = (long)maxconn;
@@ -865,6 +868,7 @@ void fod_gen_unref(struct fod_gen *g)
 	free(g->api_group);
 	free(g->api_admin_group);
 	free(g->api_operator_group);
+	free(g->api_job_group);
 	free(g->path);
 	config_destroy(&g->cfg);
 	free(g);

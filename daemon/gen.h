@@ -67,7 +67,7 @@ struct fod_gen {
 	char *path;
 	/* settings */
 	char *http_listen, *api_socket, *modules_path;
-	char *api_mode, *api_group, *api_admin_group, *api_operator_group;
+	char *api_mode, *api_group, *api_admin_group, *api_operator_group, *api_job_group;
 	unsigned loops, pool_threads;
 	long max_connections;
 	long api_max_connections;   /* admin socket connections at once */

@@ -86,6 +86,23 @@ if have setpriv "access levels of an unprivileged peer"; then
 	[ "$code" = 200 ] || fail "a refused drain drained"
 	as_nobody jobs >/dev/null || fail "nobody cannot list jobs"
 	pass "uid 65534: status and jobs allowed; limit set, drain, job cancel and reload forbidden, nothing changed"
+
+	# Jobs take limiter capacity: a reader may not run one; api.job_group grants it, nothing more.
+	"$FANOUT_GEN" --seed 1 --count 10 --kind enrich >"$TMP/rows"
+	chmod 0644 "$TMP/rows"
+	rc=0; out=$(as_nobody submit -i "$TMP/rows" -o /dev/null 2>&1) || rc=$?
+	[ "$rc" != 0 ] && echo "$out" | grep -q "needs the job level; this peer has user" ||
+		fail "nobody submit: $rc $out"
+	[ "$(ctl --json jobs)" = "[]" ] || fail "a refused job.open opened a job: $(ctl --json jobs)"
+	sed -i -e 's/budget_ms = ;/budget_ms = 300;/' \
+		-e 's|operator_group = "";|operator_group = ""; job_group = "nogroup";|' "$conf"
+	ctl reload >/dev/null || fail "reload with api.job_group"
+	out=$(as_nobody submit -i "$TMP/rows" -o /dev/null 2>&1) || fail "nobody in api.job_group: $out"
+	echo "$out" | grep -q "10 rows: 10 ok" || fail "nobody's job: $out"
+	rc=0; out=$(as_nobody limit set downstreams 7 2>&1) || rc=$?
+	[ "$rc" = 1 ] && echo "$out" | grep -q "needs the operator level; this peer has job" ||
+		fail "job_group member limit set: $rc $out"
+	pass "job.open needs the job level: refused to a reader, allowed to api.job_group, which may not operate"
 fi
 
 # Bad frames: garbage msgpack, unknown op, oversized length (then the connection closes).
