@@ -201,27 +201,27 @@ static void cmd_modules(struct fod_api_conn *c, const msgpack_object *req)
 	struct fod_gen *g = fod_gen_current();
 	size_t n = g->nlimiters + g->ndownstreams;
 	for (size_t i = 0; i < g->nroutes; i++)
-		n += g->routes[i].policy_mod.desc != NULL;
+		n += g->routes[i].policy_in.live;
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "ok");
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < g->nlimiters; i++)
-		pack_module(pk, &g->limiters[i].mod, g->limiters[i].name);
+		pack_module(pk, &g->limiters[i].in.mod, g->limiters[i].name);
 	for (size_t i = 0; i < g->ndownstreams; i++)
-		pack_module(pk, &g->downstreams[i]->mod, g->downstreams[i]->mod.desc->name);
+		pack_module(pk, &g->downstreams[i]->in.mod, g->downstreams[i]->in.mod.desc->name);
 	for (size_t i = 0; i < g->nroutes; i++)
-		if (g->routes[i].policy_mod.desc)
-			pack_module(pk, &g->routes[i].policy_mod, g->routes[i].name);
+		if (g->routes[i].policy_in.live)
+			pack_module(pk, &g->routes[i].policy_in.mod, g->routes[i].name);
 	fod_api_reply(c, &r);
 	fod_gen_unref(g);
 }
 
 static void pack_limiter(msgpack_packer *pk, struct fod_limiter *l)
 {
-	struct fo_sem *sem = l->ops->sem(l->state);
+	struct fo_sem *sem = fod_limiter_sem(l);
 	msgpack_pack_map(pk, 6);
 	fod_mp_kv_str(pk, "name", l->name);
-	fod_mp_kv_str(pk, "module", l->mod.desc->name);
+	fod_mp_kv_str(pk, "module", l->in.mod.desc->name);
 	fod_mp_kv_int(pk, "limit", fo_sem_size(sem));
 	fod_mp_kv_int(pk, "in_use", fo_sem_in_use(sem));
 	fod_mp_kv_int(pk, "high_water", fo_sem_high_water(sem));
@@ -276,7 +276,7 @@ static void limit_clamped_msg(char *msg, size_t len, const struct fod_limiter *l
 {
 	snprintf(msg, len, "limit %llu is %s the range of limiter '%s' (%s): set to its %s, %lld",
 		 (unsigned long long)want, took < (long long)want ? "above" : "below", l->name,
-		 l->mod.desc->name, took < (long long)want ? "maximum" : "minimum", took);
+		 l->in.mod.desc->name, took < (long long)want ? "maximum" : "minimum", took);
 }
 
 static void cmd_limit_set(struct fod_api_conn *c, const msgpack_object *req)
@@ -285,6 +285,7 @@ static void cmd_limit_set(struct fod_api_conn *c, const msgpack_object *req)
 	struct fod_limiter *l = named_limiter(c, req, g);
 	const msgpack_object *v = fod_mp_arg(req, "limit");
 	int r = 0;
+	int64_t took = 0;
 	if (!l) {
 		/* answered */
 	} else if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 < 1 ||
@@ -293,20 +294,19 @@ static void cmd_limit_set(struct fod_api_conn *c, const msgpack_object *req)
 			      "'limit' must be an integer in [1, 100000000]");
 	} else if (!l->ops->set_limit) {
 		fod_api_error(c, FOD_ST_BAD_REQUEST, "limiter '%s' (%s) takes no live limit",
-			      l->name, l->mod.desc->name);
-	} else if ((r = l->ops->set_limit(l->state, (int64_t)v->via.u64)) < 0) {
+			      l->name, l->in.mod.desc->name);
+	} else if ((r = l->ops->set_limit(&l->in.self, (int64_t)v->via.u64, &took)) < 0) {
 		fod_api_error(c, FOD_ST_BAD_REQUEST, "limiter '%s' (%s) refused limit %llu: %s",
-			      l->name, l->mod.desc->name, (unsigned long long)v->via.u64,
+			      l->name, l->in.mod.desc->name, (unsigned long long)v->via.u64,
 			      strerror(-r));
 	} else {
 		/* A limiter with a range (aimd's min..max) clamps into it and says what it took. */
 		char msg[256] = "ok";
-		bool clamped = r > 0 && (uint64_t)r != v->via.u64;
+		bool clamped = (uint64_t)took != v->via.u64;
 		if (clamped)
-			limit_clamped_msg(msg, sizeof(msg), l, v->via.u64, r);
+			limit_clamped_msg(msg, sizeof(msg), l, v->via.u64, (long long)took);
 		log_notice("limiter %s: limit set to %lld over the API%s%s", l->name,
-			   r > 0 ? (long long)r : (long long)v->via.u64, clamped ? ": " : "",
-			   clamped ? msg : "");
+			   (long long)took, clamped ? ": " : "", clamped ? msg : "");
 		struct fod_reply rep;
 		pack_limiter(fod_reply_begin(&rep, FOD_ST_OK, msg), l);
 		fod_api_reply(c, &rep);

@@ -45,7 +45,7 @@ static void call_start(struct fod_task *t)
 		fod_call_done(&k->c, fo_ctx_err(k->ctx), NULL, 0, NULL);
 		return;
 	}
-	k->branch->ds->ops->start(&k->c);
+	k->branch->ds->ops->start(k->c.self, &k->c);
 }
 
 static void call_cancel(struct fod_task *t)
@@ -53,7 +53,7 @@ static void call_cancel(struct fod_task *t)
 	struct call *k = (struct call *)((char *)t - offsetof(struct call, cancel_task));
 	/* Not started yet: its start sees the ended context and answers. */
 	if (k->started && !k->done)
-		k->branch->ds->ops->cancel(&k->c);
+		k->branch->ds->ops->cancel(k->c.self, &k->c);
 	call_put(k);
 }
 
@@ -63,7 +63,7 @@ static void call_ctx_ended(struct fo_ctx_hook *h, enum fo_cause cause)
 	struct call *k = (struct call *)((char *)h - offsetof(struct call, hook));
 	atomic_fetch_add(&k->refs, 1);
 	k->cancel_task.fn = call_cancel;
-	fod_loop_post(ev_userdata(k->c.loop), &k->cancel_task); /* the call's own loop */
+	fod_loop_post((struct fod_loop *)k->c.loop, &k->cancel_task); /* the call's own loop */
 }
 
 void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg)
@@ -75,7 +75,8 @@ void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branc
 		fo_branch_done(b, -ENOMEM, NULL, 0, "out of memory");
 		return;
 	}
-	k->c.loop = loop->ev;
+	k->c.self = &br->ds->in.self;
+	k->c.loop = (struct fo_loop *)loop;
 	k->c.task = t;
 	k->c.branch = br->index;
 	k->c.deadline_ns = fo_ctx_deadline(ctx);
@@ -94,13 +95,20 @@ void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branc
 		fod_loop_post(loop, &k->start_task);
 }
 
+/* The engine's feedback, to the limiter instance's handle. */
+static void limiter_feedback(void *arg, enum fo_outcome o, int64_t dur_ns)
+{
+	struct fod_limiter *l = arg;
+	l->ops->feedback(&l->in.self, o, dur_ns);
+}
+
 struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_policy *policy,
 				  struct fo_pool *pool, enum fod_work work)
 {
 	struct fo_config cfg = {
 		.limit = rt->limit ? rt->limit : (unsigned)rt->nbranches,
 		.policy = policy,
-		.policy_params = policy == rt->policy ? rt->setting : NULL,
+		.policy_params = policy == rt->policy ? rt->policy_params : NULL,
 		.ordered = true,
 		.join_reserve_ns = rt->join_reserve_ns,
 		.min_task_budget_ns = rt->min_branch_ns,
@@ -108,13 +116,13 @@ struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_po
 		.pool = pool,
 	};
 	if (rt->limiter) {
-		cfg.global = rt->limiter->ops->sem(rt->limiter->state);
+		cfg.global = fod_limiter_sem(rt->limiter);
 		/* Unpartitioned, HTTP and jobs share partition 0. */
 		if (rt->limiter->partitioned && work == FOD_WORK_JOB)
 			cfg.global_partition = FOD_PARTITION_JOBS;
 		if (rt->limiter->ops->feedback) {
-			cfg.feedback = rt->limiter->ops->feedback;
-			cfg.feedback_arg = rt->limiter->state;
+			cfg.feedback = limiter_feedback;
+			cfg.feedback_arg = rt->limiter;
 		}
 	}
 	return cfg;

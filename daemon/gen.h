@@ -24,17 +24,20 @@ extern const char *const fod_partition_names[FOD_PARTITIONS];
 
 struct fod_limiter {
 	char *name;
-	struct fod_module mod;
-	void *state;
+	struct fod_instance in;
 	const struct fo_limiter_ops *ops;
 	bool partitioned; /* `partitions = { http = ...; jobs = ...; }` */
 };
 
 struct fod_downstream {
-	struct fod_module mod;
-	void *state;
+	struct fod_instance in;
 	const struct fo_downstream_ops *ops;
 };
+
+static inline struct fo_sem *fod_limiter_sem(const struct fod_limiter *l)
+{
+	return l->ops->sem((struct fo_mod *)&l->in.self);
+}
 
 struct fod_branch {
 	char *name; /* "price", or "lookup#3" for replica 3 */
@@ -49,9 +52,9 @@ struct fod_branch {
 struct fod_route {
 	char *name, *http_prefix, *job;
 	const struct fo_policy *policy;
-	struct fod_module policy_mod; /* when the policy is a module */
-	void *policy_state;
-	const config_setting_t *setting; /* policy params for loadable policies */
+	struct fod_instance policy_in;	 /* when the policy is a module */
+	const void *policy_params;	 /* what the policy module parsed, for every unit */
+	const config_setting_t *setting; /* the route's settings */
 	unsigned limit;
 	int64_t budget_ns, join_reserve_ns, min_branch_ns;
 	struct fod_limiter *limiter;
@@ -64,13 +67,15 @@ struct fod_gen {
 	atomic_long refs;
 	uint64_t id;
 	config_t cfg;
+	const config_setting_t *root;
 	char *path;
+	struct fod_conf_sink *sink; /* while it is being built: where config errors go */
 	/* settings */
 	char *http_listen, *api_socket, *modules_path;
 	char *api_mode, *api_group, *api_admin_group, *api_operator_group, *api_job_group;
 	unsigned loops, pool_threads;
 	long max_connections;
-	long api_max_connections;   /* admin socket connections at once */
+	long api_max_connections;    /* admin socket connections at once */
 	int64_t api_idle_timeout_ns; /* an admin connection with no traffic and no job closes */
 	size_t max_url, max_headers, max_body;
 	int64_t header_timeout_ns, idle_timeout_ns, drain_ns, watchdog_ns;
@@ -107,6 +112,5 @@ struct fod_route *fod_gen_route_job(struct fod_gen *g, const char *kind);
 struct fod_limiter *fod_gen_limiter(struct fod_gen *g, const char *name);
 
 /* The core API table handed to modules. */
-extern const struct fo_core_api fod_core_api;
 
 #endif

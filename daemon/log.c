@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-int fo_log_level = FO_LOG_INFO;
+int fod_log_level = FO_LOG_INFO;
 
 static void vlog(int prio, int err, const char *fmt, va_list ap)
 {
-	if (prio > fo_log_level)
+	if (prio > fod_log_level)
 		return;
 	/* One write per line, so lines from several threads never interleave. */
 	char line[1024];
@@ -22,7 +22,12 @@ static void vlog(int prio, int err, const char *fmt, va_list ap)
 	fwrite(line, 1, (size_t)n, stderr);
 }
 
-void fo_log(int prio, const char *fmt, ...)
+void fod_vlog(int prio, const char *fmt, va_list ap)
+{
+	vlog(prio, errno, fmt, ap);
+}
+
+void fod_log(int prio, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -30,7 +35,7 @@ void fo_log(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
-int fo_log_errno_internal(int r, const char *fmt, ...)
+int fod_log_errno(int r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

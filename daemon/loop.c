@@ -11,11 +11,11 @@
 
 struct fod_loop *fod_loops;
 unsigned fod_nloops;
-static __thread struct fod_loop *self;
+static __thread struct fod_loop *this_loop;
 
 struct fod_loop *fod_loop_self(void)
 {
-	return self;
+	return this_loop;
 }
 
 static void drain_inbox(struct ev_loop *ev, ev_async *w, int revents)
@@ -79,14 +79,14 @@ int fod_loops_init(unsigned n)
 static void *loop_main(void *arg)
 {
 	struct fod_loop *l = arg;
-	self = l;
+	this_loop = l;
 	ev_run(l->ev, 0);
 	return NULL;
 }
 
 void fod_loop_adopt(struct fod_loop *l)
 {
-	self = l;
+	this_loop = l;
 }
 
 void fod_loops_run(void)
@@ -97,7 +97,7 @@ void fod_loops_run(void)
 		snprintf(name, sizeof(name), "fanoutd-loop%u", i % 1000u);
 		pthread_setname_np(fod_loops[i].thread, name);
 	}
-	self = &fod_loops[0];
+	this_loop = &fod_loops[0];
 	ev_run(fod_loops[0].ev, 0);
 	for (unsigned i = 1; i < fod_nloops; i++)
 		pthread_join(fod_loops[i].thread, NULL);
@@ -146,4 +146,122 @@ int fod_write_some(int fd, const char *buf, size_t len, size_t *pos)
 		*pos += (size_t)n;
 	}
 	return 1;
+}
+
+/* ---- the module SDK's loop services: libev watchers kept in the module's opaque storage */
+
+struct timer_impl {
+	ev_timer w;
+	struct fo_mod *self;
+	fo_timer_fn fn;
+	struct fod_loop *loop;
+};
+struct io_impl {
+	ev_io w;
+	struct fo_mod *self;
+	fo_io_fn fn;
+	struct fod_loop *loop;
+};
+struct post_impl {
+	struct fod_task t;
+	struct fo_mod *self;
+	fo_post_fn fn;
+};
+_Static_assert(sizeof(struct timer_impl) <= sizeof(((struct fo_timer *)0)->core_),
+	       "struct fo_timer cannot hold a libev timer");
+_Static_assert(sizeof(struct io_impl) <= sizeof(((struct fo_io *)0)->core_),
+	       "struct fo_io cannot hold a libev watcher");
+_Static_assert(sizeof(struct post_impl) <= sizeof(((struct fo_post *)0)->core_),
+	       "struct fo_post cannot hold a loop task");
+
+static void timer_fired(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct timer_impl *ti = (struct timer_impl *)w;
+	ev_timer_stop(ev, w); /* one-shot: the callback may start it again */
+	ti->fn(ti->self, (struct fo_timer *)ti);
+}
+
+void fod_timer_start(struct fo_mod *self, struct fo_loop *loop, struct fo_timer *t,
+		     int64_t deadline_ns, fo_timer_fn fn)
+{
+	struct timer_impl *ti = (struct timer_impl *)t->core_;
+	struct fod_loop *l = (struct fod_loop *)loop;
+	if (ti->loop && ev_is_active(&ti->w))
+		ev_timer_stop(ti->loop->ev, &ti->w);
+	ti->self = self;
+	ti->fn = fn;
+	ti->loop = l;
+	/* libev times from the loop's cached clock: refresh it, so a timer
+	 * started late in a loop iteration does not fire early. */
+	ev_now_update(l->ev);
+	int64_t in = deadline_ns - fo_now_ns();
+	ev_timer_init(&ti->w, timer_fired, in > 0 ? (double)in / 1e9 : 0., 0.);
+	ev_timer_start(l->ev, &ti->w);
+}
+
+void fod_timer_stop(struct fo_mod *self, struct fo_timer *t)
+{
+	(void)self;
+	struct timer_impl *ti = (struct timer_impl *)t->core_;
+	if (ti->loop)
+		ev_timer_stop(ti->loop->ev, &ti->w);
+}
+
+static int ev_events(unsigned events)
+{
+	return (events & FO_IO_READ ? EV_READ : 0) | (events & FO_IO_WRITE ? EV_WRITE : 0);
+}
+
+static void io_ready(struct ev_loop *ev, ev_io *w, int revents)
+{
+	(void)ev;
+	struct io_impl *ii = (struct io_impl *)w;
+	unsigned r = (revents & EV_READ ? FO_IO_READ : 0) | (revents & EV_WRITE ? FO_IO_WRITE : 0);
+	ii->fn(ii->self, (struct fo_io *)ii, w->fd, r);
+}
+
+void fod_io_start(struct fo_mod *self, struct fo_loop *loop, struct fo_io *io, int fd,
+		  unsigned events, fo_io_fn fn)
+{
+	struct io_impl *ii = (struct io_impl *)io->core_;
+	ii->self = self;
+	ii->fn = fn;
+	ii->loop = (struct fod_loop *)loop;
+	ev_io_init(&ii->w, io_ready, fd, ev_events(events));
+	if (events)
+		ev_io_start(ii->loop->ev, &ii->w);
+}
+
+void fod_io_set(struct fo_mod *self, struct fo_io *io, unsigned events)
+{
+	(void)self;
+	struct io_impl *ii = (struct io_impl *)io->core_;
+	ev_io_stop(ii->loop->ev, &ii->w);
+	ev_io_set(&ii->w, ii->w.fd, ev_events(events));
+	if (events)
+		ev_io_start(ii->loop->ev, &ii->w);
+}
+
+void fod_io_stop(struct fo_mod *self, struct fo_io *io)
+{
+	(void)self;
+	struct io_impl *ii = (struct io_impl *)io->core_;
+	if (ii->loop)
+		ev_io_stop(ii->loop->ev, &ii->w);
+}
+
+static void post_run(struct fod_task *t)
+{
+	struct post_impl *pi = (struct post_impl *)t;
+	pi->fn(pi->self, (struct fo_post *)pi);
+}
+
+void fod_post(struct fo_mod *self, struct fo_loop *loop, struct fo_post *p, fo_post_fn fn)
+{
+	struct post_impl *pi = (struct post_impl *)p->core_;
+	pi->self = self;
+	pi->fn = fn;
+	pi->t.fn = post_run;
+	fod_loop_post((struct fod_loop *)loop, &pi->t);
 }

@@ -13,6 +13,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "fanoutd/module.h"
+
 struct fod_conn;
 
 struct fod_task {
@@ -63,5 +65,16 @@ int fod_write_some(int fd, const char *buf, size_t len, size_t *pos);
 void fod_loop_adopt(struct fod_loop *l);
 /* The loop whose thread this is, or NULL. */
 struct fod_loop *fod_loop_self(void);
+
+/* The module SDK's loop services (fo_core_api: timers, fd watchers, posts; a
+ * struct fo_loop is a struct fod_loop). */
+void fod_timer_start(struct fo_mod *self, struct fo_loop *loop, struct fo_timer *t,
+		     int64_t deadline_ns, fo_timer_fn fn);
+void fod_timer_stop(struct fo_mod *self, struct fo_timer *t);
+void fod_io_start(struct fo_mod *self, struct fo_loop *loop, struct fo_io *io, int fd,
+		  unsigned events, fo_io_fn fn);
+void fod_io_set(struct fo_mod *self, struct fo_io *io, unsigned events);
+void fod_io_stop(struct fo_mod *self, struct fo_io *io);
+void fod_post(struct fo_mod *self, struct fo_loop *loop, struct fo_post *p, fo_post_fn fn);
 
 #endif

@@ -260,7 +260,7 @@ int main(int argc, char **argv)
 			overrides.modules = optarg;
 			break;
 		case 'v':
-			fo_log_level = FO_LOG_DEBUG;
+			fod_log_level = FO_LOG_DEBUG;
 			break;
 		case 'h':
 			usage(stdout);

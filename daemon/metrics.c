@@ -240,7 +240,7 @@ static void render_partitions(struct buf *b, struct fod_gen *g)
 			if (!any)
 				help(b, series[k].name, "gauge", series[k].help);
 			any = true;
-			struct fo_sem *sem = g->limiters[i].ops->sem(g->limiters[i].state);
+			struct fo_sem *sem = fod_limiter_sem(&g->limiters[i]);
 			for (unsigned p = 0; p < FOD_PARTITIONS; p++)
 				put(b, "%s{limiter=\"%s\",partition=\"%s\"} %lld\n", series[k].name,
 				    g->limiters[i].name, fod_partition_names[p],
@@ -351,24 +351,21 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 		for (size_t i = 0; i < g->nlimiters; i++)
 			put(&b, "fanoutd_limiter_in_flight{limiter=\"%s\"} %lld\n",
 			    g->limiters[i].name,
-			    (long long)fo_sem_in_use(
-				    g->limiters[i].ops->sem(g->limiters[i].state)));
+			    (long long)fo_sem_in_use(fod_limiter_sem(&g->limiters[i])));
 		help(&b, "fanoutd_limiter_in_flight_high_water", "gauge",
 		     "Most weight ever held at once in this limiter instance.");
 		for (size_t i = 0; i < g->nlimiters; i++)
 			put(&b, "fanoutd_limiter_in_flight_high_water{limiter=\"%s\"} %lld\n",
 			    g->limiters[i].name,
-			    (long long)fo_sem_high_water(
-				    g->limiters[i].ops->sem(g->limiters[i].state)));
+			    (long long)fo_sem_high_water(fod_limiter_sem(&g->limiters[i])));
 		help(&b, "fanoutd_limiter_limit", "gauge", "The limiter's current limit.");
 		for (size_t i = 0; i < g->nlimiters; i++)
 			put(&b, "fanoutd_limiter_limit{limiter=\"%s\"} %lld\n", g->limiters[i].name,
-			    (long long)fo_sem_size(g->limiters[i].ops->sem(g->limiters[i].state)));
+			    (long long)fo_sem_size(fod_limiter_sem(&g->limiters[i])));
 		help(&b, "fanoutd_limiter_waiting", "gauge", "Units queued for admission.");
 		for (size_t i = 0; i < g->nlimiters; i++)
 			put(&b, "fanoutd_limiter_waiting{limiter=\"%s\"} %zu\n",
-			    g->limiters[i].name,
-			    fo_sem_waiting(g->limiters[i].ops->sem(g->limiters[i].state)));
+			    g->limiters[i].name, fo_sem_waiting(fod_limiter_sem(&g->limiters[i])));
 		render_partitions(&b, g);
 	}
 

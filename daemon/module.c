@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Modules: checking and loading their files, their instances, and the core
+ * API table every instance's handle carries (the module SDK's services).
+ */
 #include "module.h"
+/* Before <elf.h>, whose EV_NONE macro would break libev's enum. */
+#include "loop.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -12,6 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "call.h"
+#include "log.h"
 
 const char *fod_module_type_str(enum fo_module_type t)
 {
@@ -61,6 +70,10 @@ static bool sizes_differ(const struct fo_module_sizes *got, char *err, size_t er
 		FIELD(limiter_ops, "struct fo_limiter_ops"),
 		FIELD(downstream_ops, "struct fo_downstream_ops"),
 		FIELD(ds_call, "struct fo_ds_call"),
+		FIELD(mod, "struct fo_mod"),
+		FIELD(timer, "struct fo_timer"),
+		FIELD(io, "struct fo_io"),
+		FIELD(post, "struct fo_post"),
 #undef FIELD
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -267,3 +280,180 @@ void fod_module_close(struct fod_module *m)
 	free(m->path);
 	memset(m, 0, sizeof(*m));
 }
+
+/* ---- instances */
+
+int fod_instance_open(struct fod_instance *in, struct fod_conf_sink *sink, const char *dir,
+		      const char *module, enum fo_module_type type, const char *name,
+		      const config_setting_t *where, const config_setting_t *conf,
+		      size_t route_branches)
+{
+	memset(in, 0, sizeof(*in));
+	char err[512];
+	if (fod_module_open(dir, module, type, &in->mod, err, sizeof(err)) < 0) {
+		fod_conf_error(sink, where, "%s", err);
+		return -EINVAL;
+	}
+	in->name = strdup(name);
+	if (!in->name) {
+		fod_conf_error(sink, where, "out of memory");
+		fod_module_close(&in->mod);
+		return -ENOMEM;
+	}
+	in->sink = sink;
+	in->self = (struct fo_mod){
+		.core = &fod_core_api,
+		.name = in->name,
+		.conf = (const struct fo_conf *)conf,
+		.route_branches = route_branches,
+		.core_priv = in,
+	};
+	fod_conf_known(conf);
+	int r = in->mod.desc->init ? in->mod.desc->init(&in->self) : 0;
+	if (r < 0) {
+		/* A module that said why has refused the configuration already. */
+		fod_conf_error(sink, conf ? conf : where, "module %s failed to initialise: %s",
+			       in->mod.desc->name, strerror(-r));
+		free(in->name);
+		fod_module_close(&in->mod);
+		memset(in, 0, sizeof(*in));
+		return r;
+	}
+	in->live = true;
+	return 0;
+}
+
+void fod_instance_close(struct fod_instance *in)
+{
+	if (in->live && in->mod.desc->fini)
+		in->mod.desc->fini(&in->self);
+	fod_module_close(&in->mod);
+	free(in->name);
+	memset(in, 0, sizeof(*in));
+}
+
+/* ---- the core API: what a handle's core table does */
+
+static struct fod_instance *instance(struct fo_mod *self)
+{
+	return self->core_priv;
+}
+
+static const config_setting_t *setting(const struct fo_conf *s)
+{
+	return (const config_setting_t *)s;
+}
+
+static void api_log(struct fo_mod *self, int prio, const char *fmt, va_list ap)
+{
+	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fod_log(prio, "%s: %s", self->name, line);
+}
+
+static int api_conf_int(struct fo_mod *self, const struct fo_conf *s, const char *name, int64_t min,
+			int64_t max, bool required, int64_t *out)
+{
+	return fod_conf_int(instance(self)->sink, setting(s), name, min, max, required, out);
+}
+
+static int api_conf_double(struct fo_mod *self, const struct fo_conf *s, const char *name,
+			   double min, double max, bool required, double *out)
+{
+	return fod_conf_double(instance(self)->sink, setting(s), name, min, max, required, out);
+}
+
+static int api_conf_bool(struct fo_mod *self, const struct fo_conf *s, const char *name,
+			 bool required, bool *out)
+{
+	return fod_conf_bool(instance(self)->sink, setting(s), name, required, out);
+}
+
+static int api_conf_string(struct fo_mod *self, const struct fo_conf *s, const char *name,
+			   size_t max_len, bool required, const char **out)
+{
+	return fod_conf_string(instance(self)->sink, setting(s), name, max_len, required, out);
+}
+
+static int api_conf_ms(struct fo_mod *self, const struct fo_conf *s, const char *name,
+		       int64_t min_ms, int64_t max_ms, bool required, int64_t *out_ns)
+{
+	return fod_conf_ms(instance(self)->sink, setting(s), name, min_ms, max_ms, required,
+			   out_ns);
+}
+
+static const struct fo_conf *api_conf_child(struct fo_mod *self, const struct fo_conf *s,
+					    const char *name)
+{
+	return (const struct fo_conf *)fod_conf_child(instance(self)->sink, setting(s), name);
+}
+
+static unsigned api_conf_length(struct fo_mod *self, const struct fo_conf *s)
+{
+	(void)self;
+	const config_setting_t *c = setting(s);
+	return c && (config_setting_is_aggregate(c)) ? (unsigned)config_setting_length(c) : 0;
+}
+
+static const struct fo_conf *api_conf_elem(struct fo_mod *self, const struct fo_conf *s, unsigned i)
+{
+	(void)self;
+	const config_setting_t *e = s ? config_setting_get_elem(setting(s), i) : NULL;
+	fod_conf_known(e);
+	return (const struct fo_conf *)e;
+}
+
+static const struct fo_conf *api_conf_parent(struct fo_mod *self, const struct fo_conf *s)
+{
+	(void)self;
+	return s ? (const struct fo_conf *)config_setting_parent(setting(s)) : NULL;
+}
+
+static void api_conf_error(struct fo_mod *self, const struct fo_conf *s, const char *fmt,
+			   va_list ap)
+{
+	fod_conf_verror(instance(self)->sink, setting(s), fmt, ap);
+}
+
+static struct fo_loop *api_loop_self(struct fo_mod *self)
+{
+	(void)self;
+	return (struct fo_loop *)fod_loop_self();
+}
+
+static unsigned api_loop_count(struct fo_mod *self)
+{
+	(void)self;
+	return fod_nloops;
+}
+
+static struct fo_loop *api_loop_at(struct fo_mod *self, unsigned i)
+{
+	(void)self;
+	return i < fod_nloops ? (struct fo_loop *)&fod_loops[i] : NULL;
+}
+
+const struct fo_core_api fod_core_api = {
+	.size = sizeof(struct fo_core_api),
+	.log = api_log,
+	.conf_int = api_conf_int,
+	.conf_double = api_conf_double,
+	.conf_bool = api_conf_bool,
+	.conf_string = api_conf_string,
+	.conf_ms = api_conf_ms,
+	.conf_child = api_conf_child,
+	.conf_length = api_conf_length,
+	.conf_elem = api_conf_elem,
+	.conf_parent = api_conf_parent,
+	.conf_error = api_conf_error,
+	.loop_self = api_loop_self,
+	.loop_count = api_loop_count,
+	.loop_at = api_loop_at,
+	.timer_start = fod_timer_start,
+	.timer_stop = fod_timer_stop,
+	.io_start = fod_io_start,
+	.io_set = fod_io_set,
+	.io_stop = fod_io_stop,
+	.post = fod_post,
+	.call_done = fod_call_done,
+};

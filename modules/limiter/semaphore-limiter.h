@@ -10,28 +10,30 @@
 
 #include "fanoutd/module.h"
 
-static struct fo_sem *sem_of(void *state)
+static struct fo_sem *sem_of(struct fo_mod *self)
 {
-	return state;
+	return self->state;
 }
 
-static int set_limit(void *state, int64_t limit)
+static int set_limit(struct fo_mod *self, int64_t limit, int64_t *taken)
 {
-	return fo_sem_resize(state, limit);
+	int r = fo_sem_resize(self->state, limit);
+	*taken = fo_sem_size(self->state);
+	return r;
 }
 
-static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
+static int init(struct fo_mod *self)
 {
-	long long limit = 0;
-	if (core->conf_int(conf, "limit", 1, 100000000, true, &limit) < 0)
+	int64_t limit = 0;
+	if (fo_conf_int(self, self->conf, "limit", 1, 100000000, true, &limit) < 0)
 		return -EINVAL;
-	*state = fo_sem_new(limit);
-	return *state ? 0 : -ENOMEM;
+	self->state = fo_sem_new(limit);
+	return self->state ? 0 : -ENOMEM;
 }
 
-static void fini(void *state)
+static void fini(struct fo_mod *self)
 {
-	fo_sem_free(state);
+	fo_sem_free(self->state);
 }
 
 static const struct fo_limiter_ops ops = {

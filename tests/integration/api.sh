@@ -95,7 +95,7 @@ if have setpriv "access levels of an unprivileged peer"; then
 		fail "nobody submit: $rc $out"
 	[ "$(ctl --json jobs)" = "[]" ] || fail "a refused job.open opened a job: $(ctl --json jobs)"
 	sed -i -e 's/budget_ms = ;/budget_ms = 300;/' \
-		-e 's|operator_group = "";|operator_group = ""; job_group = "nogroup";|' "$conf"
+		-e 's|job_group = "";|job_group = "nogroup";|' "$conf"
 	ctl reload >/dev/null || fail "reload with api.job_group"
 	out=$(as_nobody submit -i "$TMP/rows" -o /dev/null 2>&1) || fail "nobody in api.job_group: $out"
 	echo "$out" | grep -q "10 rows: 10 ok" || fail "nobody's job: $out"

@@ -86,3 +86,26 @@ out=$("$FANOUTD" -t -c "$TMP/main.conf" --modules "$MODULES" 2>&1) && fail "@inc
 echo "$out" | grep -Eq "routes.conf:[0-9]+: 'timeout_ms' = 4294967546 is out of range \[1, 3600000\]" ||
 	fail "@include: $out"
 pass "a wrapped value in an included file is refused: $out"
+
+# Unknown or misspelt settings are refused in every section, at their file:line,
+# with the closest name a reader asked for (fanoutd -t said "configuration OK" to all of these).
+check_unknown() { # SED-EXPRESSION EXPECTED-MESSAGE
+	local conf out
+	conf=$(make_config -e "$1")
+	out=$("$FANOUTD" -t -c "$conf" --modules "$MODULES" 2>&1) && fail "accepted: $1"
+	echo "$out" | grep -Eq "fanoutd.conf:[0-9]+: $2" || fail "$1: $out"
+	echo "  $out"
+}
+check_unknown 's|max_connections = 10000;|max_conections = 10000;|' \
+	"unknown setting 'max_conections' in 'http': did you mean 'max_connections'\?"
+check_unknown '0,/budget_ms = 300;/s//budget_msec = 300;/' \
+	"unknown setting 'budget_msec': did you mean 'budget_ms'\?"
+check_unknown '0,/timeout_ms = 250;/s//timeout = 250;/' \
+	"unknown setting 'timeout': did you mean 'timeout_ms'\?"
+check_unknown 's|^shutdown = {|shutdwn = {|' "unknown setting 'shutdwn': did you mean 'shutdown'\?"
+check_unknown 's|backoff = 0.9;|backof = 0.9;|' \
+	"unknown setting 'backof': did you mean 'backoff'\?"
+check_unknown '0,/err_rate = 0.0;/s//eror_rate = 0.0;/' \
+	"unknown setting 'eror_rate' in 'sim': did you mean 'err_rate'\?"
+check_unknown 's|^http = {|colour = "blue";\nhttp = {|' "unknown setting 'colour'$"
+pass "unknown settings refused with file:line and a suggestion (http, routes, branches, top level, limiter module, sim module)"

@@ -2,11 +2,9 @@
 /* A module built against another ABI: the loader must refuse it, naming the file. */
 #include "fanoutd/module.h"
 
-static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
+static int init(struct fo_mod *self)
 {
-	(void)core;
-	(void)conf;
-	*state = NULL;
+	(void)self;
 	return 0;
 }
 

@@ -6,11 +6,9 @@
  */
 #include "fanoutd/module.h"
 
-static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
+static int init(struct fo_mod *self)
 {
-	(void)core;
-	(void)conf;
-	*state = NULL;
+	(void)self;
 	return 0;
 }
 
@@ -24,7 +22,8 @@ __attribute__((visibility("default"))) const struct fo_module fo_module_descript
 		  sizeof(struct fo_report), sizeof(struct fo_config), sizeof(struct fo_policy),
 		  sizeof(struct fo_sem_waiter), sizeof(struct fo_ctx_hook),
 		  sizeof(struct fo_limiter_ops), sizeof(struct fo_downstream_ops),
-		  sizeof(struct fo_ds_call)},
+		  sizeof(struct fo_ds_call), sizeof(struct fo_mod), sizeof(struct fo_timer),
+		  sizeof(struct fo_io), sizeof(struct fo_post)},
 	.type = FO_MODULE_LIMITER,
 	.name = "badsize",
 	.version = "0",

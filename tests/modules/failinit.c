@@ -4,11 +4,9 @@
 
 #include "fanoutd/module.h"
 
-static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
+static int init(struct fo_mod *self)
 {
-	(void)core;
-	(void)conf;
-	(void)state;
+	(void)self;
 	return -EIO;
 }
 

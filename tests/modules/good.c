@@ -4,22 +4,20 @@
 
 #include "fanoutd/module.h"
 
-static struct fo_sem *sem_of(void *state)
+static struct fo_sem *sem_of(struct fo_mod *self)
 {
-	return state;
+	return self->state;
 }
 
-static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
+static int init(struct fo_mod *self)
 {
-	(void)core;
-	(void)conf;
-	*state = fo_sem_new(7);
-	return *state ? 0 : -ENOMEM;
+	self->state = fo_sem_new(7);
+	return self->state ? 0 : -ENOMEM;
 }
 
-static void fini(void *state)
+static void fini(struct fo_mod *self)
 {
-	fo_sem_free(state);
+	fo_sem_free(self->state);
 }
 
 static const struct fo_limiter_ops ops = {.sem = sem_of};

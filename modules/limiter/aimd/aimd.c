@@ -28,19 +28,19 @@ struct aimd {
 	pthread_mutex_t lock;
 	double limit;	       /* fractional: backoff multiplies it */
 	double since_decrease; /* completions since the last decrease */
-	long long min, max;
+	int64_t min, max;
 	double backoff;
 	int64_t threshold_ns;
 };
 
-static struct fo_sem *sem_of(void *state)
+static struct fo_sem *sem_of(struct fo_mod *self)
 {
-	return ((struct aimd *)state)->sem;
+	return ((struct aimd *)self->state)->sem;
 }
 
-static void feedback(void *state, enum fo_outcome o, int64_t dur_ns)
+static void feedback(struct fo_mod *self, enum fo_outcome o, int64_t dur_ns)
 {
-	struct aimd *a = state;
+	struct aimd *a = self->state;
 	bool drop = o == FO_TIMEOUT || o == FO_SHED || o == FO_LOST ||
 		    (a->threshold_ns && dur_ns > a->threshold_ns);
 	pthread_mutex_lock(&a->lock);
@@ -65,32 +65,33 @@ static void feedback(void *state, enum fo_outcome o, int64_t dur_ns)
 }
 
 /* Outside [min, max] the limit is clamped into it; the caller hears what was taken. */
-static int set_limit(void *state, int64_t limit)
+static int set_limit(struct fo_mod *self, int64_t limit, int64_t *taken)
 {
-	struct aimd *a = state;
+	struct aimd *a = self->state;
 	int64_t took = limit < a->min ? a->min : limit > a->max ? a->max : limit;
 	pthread_mutex_lock(&a->lock);
 	a->limit = (double)took;
 	pthread_mutex_unlock(&a->lock);
-	int r = fo_sem_resize(a->sem, took);
-	return r < 0 ? r : (int)took;
+	*taken = took;
+	return fo_sem_resize(a->sem, took);
 }
 
-static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
+static int init(struct fo_mod *self)
 {
-	long long initial = 0, min = 1, max = 0, thr_ms = 0;
+	const struct fo_conf *conf = self->conf;
+	int64_t initial = 0, min = 1, max = 0, threshold_ns = 0;
 	double backoff = 0.9;
-	if (core->conf_int(conf, "initial", 1, 100000000, true, &initial) < 0 ||
-	    core->conf_int(conf, "min", 1, 100000000, false, &min) < 0)
+	if (fo_conf_int(self, conf, "initial", 1, 100000000, true, &initial) < 0 ||
+	    fo_conf_int(self, conf, "min", 1, 100000000, false, &min) < 0)
 		return -EINVAL;
 	max = initial * 10;
-	if (core->conf_int(conf, "max", 1, 1000000000, false, &max) < 0 ||
-	    core->conf_double(conf, "backoff", 0.1, 0.99, false, &backoff) < 0 ||
-	    core->conf_int(conf, "latency_threshold_ms", 0, 3600000, false, &thr_ms) < 0)
+	if (fo_conf_int(self, conf, "max", 1, 1000000000, false, &max) < 0 ||
+	    fo_conf_double(self, conf, "backoff", 0.1, 0.99, false, &backoff) < 0 ||
+	    fo_conf_ms(self, conf, "latency_threshold_ms", 0, 3600000, false, &threshold_ns) < 0)
 		return -EINVAL;
 	if (min > initial || initial > max) {
-		core->conf_error(conf, "aimd needs min <= initial <= max (%lld, %lld, %lld)", min,
-				 initial, max);
+		fo_conf_error(self, conf, "aimd needs min <= initial <= max (%lld, %lld, %lld)",
+			      (long long)min, (long long)initial, (long long)max);
 		return -EINVAL;
 	}
 	struct aimd *a = calloc(1, sizeof(*a));
@@ -104,14 +105,14 @@ static int init(const struct fo_core_api *core, const config_setting_t *conf, vo
 	a->min = min;
 	a->max = max;
 	a->backoff = backoff;
-	a->threshold_ns = thr_ms * FO_MSEC;
-	*state = a;
+	a->threshold_ns = threshold_ns;
+	self->state = a;
 	return 0;
 }
 
-static void fini(void *state)
+static void fini(struct fo_mod *self)
 {
-	struct aimd *a = state;
+	struct aimd *a = self->state;
 	fo_sem_free(a->sem);
 	pthread_mutex_destroy(&a->lock);
 	free(a);

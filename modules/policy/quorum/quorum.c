@@ -11,6 +11,11 @@
 
 #include "fanoutd/module.h"
 
+/* Parsed once per route by init(): every unit of the route gets it as params. */
+struct params {
+	size_t need; /* 0: a majority of the unit's branches */
+};
+
 struct state {
 	size_t n, need, ok, failed;
 };
@@ -18,14 +23,12 @@ struct state {
 static int pinit(void *state, size_t n, const void *params)
 {
 	struct state *st = state;
-	int need = (int)(n / 2 + 1);
-	/* params: the route's setting (fanoutd passes it); validated at load by init() */
-	if (params)
-		config_setting_lookup_int(params, "quorum", &need);
-	if (need < 1 || ((size_t)need > n && n > 0))
-		return -EINVAL;
+	const struct params *p = params;
+	size_t need = p && p->need ? p->need : n / 2 + 1;
+	if (need > n && n > 0)
+		return -EINVAL; /* validated at load against the route; a defensive check */
 	st->n = n;
-	st->need = (size_t)need;
+	st->need = need;
 	return 0;
 }
 
@@ -59,15 +62,25 @@ static const struct fo_policy policy = {
 	.deliver_failures = false,
 };
 
-static int init(const struct fo_core_api *core, const config_setting_t *conf, void **state)
+/* The route's `quorum`: 1..its branch count, so a bad one is refused at (re)load. */
+static int init(struct fo_mod *self)
 {
-	long long q = 1;
-	/* Validate the route's setting now, so a bad quorum is refused at (re)load. */
-	if (conf && core->conf_int(conf, "quorum", 1, 1000000, false, &q) < 0)
+	int64_t q = 0;
+	int64_t max = self->route_branches ? (int64_t)self->route_branches : 1000000;
+	if (fo_conf_int(self, self->conf, "quorum", 1, max, false, &q) < 0)
 		return -EINVAL;
-	*state = NULL;
+	struct params *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->need = (size_t)q;
+	self->state = p;
 	return 0;
 }
 
-FO_MODULE_DEFINE(.type = FO_MODULE_POLICY, .name = "quorum", .version = "1", .init = init,
-		 .ops = &policy);
+static void fini(struct fo_mod *self)
+{
+	free(self->state);
+}
+
+FO_MODULE_DEFINE(.type = FO_MODULE_POLICY, .name = "quorum", .version = "2", .init = init,
+		 .fini = fini, .ops = &policy);
