@@ -2,9 +2,9 @@
 # Builds the Debian packages (fanoutd, libfanout0, libfanout-dev, fanout-tools)
 # into OUTDIR (default build-deb/) and checks them with lintian:
 #   tools/deb.sh [OUTDIR]
-# The build runs on a copy of the tree's files (git's tracked and untracked,
-# not ignored) in a temporary directory: dpkg-buildpackage writes next to the
-# source, so the tree and its parent stay clean. Missing build dependencies
+# The build runs on a copy of the tree's files in a temporary directory:
+# dpkg-buildpackage writes next to the source, so the tree and its parent
+# stay clean. Missing build dependencies
 # (debian/control's Build-Depends) are installed with apt-get when root, else
 # named. DEB_BUILD_OPTIONS passes through (nocheck skips the CUnit tests).
 set -euo pipefail
@@ -27,9 +27,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/fanoutd-deb.XXXXXX")
 trap '[ -n "${DEB_KEEP:-}" ] || rm -rf "$work"' EXIT
 src=$work/fanoutd
 mkdir "$src"
-(cd "$top" && git ls-files -z --cached --others --exclude-standard |
-	xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
-	tar --null -T - -cf -) | tar -xf - -C "$src"
+# A git checkout: its tracked and untracked, not ignored, files. A release
+# tarball (make dist, which carries debian/): all of it but build trees.
+if [ "$(git -C "$top" rev-parse --show-toplevel 2>/dev/null)" = "$top" ]; then
+	(cd "$top" && git ls-files -z --cached --others --exclude-standard |
+		xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+		tar --null -T - -cf -) | tar -xf - -C "$src"
+else
+	tar -C "$top" --exclude='./build*' --exclude=./_build --exclude=./_inst -cf - . | tar -xf - -C "$src"
+fi
 
 # Build-Depends: what dpkg-checkbuilddeps names as missing, installed here.
 cd "$src"
