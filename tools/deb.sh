@@ -52,7 +52,7 @@ if [ "$(git -C "$top" rev-parse --show-toplevel 2>/dev/null)" = "$top" ]; then
 		xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 		tar --null -T - -cf -) | tar -xf - -C "$src"
 else
-	tar -C "$top" --exclude='./build*' --exclude=./_build --exclude=./_inst -cf - . | tar -xf - -C "$src"
+	tar -C "$top" --exclude=./build --exclude=./build-deb --exclude=./_build --exclude=./_inst -cf - . | tar -xf - -C "$src"
 fi
 
 # Build-Depends: what dpkg-checkbuilddeps names as missing, installed here.

@@ -7,8 +7,8 @@
 # group, read-only for one in it; /etc/fanoutd.conf is a conffile whose edit
 # survives a reinstall (which reloads: same code) and an upgrade (dpkg keeps
 # it and says so); systemctl reload applies an edit; an upgrade that changes
-# the binary restarts it, letting the request in flight (8 s) finish; apt-get purge
-# stops it and leaves none of its files. Skipped, saying why, where this
+# the binary restarts it, letting the request in flight (8 s) finish;
+# apt-get purge stops it and leaves none of its files. Skipped, saying why, where this
 # cannot run (not root, no nspawn, no overlayfs, sanitizer build).
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/nspawn-lib.sh"
@@ -24,6 +24,7 @@ pass "tools/deb.sh built $(cd "$TMP/debs" && echo ./*.deb) (lintian: no errors)"
 # The upgrade below: the same package with a changed binary (one byte more
 # after the ELF data, still runnable), a changed shipped conffile and a newer version.
 version=$(dpkg-deb -f "$TMP"/debs/fanoutd_*.deb Version)
+arch=$(dpkg --print-architecture)
 up=$TMP/up
 dpkg-deb -R "$TMP"/debs/fanoutd_*.deb "$up"
 sed -i "s/^Version: .*/Version: $version+up1/" "$up/DEBIAN/control"
@@ -54,7 +55,7 @@ generation() { body /metrics | awk '$1 == "fanoutd_config_generation" {print $2}
 mainpid() { inside systemctl show --property=MainPID --value fanoutd; }
 
 # ---- install: enabled and started the Debian way
-apt install "/root/debs/fanoutd_${version}_amd64.deb" "/root/debs/libfanout0_${version}_amd64.deb"
+apt install "/root/debs/fanoutd_${version}_$arch.deb" "/root/debs/libfanout0_${version}_$arch.deb"
 [ "$(inside systemctl is-active fanoutd)" = active ] || fail "not active after install: $(cat "$TMP/apt.log"; inside systemctl status fanoutd; journal)"
 [ "$(inside systemctl is-enabled fanoutd)" = enabled ] || fail "not enabled after install"
 [ "$(cget /product/42)" = 200 ] || fail "GET /product/42 after install: $(cget /product/42)"
@@ -90,7 +91,7 @@ inside systemctl reload fanoutd || fail "systemctl reload: $(journal)"
 body /product/42 | grep -q '"degraded":\[{"branch":"reviews"' || fail "reload did not apply the edit: $(body /product/42)"
 pass "systemctl reload fanoutd applied the edited /etc/fanoutd.conf (generation 2, reviews failing)"
 pid=$(mainpid)
-apt install --reinstall "/root/debs/fanoutd_${version}_amd64.deb"
+apt install --reinstall "/root/debs/fanoutd_${version}_$arch.deb"
 grep -q 'always_fail = \["reviews"\];' "$NSROOT/etc/fanoutd.conf" || fail "the reinstall lost the admin's edit"
 [ "$(mainpid)" = "$pid" ] || fail "the reinstall restarted fanoutd (same code: expected a reload)"
 [ "$(generation)" = 3 ] || fail "the reinstall did not reload: generation $(generation)"
