@@ -4,14 +4,8 @@
 # reload / systemctl stop, and read journalctl -u fanoutd. Skipped, saying
 # why, where this cannot run (not root, no nspawn, no overlayfs, sanitizer build).
 . "$SRCDIR/tests/integration/lib.sh"
-
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (overlay mount, systemd-nspawn)"
-[ -z "${SANITIZED:-}" ] || skip "sanitizer build: the installed, hardened unit is tested in the plain build"
-need systemd-nspawn "booting the installed unit under systemd (Debian package systemd-container)"
-need nsenter "running systemctl inside the container (util-linux)"
-need pgrep "finding the container's init (procps)"
-grep -qw overlay /proc/filesystems || skip "no overlayfs in this kernel"
+. "$SRCDIR/tests/integration/nspawn-lib.sh"
+nspawn_require "the installed, hardened unit is tested in the plain build"
 
 mkvar() { sed -n "s/^$1 = //p" "$BUILDDIR/Makefile" | sed 's/\$(\([a-z_]*\))/${\1}/g'; }
 prefix=$(mkvar prefix)
@@ -22,47 +16,16 @@ case "$unitdir" in
 *) skip "units install to $unitdir, outside systemd's search path (make distcheck)" ;;
 esac
 
-ns=$TMP/ns
-mkdir -p "$ns/upper" "$ns/work" "$ns/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$ns/upper,workdir=$ns/work" "$ns/root" ||
-	skip "cannot mount an overlay of / here"
-NSPAWN=
-teardown() {
-	[ -n "$NSPAWN" ] && kill "$NSPAWN" 2>/dev/null && wait "$NSPAWN" 2>/dev/null
-	umount "$ns/root" 2>/dev/null || umount -l "$ns/root" 2>/dev/null || true
-}
-at_exit teardown
+nspawn_overlay
 
-make -s -C "$BUILDDIR" install DESTDIR="$ns/root" >"$TMP/install.log" 2>&1 ||
+make -s -C "$BUILDDIR" install DESTDIR="$NSROOT" >"$TMP/install.log" 2>&1 ||
 	fail "make install: $(tail -5 "$TMP/install.log")"
 
 PORT=$(free_port)
-sed -i "s/listen = \"127.0.0.1:8080\";/listen = \"127.0.0.1:$PORT\";/" "$ns/root$sysconfdir/fanoutd.conf"
-ldconfig -r "$ns/root" 2>/dev/null || true
+sed -i "s/listen = \"127.0.0.1:8080\";/listen = \"127.0.0.1:$PORT\";/" "$NSROOT$sysconfdir/fanoutd.conf"
+ldconfig -r "$NSROOT" 2>/dev/null || true
 
-# basic.target only: the host image's own services (databases, ...) need not boot.
-systemd-nspawn -D "$ns/root" --register=no --keep-unit --boot systemd.firstboot=off \
-	systemd.unit=basic.target \
-	>"$TMP/nspawn.log" 2>&1 </dev/null &
-NSPAWN=$!
-# The container's init is the first "systemd" below nspawn.
-init=
-for _ in $(seq 200); do
-	for p in $(pgrep -P "$NSPAWN") $(for c in $(pgrep -P "$NSPAWN"); do pgrep -P "$c"; done); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ] && init=$p
-	done
-	[ -n "$init" ] && break
-	sleep 0.1
-done
-[ -n "$init" ] || fail "no systemd in the container: $(tail -5 "$TMP/nspawn.log")"
-inside() { nsenter -t "$init" -a "$@"; }
-for _ in $(seq 1800); do
-	state=$(inside systemctl is-active basic.target 2>/dev/null || true)
-	[ "$state" = active ] && break
-	sleep 0.1
-done
-[ "$state" = active ] || fail "the container did not reach basic.target in 180 s: $state"
-pass "systemd booted in the container (basic.target active)"
+nspawn_boot
 
 inside systemctl daemon-reload
 inside systemctl start fanoutd || fail "systemctl start: $(inside journalctl -u fanoutd --no-pager | tail -20)"
