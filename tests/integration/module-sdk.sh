@@ -37,6 +37,14 @@ ln -s "$(find "$root" -path '*fanoutd/modules' -type d | head -1)"/*.so "$TMP/mo
 pass "hello.so built out of tree with pkg-config libfanout"
 
 fanoutd=$root$prefix/sbin/fanoutd
+# Installed programs are linked for their installed place, not the build tree.
+if have readelf "the installed binaries' RUNPATH"; then
+	for b in "$fanoutd" "$root$prefix/bin/fanout-load"; do
+		readelf -d "$b" | grep -i "path" | grep -q "$BUILDDIR" &&
+			fail "$b has the build tree in its RUNPATH: $(readelf -d "$b" | grep -i path)"
+	done
+	pass "installed fanoutd and fanout-load carry no build-tree RUNPATH"
+fi
 export LD_LIBRARY_PATH=$(dirname "$(find "$root" -name 'libfanout.so.0' | head -1)")
 conf=$(make_config -e 's|^routes = (|downstreams = { hello = { greeting = "out of tree"; delay_ms = 20; }; };\nroutes = (\
   { name = "greet"; http = "/greet/{id}"; policy = "collectall"; budget_ms = 1000;\
