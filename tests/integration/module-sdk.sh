@@ -15,6 +15,15 @@ make -s -C "$BUILDDIR" install DESTDIR="$root" >"$TMP/install.log" 2>&1 ||
 	fail "make install: $(tail -5 "$TMP/install.log")"
 mkvar() { sed -n "s/^$1 = //p" "$BUILDDIR/Makefile"; }
 prefix=$(mkvar prefix)
+
+# make install keeps an administrator's fanoutd.conf, shipping its own beside it.
+conf_installed=$(find "$root" -name fanoutd.conf -path '*etc*' | head -1)
+[ -n "$conf_installed" ] || fail "make install put no fanoutd.conf"
+echo "# an administrator's edit" >>"$conf_installed"
+make -s -C "$BUILDDIR" install DESTDIR="$root" >"$TMP/install.log" 2>&1 || fail "make install again"
+tail -1 "$conf_installed" | grep -q "an administrator's edit" || fail "make install overwrote fanoutd.conf"
+cmp -s "$SRCDIR/etc/fanoutd.conf" "$conf_installed.dist" || fail "no fanoutd.conf.dist beside it"
+pass "a second make install keeps the edited fanoutd.conf, the shipped one as fanoutd.conf.dist"
 pcdir=$(find "$root" -name libfanout.pc -printf '%h\n' | head -1)
 [ -n "$pcdir" ] || fail "no libfanout.pc installed"
 pc() { PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_PATH=$pcdir pkg-config "$@" libfanout; }
