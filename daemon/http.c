@@ -685,6 +685,8 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 	}
 	fod_metrics_count_response(c->responses ? c->responses : fod_counters.http_unrouted,
 				   status);
+	/* A route's counters may go with its generation: never kept past this answer. */
+	c->responses = NULL;
 	if (c->peer_gone) {
 		conn_close(c);
 		return;

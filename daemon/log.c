@@ -154,6 +154,7 @@ void fod_access_log_reopen(void)
 			close(a->fd);
 		a->fd = fd;
 	}
+	size_t n = naccess_files;
 	pthread_mutex_unlock(&access_lock);
-	log_info("access logs reopened (%zu files)", naccess_files);
+	fo_log(n ? FO_LOG_INFO : FO_LOG_DEBUG, "access logs reopened (%zu files)", n);
 }

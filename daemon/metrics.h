@@ -68,9 +68,8 @@ struct fod_metrics_route {
 	 */
 	atomic_ullong ready[256];
 };
+/* A slot's length: 256 of them cover ready_window_ms up to its maximum, 60 s. */
 #define FOD_READY_SLOT_NS (250 * FO_MSEC)
-/* Longest ready_window_ms the slots cover (fanoutd.conf(5) allows up to 60 s). */
-#define FOD_READY_MAX_WINDOW_NS (63 * FO_SEC)
 
 /* The histogram's upper bounds in seconds (FOD_HIST_BUCKETS - 1 of them; the last is +Inf). */
 const double *fod_hist_bounds(void);
