@@ -152,6 +152,17 @@ get '/product/4?budget_ms=5000' >/dev/null
 wait_log "<7>route product id 4 request [0-9a-f]*: branches waited [0-9.]* ms in all for admission to limiter downstreams"
 pass "log_level = \"debug\": $(grep 'waited' "$TMP/fanoutd.log")"
 stop_fanoutd
+# log_level = "warning": no info lines; a reload to "debug" applies at once.
+conf=$(make_config -e '1i log_level = "warning";' -e "$slow")
+start_fanoutd "$conf"
+grep -q '^<[567]>' "$TMP/fanoutd.log" && fail "lines under warning at log_level warning: $(cat "$TMP/fanoutd.log")"
+sed -i 's/^log_level = "warning";/log_level = "debug";/' "$conf"
+kill -HUP "$FOD_PID"
+wait_log "reloaded .*generation 2"
+rid=$(rid_of '/product/3?budget_ms=20' "X-Request-Id: cut-2")
+wait_log "<7>route product id 3 request cut-2: cut at the deadline"
+pass "log_level warning: no info lines; reloaded to debug: debug lines at once"
+stop_fanoutd
 conf=$(make_config -e '1i log_level = "loud";')
 rc=0
 out=$("$FANOUTD" -t -c "$conf" --modules "$MODULES" 2>&1) || rc=$?
