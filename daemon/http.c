@@ -59,6 +59,7 @@ struct fod_conn {
 	char hname[16];		 /* the header name being read, lower case, if short */
 	size_t hname_len;	 /* its length so far (past sizeof(hname): not one we read) */
 	size_t rid_len;		 /* X-Request-Id bytes so far; past the max: replaced */
+	bool rid_ready;		 /* request_id checked (or made) and terminated: answers carry it */
 	char request_id[FOD_REQUEST_ID_MAX + 1];
 };
 
@@ -336,7 +337,7 @@ static int on_message_begin(http_parser *p)
 	struct fod_conn *c = p->data;
 	c->in_request = true;
 	c->responses = fod_counters.http_unrouted;
-	c->request_id[0] = '\0';
+	c->rid_ready = false;
 	c->rid_len = c->hname_len = 0;
 	conn_set_busy(c, true);
 	c->url_len = c->header_bytes = c->body_bytes = 0;
@@ -458,6 +459,7 @@ static int on_headers_complete(http_parser *p)
 		c->request_id[c->rid_len] = '\0';
 	else
 		generate_request_id(c->request_id, sizeof(c->request_id));
+	c->rid_ready = true;
 	if (p->content_length != ULLONG_MAX && p->content_length > c->gen->max_body) {
 		c->error = 413;
 		return -1;
@@ -697,7 +699,8 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 	/* A HEAD answer has the headers a GET would have, and no body. */
 	size_t body_len = c->head ? 0 : len;
 	char head[1024], rid[FOD_REQUEST_ID_MAX + 20] = "";
-	if (c->request_id[0])
+	/* An answer before the headers were complete (431, 408, 400) has no id yet. */
+	if (c->rid_ready)
 		snprintf(rid, sizeof(rid), "X-Request-Id: %s\r\n", c->request_id);
 	int hn = snprintf(head, sizeof(head),
 			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s"

@@ -36,6 +36,19 @@ gen2=$(rid_of /product/8)
 bad=$(rid_of /product/9 'X-Request-Id: has"quote')
 [[ "$bad" =~ ^[0-9a-f]{16}$ ]] || fail "an unusable X-Request-Id was sent back: '$bad'"
 pass "X-Request-Id: given one returned, else one generated (16 hex digits, distinct)"
+# Refused before the headers were complete (431): an id not yet checked never goes back.
+PORT=$PORT PYTHONPATH="$SRCDIR/tests/integration" timeout 30 python3 -c '
+from rawhttp import *
+def test():
+    s = connect()
+    s.sendall(b"GET /product/1 HTTP/1.1\r\nHost: x\r\nX-Request-Id: has\"quote\r\nX-Big: "
+              + b"b" * 9000 + b"\r\n\r\n")
+    a = Reader(s).response()
+    rid = a.header("x-request-id")
+    if a.status != 431 or (rid or "").startswith("has"):
+        fail(f"{a.status} with X-Request-Id {rid!r}")
+    ok(f"431 before the headers were read: X-Request-Id {rid!r}")
+main(test)' || fail "see above"
 wait_log "request_id=$gen2" "$alog"
 line=$(grep "request_id=abc-123" "$alog") || fail "no access line for abc-123: $(cat "$alog")"
 [[ "$line" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\ route=product\ id=7\ status=200\ ms=[0-9.]+\ degraded=reviews\ request_id=abc-123$ ]] ||
