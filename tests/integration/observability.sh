@@ -140,6 +140,29 @@ grep -q "branch price" "$TMP/fanoutd.log" && fail "a healthy branch logged as fa
 pass "a broken branch: $lines lines for 20 failures in $burst_ms ms ($(grep 'branch reviews' "$TMP/fanoutd.log" | tail -1))"
 stop_fanoutd
 
+# ---- job gauges: a job of slow rows is seen open with rows in flight, then gone
+conf=$(make_config -e 's|mode = "0660";|mode = "0666";|' -e 's/budget_ms = 1000;/budget_ms = 8000;/' \
+	-e 's/timeout_ms = 500;/timeout_ms = 8000;/g' \
+	-e 's/base_ms = 5; p99_ms = 200; tail_rate = 0.001/base_ms = 1500; p99_ms = 1600; tail_rate = 0/')
+start_fanoutd "$conf"
+"$FANOUT_GEN" --seed 1 --count 4 --kind enrich >"$TMP/rows"
+ctl submit --kind enrich -i "$TMP/rows" -o /dev/null 2>"$TMP/submit.err" &
+submit_pid=$!
+open=
+for _ in $(seq 100); do
+	[ "$(metric fanoutd_jobs_open)" = 1 ] && [ "$(metric fanoutd_job_rows_in_flight)" = 4 ] && open=1 && break
+	sleep 0.05
+done
+[ -n "$open" ] || fail "job not seen: jobs_open $(metric fanoutd_jobs_open), rows $(metric fanoutd_job_rows_in_flight)"
+wait "$submit_pid" || fail "submit: $(cat "$TMP/submit.err")"
+for _ in $(seq 100); do
+	[ "$(metric fanoutd_jobs_open)" = 0 ] && [ "$(metric fanoutd_job_rows_in_flight)" = 0 ] && open= && break
+	sleep 0.05
+done
+[ -z "$open" ] || fail "job still counted after it ended: $(metric fanoutd_jobs_open)"
+pass "fanoutd_jobs_open and fanoutd_job_rows_in_flight: 1 job, 4 rows while it ran; 0 after"
+stop_fanoutd
+
 # ---- log_level and -v: debug lines where an operator needs them
 slow='s/base_ms = 5; p99_ms = 200; tail_rate = 0.001/base_ms = 200; p99_ms = 400; tail_rate = 0/'
 conf=$(make_config -e "$slow")
