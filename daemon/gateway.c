@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "call.h"
 #include "gen.h"
@@ -46,6 +47,11 @@ struct request {
 	int64_t start_ns;
 	int rc;
 	struct fod_task done_task;
+	/*
+	 * X-Request-Id (given or generated): logged, and for downstream calls
+	 * to send on (no downstream module reads it yet).
+	 */
+	char request_id[FOD_REQUEST_ID_MAX + 1];
 };
 
 /* ---- the answer */
@@ -90,22 +96,124 @@ static void emit_escaped(struct out *o, const char *s)
 	}
 }
 
+/* ---- the access log (fanoutd.conf(5), access_log) */
+
+static void emit_time(struct out *o)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char t[40];
+	size_t n = strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(t + n, sizeof(t) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	emits(o, t);
+}
+
+/*
+ * One line per answer on the route: time, route, id (null/- when the id
+ * was refused), status, duration, the branches that did not succeed, and
+ * the request id. rep is NULL when no unit ran.
+ */
+static void access_log(const struct fod_route *rt, const uint64_t *id, int status, int64_t dur_ns,
+		       const struct fo_report *rep, const char *request_id)
+{
+	if (!rt->access_log)
+		return;
+	bool json = rt->access_log_json;
+	struct out o = {0};
+	char num[64];
+	emits(&o, json ? "{\"time\":\"" : "");
+	emit_time(&o);
+	emits(&o, json ? "\",\"route\":\"" : " route=");
+	emit_escaped(&o, rt->name);
+	if (id)
+		snprintf(num, sizeof(num), json ? "\",\"id\":%" PRIu64 : " id=%" PRIu64, *id);
+	else
+		snprintf(num, sizeof(num), json ? "\",\"id\":null" : " id=-");
+	emits(&o, num);
+	snprintf(num, sizeof(num), json ? ",\"status\":%d,\"ms\":%.3f" : " status=%d ms=%.3f",
+		 status, (double)dur_ns / 1e6);
+	emits(&o, num);
+	emits(&o, json ? ",\"degraded\":[" : " degraded=");
+	for (size_t e = 0; rep && e < rep->nerrors; e++) {
+		emits(&o, e ? "," : "");
+		emits(&o, json ? "\"" : "");
+		emit_escaped(&o, rt->branches[rep->errors[e].index].name);
+		emits(&o, json ? "\"" : "");
+	}
+	if (!json && (!rep || !rep->nerrors))
+		emits(&o, "-");
+	emits(&o, json ? "],\"request_id\":\"" : " request_id=");
+	emits(&o, request_id);
+	emits(&o, json ? "\"}" : "");
+	if (o.p)
+		fod_access_log_write(rt->access_log, o.p, o.len);
+	free(o.p);
+}
+
+/* ---- debug lines: where an operator looks for why a request was slow or cut */
+
+static void debug_unit(const struct request *rq, const struct fo_report *rep)
+{
+	if (!fod_log_enabled(FO_LOG_DEBUG))
+		return;
+	const struct fod_route *rt = rq->rt;
+	if (rep->admit_wait_ns > 0)
+		log_debug("route %s id %" PRIu64 " request %s: branches waited %.3f ms in all for "
+			  "admission to limiter %s",
+			  rt->name, rq->id, rq->request_id, (double)rep->admit_wait_ns / 1e6,
+			  rt->limiter ? rt->limiter->name : "-");
+	struct out cut = {0};
+	for (size_t e = 0; e < rep->nerrors; e++) {
+		const struct fo_branch_error *be = &rep->errors[e];
+		if (be->outcome != FO_TIMEOUT && be->outcome != FO_SKIPPED)
+			continue;
+		emits(&cut, cut.len ? ", " : "");
+		emits(&cut, rt->branches[be->index].name);
+		emits(&cut, be->outcome == FO_TIMEOUT ? " (timed out)" : " (skipped: budget gone)");
+	}
+	if (cut.len || rq->rc == -ETIMEDOUT)
+		log_debug("route %s id %" PRIu64 " request %s: cut at the deadline (budget %.0f ms "
+			  "from the start): %s",
+			  rt->name, rq->id, rq->request_id,
+			  (double)(fo_ctx_deadline(rq->ctx) - rq->start_ns) / 1e6,
+			  cut.len ? cut.p : "the unit");
+	free(cut.p);
+}
+
+/*
+ * The status: 503 when nothing was admitted (backpressure, not failure),
+ * the policy's verdict (504 past the deadline, 502), and a 502 when fewer
+ * than min_ok branches succeeded, whatever the policy: an answer with
+ * nothing (or too little) in it is not a success.
+ */
+static int answer_status(const struct request *rq, const struct fo_report *rep)
+{
+	if (rep->count[FO_SHED] && !rep->count[FO_OK])
+		return 503;
+	if (rq->rc < 0)
+		return rq->rc == -ETIMEDOUT ? 504 : 502;
+	if (rep->count[FO_OK] < rq->rt->min_ok)
+		return 502;
+	return 200;
+}
+
 static void answer(struct request *rq, struct fo_report *rep)
 {
 	struct fod_route *rt = rq->rt;
 	struct out o = {0};
-	char num[96];
+	char num[160];
 	snprintf(num, sizeof(num), "{\"id\":%" PRIu64, rq->id);
 	emits(&o, num);
-	int status = 200;
-	const char *extra = NULL;
-	if (rep->count[FO_SHED] && !rep->count[FO_OK]) {
-		/* Nothing admitted within the budget: backpressure, not failure. */
-		status = 503;
-		extra = "Retry-After: 1\r\n";
+	int status = answer_status(rq, rep);
+	/* Whether every branch answered: clients and caches tell partial answers apart. */
+	bool completed = status == 200 && !rep->failed;
+	const char *extra =
+		completed ? "X-Fanout-Completed: true\r\n" : "X-Fanout-Completed: false\r\n";
+	if (status == 503) {
+		extra = "X-Fanout-Completed: false\r\nRetry-After: 1\r\n";
 		atomic_fetch_add(&rt->metrics->rejected, 1);
-	} else if (rq->rc < 0) {
-		status = rq->rc == -ETIMEDOUT ? 504 : 502;
 	}
 	if (status == 200) {
 		for (size_t i = 0; i < rt->nbranches; i++) {
@@ -117,6 +225,12 @@ static void answer(struct request *rq, struct fo_report *rep)
 			else
 				emits(&o, "null");
 		}
+	} else if (status == 502 && rq->rc == 0) {
+		snprintf(num, sizeof(num),
+			 ",\"error\":\"fewer than min_ok branches succeeded (%zu of %zu, min_ok "
+			 "%u)\"",
+			 rep->count[FO_OK], rt->nbranches, rt->min_ok);
+		emits(&o, num);
 	} else {
 		emits(&o, status == 503
 				  ? ",\"error\":\"overloaded: no admission within the budget\""
@@ -139,11 +253,17 @@ static void answer(struct request *rq, struct fo_report *rep)
 		}
 		emits(&o, "}");
 	}
+	int64_t dur_ns = fo_now_ns() - rq->start_ns;
 	snprintf(num, sizeof(num), "],\"policy\":\"%s\",\"ms\":%.3f}\n", rq->policy->name,
-		 (double)(fo_now_ns() - rq->start_ns) / 1e6);
+		 (double)dur_ns / 1e6);
 	emits(&o, num);
 	if (status == 200 && rep->failed)
 		atomic_fetch_add(&rt->metrics->degraded, 1);
+	/* A client that left says nothing about the route's health. */
+	if (rep->cause != FO_CAUSE_CLIENT_GONE)
+		fod_metrics_ready_record(rt, status == 200);
+	debug_unit(rq, rep);
+	access_log(rt, &rq->id, status, dur_ns, rep, rq->request_id);
 	if (rq->conn)
 		fod_http_respond(rq->conn, status, "application/json", extra, o.p ? o.p : "",
 				 o.len);
@@ -245,36 +365,54 @@ static int parse_query(const struct fod_http_req *req, const struct fo_policy **
 	return 0;
 }
 
+/* An answer before any unit ran (bad input, drained): logged like the others. */
+static void refuse(struct fod_conn *c, struct fod_gen *g, const struct fod_route *rt,
+		   const uint64_t *id, int status, const char *field, const char *msg,
+		   const struct fod_http_req *req)
+{
+	access_log(rt, id, status, 0, NULL, req->request_id);
+	fod_http_error(c, status, field, msg);
+	fod_gen_unref(g);
+}
+
 void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req)
 {
-	if (fod_gateway_draining()) {
-		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
-				 "{\"error\":\"draining\"}\n", 21);
-		return;
-	}
 	struct fod_gen *g = fod_gen_current();
 	const char *rest;
 	struct fod_route *rt = g ? fod_gen_route_http(g, req->path, &rest) : NULL;
 	if (!rt) {
 		fod_gen_unref(g);
-		fod_http_error(c, 404, "path", "no such route");
+		if (fod_gateway_draining())
+			fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
+					 "{\"error\":\"draining\"}\n", 21);
+		else
+			fod_http_error(c, 404, "path", "no such route");
+		return;
+	}
+	/* From here the answer is the route's, in its counters and its access log. */
+	if (rt->metrics)
+		fod_http_count_as(c, rt->metrics->responses);
+	if (fod_gateway_draining()) {
+		access_log(rt, NULL, 503, 0, NULL, req->request_id);
+		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
+				 "{\"error\":\"draining\"}\n", 21);
+		fod_gen_unref(g);
 		return;
 	}
 	uint64_t id;
 	if (!parse_u64(rest, strlen(rest), &id)) {
-		fod_gen_unref(g);
-		fod_http_error(c, 400, "id", "the id must be a decimal integer");
+		refuse(c, g, rt, NULL, 400, "id", "the id must be a decimal integer", req);
 		return;
 	}
 	const struct fo_policy *policy = rt->policy;
 	int64_t budget = rt->budget_ns;
 	const char *bad = NULL;
 	if (parse_query(req, &policy, &budget, &bad) < 0) {
-		fod_gen_unref(g);
-		fod_http_error(c, 400, bad,
-			       strcmp(bad, "policy") == 0
-				       ? "policy must be failfast, collectall or besteffort"
-				       : "budget_ms must be an integer in [1, 600000]");
+		refuse(c, g, rt, &id, 400, bad,
+		       strcmp(bad, "policy") == 0
+			       ? "policy must be failfast, collectall or besteffort"
+			       : "budget_ms must be an integer in [1, 600000]",
+		       req);
 		return;
 	}
 	struct request *rq = calloc(1, sizeof(*rq));
@@ -291,8 +429,8 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 			free(rq->results);
 			free(rq);
 		}
-		fod_gen_unref(g);
 		fod_http_error(c, 503, "", "out of memory");
+		fod_gen_unref(g);
 		return;
 	}
 	atomic_fetch_add(&in_flight, 1);
@@ -303,6 +441,7 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 	rq->id = id;
 	rq->policy = policy;
 	rq->start_ns = fo_now_ns();
+	snprintf(rq->request_id, sizeof(rq->request_id), "%s", req->request_id);
 	for (size_t i = 0; i < n; i++)
 		rq->tasks[i] = fod_route_task(rt, i, id);
 	rq->cfg = fod_route_config(rt, policy, g->pool, FOD_WORK_HTTP);
@@ -312,7 +451,8 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 	if (r < 0) {
 		fod_http_set_cancel(c, NULL, NULL);
 		rq->conn = NULL;
-		request_free(rq);
+		/* Answered first: the route's counters live while rq holds the generation. */
 		fod_http_error(c, r == -EINVAL ? 500 : 503, "", strerror(-r));
+		request_free(rq);
 	}
 }

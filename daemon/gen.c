@@ -283,7 +283,9 @@ static int build_routes(struct fod_gen *g)
 		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
 		rt->setting = e;
 		const char *name = NULL, *http = NULL, *job = NULL, *limiter = NULL;
-		int64_t limit = 0;
+		const char *alog_format = "text";
+		int64_t limit = 0, min_ok = 1, ready_min_requests = 10;
+		rt->ready_window_ns = 10 * FO_SEC;
 		rt->budget_ns = 300 * FO_MSEC;
 		rt->join_reserve_ns = 2 * FO_MSEC;
 		rt->min_branch_ns = 1 * FO_MSEC;
@@ -294,8 +296,24 @@ static int build_routes(struct fod_gen *g)
 		    conf_int(g, e, "limit", 0, 1000000, false, &limit) < 0 ||
 		    conf_ms(g, e, "budget_ms", 1, 3600000, &rt->budget_ns) < 0 ||
 		    conf_ms(g, e, "join_reserve_ms", 0, 60000, &rt->join_reserve_ns) < 0 ||
-		    conf_ms(g, e, "min_branch_ms", 0, 60000, &rt->min_branch_ns) < 0)
+		    conf_ms(g, e, "min_branch_ms", 0, 60000, &rt->min_branch_ns) < 0 ||
+		    conf_int(g, e, "min_ok", 0, 100000, false, &min_ok) < 0 ||
+		    conf_double(g, e, "ready_min_success", 0, 1, false, &rt->ready_min_success) < 0 ||
+		    conf_ms(g, e, "ready_window_ms", 1000, 60000, &rt->ready_window_ns) < 0 ||
+		    conf_int(g, e, "ready_min_requests", 1, 1000000, false, &ready_min_requests) < 0 ||
+		    conf_string(g, e, "access_log", false, &rt->access_log) < 0 ||
+		    conf_string(g, e, "access_log_format", false, &alog_format) < 0)
 			return -EINVAL;
+		rt->min_ok = (unsigned)min_ok;
+		rt->ready_min_requests = (unsigned)ready_min_requests;
+		if (rt->access_log && !*rt->access_log)
+			rt->access_log = NULL; /* "": off, as when absent */
+		rt->access_log_json = strcmp(alog_format, "json") == 0;
+		if (!rt->access_log_json && strcmp(alog_format, "text") != 0) {
+			error_at(g, child(g, e, "access_log_format"),
+				 "'access_log_format' must be \"text\" or \"json\"");
+			return -EINVAL;
+		}
 		rt->name = strdup(name);
 		rt->limit = (unsigned)limit;
 		if (!http && !job) {
@@ -330,6 +348,12 @@ static int build_routes(struct fod_gen *g)
 		/* Branches first: a policy module validates its parameters against them. */
 		if (build_branches(g, rt, child(g, e, "branches")) < 0 || build_policy(g, rt) < 0)
 			return -EINVAL;
+		if (rt->min_ok > rt->nbranches) {
+			error_at(g, child(g, e, "min_ok"),
+				 "'min_ok' = %u is more than the %zu branches of route '%s'",
+				 rt->min_ok, rt->nbranches, name);
+			return -EINVAL;
+		}
 		rt->metrics = fod_metrics_route(rt->name);
 	}
 	return 0;
@@ -344,7 +368,9 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	const config_setting_t *shutdown = child(g, g->root, "shutdown");
 	const char *listen = "127.0.0.1:8080", *sock = "/run/fanoutd/fanoutd.sock",
 		   *mpath = FOD_MODULEDIR, *amode = "0660", *agroup = "", *admin = "", *oper = "",
-		   *jobgrp = "";
+		   *jobgrp = "", *log_level = "info";
+	const config_setting_t *root = g->root;
+	g->log_failure_interval_ns = 10 * FO_SEC;
 	int64_t loops = 0, pool = 4, maxconn = 10000, url = 2048, hdr = 8192, body = 0;
 	int64_t api_maxconn = 64;
 	g->api_idle_timeout_ns = 60 * FO_SEC;
@@ -369,8 +395,15 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_int(g, workers, "loops", 0, 256, false, &loops) < 0 ||
 	    conf_int(g, workers, "pool", 1, 4096, false, &pool) < 0 ||
 	    conf_string(g, modules, "path", false, &mpath) < 0 ||
-	    conf_ms(g, shutdown, "drain_ms", 0, 3600000, &g->drain_ns) < 0)
+	    conf_ms(g, shutdown, "drain_ms", 0, 3600000, &g->drain_ns) < 0 ||
+	    conf_string(g, root, "log_level", false, &log_level) < 0 ||
+	    conf_ms(g, root, "log_failure_interval_ms", 100, 3600000, &g->log_failure_interval_ns) < 0)
 		return -EINVAL;
+	if ((g->log_level = fod_log_level_parse(log_level)) < 0) {
+		error_at(g, child(g, root, "log_level"),
+			 "'log_level' must be err, warning, notice, info or debug");
+		return -EINVAL;
+	}
 	g->http_listen = strdup(ov && ov->listen ? ov->listen : listen);
 	g->api_socket = strdup(ov && ov->socket ? ov->socket : sock);
 	g->modules_path = strdup(ov && ov->modules ? ov->modules : mpath);

@@ -61,6 +61,13 @@ struct fod_route {
 	struct fod_branch *branches;
 	size_t nbranches;
 	struct fod_metrics_route *metrics;
+	/* Health and logs (fanoutd.conf(5), routes): strings point into the generation's cfg. */
+	unsigned min_ok;	     /* fewer branches ok: the answer is a 502 */
+	double ready_min_success;    /* /readyz floor on the recent success ratio; 0: none */
+	int64_t ready_window_ns;     /* "recent": this long back */
+	unsigned ready_min_requests; /* fewer requests in the window: no verdict (ready) */
+	const char *access_log;	     /* NULL: off; "stderr", or a file path */
+	bool access_log_json;	     /* JSON lines instead of the text format */
 };
 
 struct fod_gen {
@@ -79,6 +86,9 @@ struct fod_gen {
 	int64_t api_idle_timeout_ns; /* an admin connection with no traffic and no job closes */
 	size_t max_url, max_headers, max_body;
 	int64_t header_timeout_ns, idle_timeout_ns, drain_ns, watchdog_ns;
+	/* logs: log_level (fanoutd -v overrides it with debug); one failure line per interval */
+	int log_level;
+	int64_t log_failure_interval_ns;
 	/* instances */
 	struct fod_limiter *limiters;
 	size_t nlimiters;

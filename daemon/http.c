@@ -54,7 +54,13 @@ struct fod_conn {
 	size_t out_len, out_pos;
 	void (*cancel)(void *arg, enum fo_cause why);
 	void *cancel_arg;
-	struct fod_gen *gen; /* limits for this connection's life */
+	struct fod_gen *gen;	 /* limits for this connection's life */
+	atomic_ulong *responses; /* where this request's answer is counted, by status */
+	char hname[16];		 /* the header name being read, lower case, if short */
+	size_t hname_len;	 /* its length so far (past sizeof(hname): not one we read) */
+	size_t rid_len;		 /* X-Request-Id bytes so far; past the max: replaced */
+	bool rid_ready;		 /* request_id checked (or made) and terminated: answers carry it */
+	char request_id[FOD_REQUEST_ID_MAX + 1];
 };
 
 static int listen_fd = -1;
@@ -299,7 +305,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 			/* Over the limit: say so and hang up; nothing else is affected. */
 			ssize_t n = write(fd, busy_reply, busy_reply_len);
 			(void)n;
-			atomic_fetch_add(&fod_counters.http_requests[5], 1);
+			fod_metrics_count_response(fod_counters.http_unrouted, 503);
 			atomic_fetch_sub(&fod_counters.http_connections_open, 1);
 			close(fd);
 			fod_gen_unref(g);
@@ -330,6 +336,9 @@ static int on_message_begin(http_parser *p)
 {
 	struct fod_conn *c = p->data;
 	c->in_request = true;
+	c->responses = fod_counters.http_unrouted;
+	c->rid_ready = false;
+	c->rid_len = c->hname_len = 0;
 	conn_set_busy(c, true);
 	c->url_len = c->header_bytes = c->body_bytes = 0;
 	c->in_value = false;
@@ -379,21 +388,78 @@ static int count_header_bytes(struct fod_conn *c, size_t len, bool value)
 	return 0;
 }
 
+#define REQUEST_ID_HEADER "x-request-id"
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
-	(void)at;
-	return count_header_bytes(p->data, len, false);
+	struct fod_conn *c = p->data;
+	if (c->in_value || c->header_bytes == 0)
+		c->hname_len = 0; /* a new header line begins */
+	/* The name may come in pieces: keep what fits, lower case, to compare when done. */
+	for (size_t i = 0; i < len; i++, c->hname_len++)
+		if (c->hname_len < sizeof(c->hname))
+			c->hname[c->hname_len] =
+				(char)(at[i] >= 'A' && at[i] <= 'Z' ? at[i] + 32 : at[i]);
+	return count_header_bytes(c, len, false);
+}
+
+static bool is_request_id_header(const struct fod_conn *c)
+{
+	return c->hname_len == sizeof(REQUEST_ID_HEADER) - 1 &&
+	       memcmp(c->hname, REQUEST_ID_HEADER, c->hname_len) == 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
-	(void)at;
-	return count_header_bytes(p->data, len, true);
+	struct fod_conn *c = p->data;
+	if (is_request_id_header(c)) {
+		/* The last X-Request-Id wins; one too long or with bad bytes is replaced. */
+		if (!c->in_value)
+			c->rid_len = 0;
+		for (size_t i = 0; i < len; i++, c->rid_len++)
+			if (c->rid_len < FOD_REQUEST_ID_MAX)
+				c->request_id[c->rid_len] = at[i];
+	}
+	return count_header_bytes(c, len, true);
+}
+
+static bool request_id_usable(const char *id, size_t len)
+{
+	if (len == 0 || len > FOD_REQUEST_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (id[i] < 0x21 || id[i] > 0x7e || id[i] == '"' || id[i] == '\\')
+			return false;
+	return true;
+}
+
+/* Unique within the process, and unlikely to repeat across restarts: a random start. */
+static void generate_request_id(char *out, size_t size)
+{
+	static atomic_ullong next;
+	static atomic_bool seeded;
+	if (!atomic_load(&seeded)) {
+		unsigned long long seed =
+			(unsigned long long)fo_now_ns() ^ ((unsigned long long)getpid() << 32);
+		unsigned long long zero = 0;
+		atomic_compare_exchange_strong(&next, &zero, seed);
+		atomic_store(&seeded, true);
+	}
+	/* splitmix64 of a counter: distinct inputs give distinct ids. */
+	unsigned long long z = atomic_fetch_add(&next, 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	snprintf(out, size, "%016llx", z ^ (z >> 31));
 }
 
 static int on_headers_complete(http_parser *p)
 {
 	struct fod_conn *c = p->data;
+	if (request_id_usable(c->request_id, c->rid_len))
+		c->request_id[c->rid_len] = '\0';
+	else
+		generate_request_id(c->request_id, sizeof(c->request_id));
+	c->rid_ready = true;
 	if (p->content_length != ULLONG_MAX && p->content_length > c->gen->max_body) {
 		c->error = 413;
 		return -1;
@@ -619,8 +685,10 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 		body = DRAIN_BODY;
 		len = sizeof(DRAIN_BODY) - 1;
 	}
-	if (status >= 100 && status < 600)
-		atomic_fetch_add(&fod_counters.http_requests[status / 100], 1);
+	fod_metrics_count_response(c->responses ? c->responses : fod_counters.http_unrouted,
+				   status);
+	/* A route's counters may go with its generation: never kept past this answer. */
+	c->responses = NULL;
 	if (c->peer_gone) {
 		conn_close(c);
 		return;
@@ -630,13 +698,20 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 		c->keep_alive = false;
 	/* A HEAD answer has the headers a GET would have, and no body. */
 	size_t body_len = c->head ? 0 : len;
-	char head[512];
+	char head[1024], rid[FOD_REQUEST_ID_MAX + 20] = "";
+	/* An answer before the headers were complete (431, 408, 400) has no id yet. */
+	if (c->rid_ready)
+		snprintf(rid, sizeof(rid), "X-Request-Id: %s\r\n", c->request_id);
 	int hn = snprintf(head, sizeof(head),
-			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s"
 			  "Connection: %s\r\n\r\n",
-			  status, reason(status), content_type, len,
+			  status, reason(status), content_type, len, rid,
 			  extra_headers ? extra_headers : "",
 			  c->keep_alive ? "keep-alive" : "close");
+	if (hn < 0 || hn >= (int)sizeof(head)) {
+		conn_close(c); /* our own headers never come near: a bug, not an answer to cut */
+		return;
+	}
 	c->out = malloc((size_t)hn + body_len);
 	if (!c->out) {
 		conn_close(c);
@@ -659,6 +734,11 @@ void fod_http_error(struct fod_conn *c, int status, const char *field, const cha
 	char body[512];
 	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"field\":\"%s\"}\n", msg, field);
 	fod_http_respond(c, status, "application/json", NULL, body, (size_t)n);
+}
+
+void fod_http_count_as(struct fod_conn *c, atomic_ulong *by_status)
+{
+	c->responses = by_status;
 }
 
 void fod_http_set_cancel(struct fod_conn *c, void (*cancel)(void *arg, enum fo_cause why),
@@ -700,9 +780,64 @@ static const char dashboard[] =
 	"document.getElementById('m').textContent=x.split('\\n').filter(l=>l&&l[0]!='#'&&"
 	"!l.includes('_bucket')).join('\\n')}t();setInterval(t,1000)</script>";
 
-static bool is_monitoring(const char *path)
+/* The internal endpoint at path, or FOD_EP_N. */
+static enum fod_endpoint endpoint(const char *path)
 {
-	return strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0;
+	for (int e = 0; e < FOD_EP_N; e++)
+		if (strcmp(path, fod_endpoint_paths[e]) == 0)
+			return (enum fod_endpoint)e;
+	return FOD_EP_N;
+}
+
+/* What the monitoring reserve serves: metrics and both probes (not the dashboard). */
+static bool is_monitoring(enum fod_endpoint e)
+{
+	return e == FOD_EP_METRICS || e == FOD_EP_HEALTHZ || e == FOD_EP_READYZ;
+}
+
+/* Liveness: the loops turn and answer. Nothing else: a restart would not cure it. */
+static void serve_healthz(struct fod_conn *c)
+{
+	struct fod_gen *g = fod_gen_current();
+	char body[128];
+	int n = snprintf(body, sizeof(body), "{\"status\":\"alive\",\"generation\":%lu}\n",
+			 g ? (unsigned long)g->id : 0UL);
+	fod_gen_unref(g);
+	fod_http_respond(c, 200, "application/json", NULL, body, (size_t)n);
+}
+
+/*
+ * Readiness: whether a load balancer should send requests here. Not while
+ * drained by the operator, nor while a route's recent success ratio is
+ * under its ready_min_success floor (the first such route is named).
+ */
+static void serve_readyz(struct fod_conn *c)
+{
+	struct fod_gen *g = fod_gen_current();
+	char body[512];
+	int n = 0;
+	if (fod_gateway_draining())
+		n = snprintf(body, sizeof(body),
+			     "{\"status\":\"not ready\",\"reason\":\"draining\"}\n");
+	for (size_t i = 0; g && !n && i < g->nroutes; i++) {
+		unsigned long ok, total;
+		const struct fod_route *rt = &g->routes[i];
+		if (!fod_metrics_route_ready(rt, &ok, &total))
+			n = snprintf(body, sizeof(body),
+				     "{\"status\":\"not ready\",\"reason\":\"success ratio\","
+				     "\"route\":\"%s\",\"ok\":%lu,\"requests\":%lu,"
+				     "\"floor\":%g,\"window_ms\":%lld}\n",
+				     rt->name, ok, total, rt->ready_min_success,
+				     (long long)(rt->ready_window_ns / FO_MSEC));
+	}
+	bool ready = n == 0;
+	if (ready)
+		n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"generation\":%lu}\n",
+			     g ? (unsigned long)g->id : 0UL);
+	fod_gen_unref(g);
+	if (n >= (int)sizeof(body))
+		n = (int)sizeof(body) - 1;
+	fod_http_respond(c, ready ? 200 : 503, "application/json", NULL, body, (size_t)n);
 }
 
 static void dispatch(struct fod_conn *c)
@@ -723,20 +858,24 @@ static void dispatch(struct fod_conn *c)
 		.path_len = u.field_data[UF_PATH].len,
 		.query = (u.field_set & (1 << UF_QUERY)) ? c->url + u.field_data[UF_QUERY].off : "",
 		.query_len = (u.field_set & (1 << UF_QUERY)) ? u.field_data[UF_QUERY].len : 0,
+		.request_id = c->request_id,
 	};
 	c->url[u.field_data[UF_PATH].off + u.field_data[UF_PATH].len] = '\0';
 	if (method != HTTP_GET && method != HTTP_HEAD) {
 		fod_http_error(c, 405, "method", "only GET is served");
 		return;
 	}
-	if (c->monitor_only && !is_monitoring(req.path)) {
+	enum fod_endpoint ep = endpoint(req.path);
+	if (ep < FOD_EP_N)
+		c->responses = fod_counters.http_internal[ep];
+	if (c->monitor_only && !is_monitoring(ep)) {
 		/* The reserve beyond max_connections is for monitoring only. */
 		c->keep_alive = false;
 		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n", BUSY_BODY,
 				 sizeof(BUSY_BODY) - 1);
 		return;
 	}
-	if (strcmp(req.path, "/metrics") == 0) {
+	if (ep == FOD_EP_METRICS) {
 		struct fod_gen *g = fod_gen_current();
 		size_t len;
 		char *text = fod_metrics_render(g, &len);
@@ -744,17 +883,11 @@ static void dispatch(struct fod_conn *c)
 		fod_http_respond(c, 200, "text/plain; version=0.0.4", NULL, text ? text : "",
 				 text ? len : 0);
 		free(text);
-	} else if (strcmp(req.path, "/healthz") == 0) {
-		struct fod_gen *g = fod_gen_current();
-		char body[128];
-		bool draining = fod_gateway_draining();
-		int n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"generation\":%lu}\n",
-				 draining ? "draining" : "ok", g ? (unsigned long)g->id : 0UL);
-		fod_gen_unref(g);
-		/* A draining instance tells load balancers to move away. */
-		fod_http_respond(c, draining ? 503 : 200, "application/json", NULL, body,
-				 (size_t)n);
-	} else if (strcmp(req.path, "/") == 0) {
+	} else if (ep == FOD_EP_HEALTHZ) {
+		serve_healthz(c);
+	} else if (ep == FOD_EP_READYZ) {
+		serve_readyz(c);
+	} else if (ep == FOD_EP_DASHBOARD) {
 		fod_http_respond(c, 200, "text/html; charset=utf-8", NULL, dashboard,
 				 sizeof(dashboard) - 1);
 	} else {

@@ -9,6 +9,7 @@
 #ifndef FOD_HTTP_H
 #define FOD_HTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,8 +20,9 @@ struct fod_loop;
 
 /*
  * Connections accepted beyond http.max_connections that may only ask for
- * /metrics and /healthz (anything else: 503), so monitoring still reaches a
- * full daemon. Past this reserve, a connection gets 503 and is closed.
+ * /metrics, /healthz and /readyz (anything else: 503), so monitoring and
+ * load balancers still reach a full daemon. Past this reserve, a connection
+ * gets 503 and is closed.
  */
 #define FOD_HTTP_MONITOR_RESERVE 8
 
@@ -45,15 +47,28 @@ void fod_http_close_all(void);
 /* Connections with a request in progress: from its first byte to its answer's last. */
 long fod_http_busy(void);
 
-/* The request being served: method, path (without query), query string. */
+/*
+ * A request id: the client's X-Request-Id when it is 1 to this many
+ * printable characters (no space, quote or backslash, so it goes into logs
+ * and JSON as it is), else one generated here.
+ */
+#define FOD_REQUEST_ID_MAX 64
+
+/* The request being served: method, path (without query), query string, request id. */
 struct fod_http_req {
 	const char *path, *query;
 	size_t path_len, query_len;
+	const char *request_id; /* every answer carries it back as X-Request-Id */
 };
 
 /* Answers the connection's current request. body is copied. */
 void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 		      const char *extra_headers, const char *body, size_t len);
+/*
+ * The by-status counters (metrics.h) the connection's answer is counted in:
+ * a route's, once the gateway has matched it (by default, "no route").
+ */
+void fod_http_count_as(struct fod_conn *c, atomic_ulong *by_status);
 /* JSON error body {"error": msg, "field": field} with the status. */
 void fod_http_error(struct fod_conn *c, int status, const char *field, const char *msg);
 

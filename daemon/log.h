@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* One line per message on stderr with an sd-daemon <N> priority prefix (journald adds time). */
+/*
+ * One line per message on stderr with an sd-daemon <N> priority prefix
+ * (journald adds time), and the routes' access logs (fanoutd.conf(5),
+ * access_log): to stderr or to a file that SIGUSR1 and reloads reopen.
+ */
 #ifndef FOD_LOG_H
 #define FOD_LOG_H
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "fanoutd/module.h"
 
@@ -20,7 +25,27 @@ int fod_log_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2, 
 #define log_info(...)	fod_log(FO_LOG_INFO, __VA_ARGS__)
 #define log_debug(...)	fod_log(FO_LOG_DEBUG, __VA_ARGS__)
 
-/* Messages at this priority or more urgent are written (default: info). */
+/*
+ * Messages at this priority or more urgent are written (default: info).
+ * Set on loop 0 (startup, reload) while every thread logs: read and written
+ * with relaxed atomics (fod_log_set_level, fod_log_enabled).
+ */
 extern int fod_log_level;
+void fod_log_set_level(int level);
+/* Whether a message at prio would be written: skip building costly debug text otherwise. */
+bool fod_log_enabled(int prio);
+/* "err", "warning", "notice", "info" or "debug": the FO_LOG_ level, or -EINVAL. */
+int fod_log_level_parse(const char *name);
+
+/*
+ * Access logs. A route's access_log is "stderr" or a file path; files are
+ * opened on first use, shared by every route naming the same path, appended
+ * to one whole line per write, and never closed while the daemon runs.
+ * Writes a line (without its newline) to the access log at path; a file that
+ * cannot be opened is reported once per (re)open and its lines are dropped.
+ */
+void fod_access_log_write(const char *path, const char *line, size_t len);
+/* SIGUSR1 and reloads: every access log file is opened again by path (after a rotation). */
+void fod_access_log_reopen(void);
 
 #endif

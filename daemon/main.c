@@ -7,7 +7,8 @@
  * Startup: build the first configuration generation (any error: exit 1 with
  * file:line: message), bind the listener (or take it from systemd), start
  * the loops, READY=1. SIGHUP reloads (a failed reload keeps the old
- * generation), SIGTERM/SIGINT drain in-flight requests then exit 0.
+ * generation), SIGUSR1 reopens the access log files, SIGTERM/SIGINT drain
+ * in-flight requests then exit 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +37,8 @@
 
 static const char *config_path = FOD_SYSCONFDIR "/fanoutd.conf";
 static struct fod_overrides overrides;
-static ev_signal sighup, sigterm, sigint;
+static ev_signal sighup, sigterm, sigint, sigusr1;
+static bool verbose; /* -v: debug lines whatever log_level says */
 static ev_timer drain_timer, watchdog_timer;
 static int64_t drain_until, expired_until;
 static bool stopping, expired;
@@ -53,6 +55,12 @@ static void notify_status(const char *what)
 	fod_gen_unref(g);
 }
 
+/* The generation's log_level, unless -v asked for everything. */
+static void apply_log_level(const struct fod_gen *g)
+{
+	fod_log_set_level(verbose ? FO_LOG_DEBUG : g->log_level);
+}
+
 int fod_reload(char *err, size_t errlen)
 {
 	struct timespec ts;
@@ -60,25 +68,42 @@ int fod_reload(char *err, size_t errlen)
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 		   (unsigned long long)ts.tv_sec * 1000000ULL +
 			   (unsigned long long)ts.tv_nsec / 1000);
+	log_debug("reload: reading %s", config_path);
 	struct fod_gen *g = fod_gen_build(config_path, &overrides, err, errlen);
 	if (!g) {
-		atomic_fetch_add(&fod_counters.reloads_failed, 1);
+		fod_metrics_reload_result(false);
 		log_err("reload refused, keeping the running configuration: %s", err);
 	} else {
+		log_debug("reload: built generation %lu (%zu routes, %zu limiters), swapping it in",
+			  (unsigned long)g->id, g->nroutes, g->nlimiters);
 		struct fod_gen *old = fod_gen_current();
 		if (old && strcmp(old->http_listen, g->http_listen) != 0)
 			log_warn("http.listen changed to %s: takes effect at the next restart",
 				 g->http_listen);
 		if (old && old->loops != g->loops)
 			log_warn("workers.loops changed: takes effect at the next restart");
+		if (old)
+			log_debug("reload: generation %lu is freed when its last request ends",
+				  (unsigned long)old->id);
 		fod_gen_unref(old);
 		fod_gen_publish(g);
-		atomic_fetch_add(&fod_counters.reloads_ok, 1);
+		apply_log_level(g);
+		fod_metrics_reload_result(true);
+		/* A reload is also when a rotated access log is picked up. */
+		fod_access_log_reopen();
 		log_notice("reloaded %s: generation %lu", config_path, (unsigned long)g->id);
 	}
 	sd_notify(0, "READY=1");
 	notify_status(g ? "reloaded" : "reload failed");
 	return g ? 0 : -1;
+}
+
+static void on_sigusr1(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
+	fod_access_log_reopen();
 }
 
 static void on_sighup(struct ev_loop *ev, ev_signal *w, int revents)
@@ -228,7 +253,7 @@ static void usage(FILE *f)
 		"      --listen A:P    HTTP listen address (overrides http.listen)\n"
 		"      --socket PATH   API socket (overrides api.socket)\n"
 		"      --modules DIR   module directory (overrides modules.path)\n"
-		"  -v, --verbose       debug logging\n",
+		"  -v, --verbose       debug logging (overrides log_level)\n",
 		FOD_SYSCONFDIR "/fanoutd.conf");
 }
 
@@ -260,7 +285,8 @@ int main(int argc, char **argv)
 			overrides.modules = optarg;
 			break;
 		case 'v':
-			fod_log_level = FO_LOG_DEBUG;
+			verbose = true;
+			fod_log_set_level(FO_LOG_DEBUG);
 			break;
 		case 'h':
 			usage(stdout);
@@ -281,6 +307,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "<3>%s\n", err);
 		return 1;
 	}
+	apply_log_level(g);
 	if (test) {
 		printf("%s: configuration OK (%zu routes, %zu limiters)\n", config_path, g->nroutes,
 		       g->nlimiters);
@@ -313,10 +340,13 @@ int main(int argc, char **argv)
 		log_info("listening on http://%s", g->http_listen);
 	}
 	fod_http_start(fd);
+	fod_metrics_start();
 	struct ev_loop *ev = fod_loops[0].ev;
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
 	ev_signal_init(&sigterm, on_sigterm, SIGTERM);
 	ev_signal_init(&sigint, on_sigterm, SIGINT);
+	ev_signal_init(&sigusr1, on_sigusr1, SIGUSR1);
+	ev_signal_start(ev, &sigusr1);
 	ev_signal_start(ev, &sighup);
 	ev_signal_start(ev, &sigterm);
 	ev_signal_start(ev, &sigint);

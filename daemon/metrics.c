@@ -6,11 +6,172 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
+#include "config.h"
+#include "gateway.h"
 #include "gen.h"
+#include "job.h"
+#include "log.h"
+#include "loop.h"
 #include "procstat.h"
 
 struct fod_counters fod_counters;
+
+const char *const fod_endpoint_paths[FOD_EP_N] = {"/metrics", "/healthz", "/readyz", "/"};
+
+/* Every status fanoutd answers with (http.c's reason()); the last slot is any other. */
+static const int statuses[FOD_STATUS_N - 1] = {200, 400, 404, 405, 408, 413,
+					       414, 431, 500, 502, 503, 504};
+
+int fod_metrics_status_slot(int status)
+{
+	for (int i = 0; i < FOD_STATUS_N - 1; i++)
+		if (statuses[i] == status)
+			return i;
+	return FOD_STATUS_N - 1;
+}
+
+void fod_metrics_count_response(atomic_ulong *by_status, int status)
+{
+	if (status >= 100 && status < 600)
+		atomic_fetch_add_explicit(&fod_counters.http_requests[status / 100], 1,
+					  memory_order_relaxed);
+	atomic_fetch_add_explicit(&by_status[fod_metrics_status_slot(status)], 1,
+				  memory_order_relaxed);
+}
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * FO_SEC + ts.tv_nsec;
+}
+
+void fod_metrics_reload_result(bool ok)
+{
+	atomic_fetch_add(ok ? &fod_counters.reloads_ok : &fod_counters.reloads_failed, 1);
+	atomic_store(&fod_counters.last_reload_ok, ok);
+	atomic_store(&fod_counters.last_reload_ns, realtime_ns());
+}
+
+void fod_metrics_job_row(enum fod_row_outcome outcome)
+{
+	if (outcome < FOD_ROW_N)
+		atomic_fetch_add_explicit(&fod_counters.job_rows[outcome], 1, memory_order_relaxed);
+}
+
+static const char *const row_outcome_names[FOD_ROW_N] = {"ok", "degraded", "failed", "skipped",
+							 "cancelled"};
+
+/* ---- /readyz: the recent success ratio per route */
+
+/*
+ * A slot's word: its time (quarter seconds, low 24 bits: only compared as
+ * an age, so the wrap every 48 days is harmless), answers and answers ok
+ * (20 bits each, saturating: 4 million a second per route is far past what
+ * one daemon answers).
+ */
+#define READY_SLOTS    (sizeof(((struct fod_metrics_route *)0)->ready) / sizeof(atomic_ullong))
+#define READY_COUNT    0xFFFFFULL
+#define READY_STAMP    0xFFFFFFULL
+#define ready_stamp(w) ((w) >> 40)
+#define ready_total(w) (((w) >> 20) & READY_COUNT)
+#define ready_ok(w)    ((w)&READY_COUNT)
+
+void fod_metrics_ready_record(const struct fod_route *rt, bool ok)
+{
+	if (rt->ready_min_success <= 0 || !rt->metrics)
+		return; /* no floor: nothing reads it */
+	uint64_t q = (uint64_t)(fo_now_ns() / FOD_READY_SLOT_NS);
+	atomic_ullong *slot = &rt->metrics->ready[q % READY_SLOTS];
+	unsigned long long w = atomic_load_explicit(slot, memory_order_relaxed), nw;
+	do {
+		unsigned long long total = 0, good = 0;
+		if (ready_stamp(w) == (q & READY_STAMP)) {
+			total = ready_total(w);
+			good = ready_ok(w);
+		}
+		if (total == READY_COUNT)
+			return;
+		nw = ((q & READY_STAMP) << 40) | ((total + 1) << 20) | (good + (ok ? 1 : 0));
+	} while (!atomic_compare_exchange_weak_explicit(slot, &w, nw, memory_order_relaxed,
+							memory_order_relaxed));
+}
+
+bool fod_metrics_route_ready(const struct fod_route *rt, unsigned long *ok, unsigned long *total)
+{
+	*ok = *total = 0;
+	if (rt->ready_min_success <= 0 || !rt->metrics)
+		return true;
+	uint64_t q = (uint64_t)(fo_now_ns() / FOD_READY_SLOT_NS);
+	uint64_t nslots =
+		(uint64_t)((rt->ready_window_ns + FOD_READY_SLOT_NS - 1) / FOD_READY_SLOT_NS);
+	if (nslots > READY_SLOTS - 1)
+		nslots = READY_SLOTS - 1;
+	for (size_t i = 0; i < READY_SLOTS; i++) {
+		unsigned long long w =
+			atomic_load_explicit(&rt->metrics->ready[i], memory_order_relaxed);
+		if (((q - ready_stamp(w)) & READY_STAMP) >= nslots)
+			continue; /* older than the window (or never used) */
+		*total += ready_total(w);
+		*ok += ready_ok(w);
+	}
+	if (*total < rt->ready_min_requests)
+		return true;
+	return (double)*ok >= rt->ready_min_success * (double)*total;
+}
+
+/* ---- the rate-limited failure log */
+
+/* log_failure_interval_ms of the current generation: refreshed by the tick. */
+static atomic_llong failure_interval_ns = 10 * FO_SEC;
+
+/*
+ * Writes the branch's failures since its last line, if any: one line with
+ * the counts by outcome. Called by whoever won the line's time slot.
+ */
+static void log_failures(struct fod_metrics_branch *m, int64_t since_ns, const char *errmsg)
+{
+	unsigned long n[FO_OUTCOME_MAX], sum = 0;
+	for (int o = 0; o < FO_OUTCOME_MAX; o++)
+		sum += n[o] =
+			atomic_exchange_explicit(&m->fail_pending[o], 0, memory_order_relaxed);
+	if (!sum)
+		return;
+	char counts[128];
+	size_t len = 0;
+	counts[0] = '\0';
+	for (int o = 0; o < FO_OUTCOME_MAX && len < sizeof(counts); o++)
+		if (n[o])
+			len += (size_t)snprintf(counts + len, sizeof(counts) - len, "%s%s %lu",
+						len ? ", " : "", fo_outcome_str(o), n[o]);
+	char period[64] = "";
+	if (since_ns)
+		snprintf(period, sizeof(period), " in the last %.1f s", (double)since_ns / 1e9);
+	log_warn("route %s branch %s: %lu failure%s%s (%s)%s%s", m->route, m->branch, sum,
+		 sum == 1 ? "" : "s", period, counts, errmsg ? "; last: " : "",
+		 errmsg ? errmsg : "");
+}
+
+/* The line is due when the interval since the last one has passed; one thread wins it. */
+static void maybe_log_failures(struct fod_metrics_branch *m, int64_t now, const char *errmsg)
+{
+	long long last = atomic_load_explicit(&m->fail_logged_ns, memory_order_relaxed);
+	if (last && now - last < atomic_load_explicit(&failure_interval_ns, memory_order_relaxed))
+		return;
+	if (atomic_compare_exchange_strong(&m->fail_logged_ns, &last, now))
+		log_failures(m, last ? now - last : 0, errmsg);
+}
+
+static const char *branch_errmsg(const struct fo_report *rep, size_t i)
+{
+	for (size_t e = 0; e < rep->nerrors; e++)
+		if (rep->errors[e].index == i)
+			return rep->errors[e].errmsg;
+	return NULL;
+}
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
 static const double bounds[FOD_HIST_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -40,6 +201,12 @@ void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy
 		atomic_fetch_add_explicit(&m->outcomes[r->outcome], 1, memory_order_relaxed);
 		if (r->outcome != FO_SKIPPED && r->outcome != FO_SHED)
 			fod_hist_observe(&m->latency, r->dur_ns);
+		/* The downstream's own failures; cancels and sheds are the daemon's doing. */
+		if (r->outcome == FO_ERROR || r->outcome == FO_TIMEOUT) {
+			atomic_fetch_add_explicit(&m->fail_pending[r->outcome], 1,
+						  memory_order_relaxed);
+			maybe_log_failures(m, fo_now_ns(), branch_errmsg(rep, i));
+		}
 	}
 	fod_hist_observe(&rt->metrics->request[fod_metrics_policy_slot(p)], dur_ns);
 	fod_hist_observe(&rt->metrics->join_wait, rep->wall_ns);
@@ -182,6 +349,49 @@ int fod_metrics_policy_slot(const struct fo_policy *p)
 	return FOD_POLICY_OTHER;
 }
 
+/* ---- loop 0's tick */
+
+static ev_timer tick_timer;
+
+static void tick(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
+	/* job.c keeps these on loop 0 without atomics: read here, published for /metrics. */
+	atomic_store(&fod_counters.jobs_open, (long)fod_jobs_open());
+	atomic_store(&fod_counters.job_rows_in_flight, fod_jobs_rows_in_flight());
+	struct fod_gen *g = fod_gen_current();
+	if (g)
+		atomic_store(&failure_interval_ns, g->log_failure_interval_ns);
+	fod_gen_unref(g);
+	/* Failures after a branch's last line, with no failure since to write them: now. */
+	int64_t now = fo_now_ns();
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < nbranches; i++) {
+		unsigned long pending = 0;
+		for (int o = 0; o < FO_OUTCOME_MAX; o++)
+			pending += atomic_load_explicit(&branches[i]->fail_pending[o],
+							memory_order_relaxed);
+		if (pending)
+			maybe_log_failures(branches[i], now, NULL);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void fod_metrics_start(void)
+{
+	atomic_store(&fod_counters.start_time_ns, realtime_ns());
+	atomic_store(&fod_counters.last_reload_ns, realtime_ns());
+	atomic_store(&fod_counters.last_reload_ok, true);
+	struct fod_gen *g = fod_gen_current();
+	if (g)
+		atomic_store(&failure_interval_ns, g->log_failure_interval_ns);
+	fod_gen_unref(g);
+	ev_timer_init(&tick_timer, tick, 0., 0.25);
+	ev_timer_again(fod_loops[0].ev, &tick_timer);
+}
+
 static const char *const policy_names[FOD_POLICY_N] = {"failfast", "collectall", "besteffort",
 						       "other"};
 
@@ -263,6 +473,85 @@ static void hist(struct buf *b, const char *name, const char *labels, struct fod
 	put(b, "%s_count{%s} %lu\n", name, labels, atomic_load(&h->count));
 }
 
+/* The daemon's identity and life: build, start, CPU, drain, last reload, jobs. */
+static void render_process(struct buf *b)
+{
+	help(b, "fanoutd_build_info", "gauge", "Always 1: the version of the running fanoutd.");
+	put(b, "fanoutd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	help(b, "process_start_time_seconds", "gauge", "Start time since the Unix epoch.");
+	put(b, "process_start_time_seconds %.3f\n",
+	    (double)atomic_load(&fod_counters.start_time_ns) / 1e9);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	help(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
+	put(b, "process_cpu_seconds_total %.6f\n",
+	    (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	help(b, "fanoutd_draining", "gauge",
+	     "1 while drained by the operator (fanoutctl drain): not ready, refusing work.");
+	put(b, "fanoutd_draining %d\n", fod_gateway_draining() ? 1 : 0);
+	help(b, "fanoutd_config_last_reload_success", "gauge",
+	     "1 if the last configuration load (startup or reload) succeeded.");
+	put(b, "fanoutd_config_last_reload_success %d\n",
+	    atomic_load(&fod_counters.last_reload_ok) ? 1 : 0);
+	help(b, "fanoutd_config_last_reload_timestamp_seconds", "gauge",
+	     "Time of the last configuration load (startup or reload) since the Unix epoch.");
+	put(b, "fanoutd_config_last_reload_timestamp_seconds %.3f\n",
+	    (double)atomic_load(&fod_counters.last_reload_ns) / 1e9);
+	help(b, "fanoutd_jobs_open", "gauge", "Batch jobs open (sampled every 250 ms).");
+	put(b, "fanoutd_jobs_open %ld\n", atomic_load(&fod_counters.jobs_open));
+	help(b, "fanoutd_job_rows_in_flight", "gauge",
+	     "Job rows started and not yet ended (sampled every 250 ms).");
+	put(b, "fanoutd_job_rows_in_flight %ld\n", atomic_load(&fod_counters.job_rows_in_flight));
+	help(b, "fanoutd_job_rows_total", "counter", "Job rows ended, by outcome.");
+	for (int o = 0; o < FOD_ROW_N; o++)
+		put(b, "fanoutd_job_rows_total{outcome=\"%s\"} %lu\n", row_outcome_names[o],
+		    atomic_load(&fod_counters.job_rows[o]));
+}
+
+/* One sample per status seen: a status never answered has no series. */
+static void render_by_status(struct buf *b, const char *name, const char *label, const char *value,
+			     atomic_ulong *by_status)
+{
+	for (int i = 0; i < FOD_STATUS_N; i++) {
+		unsigned long n = atomic_load(&by_status[i]);
+		if (!n)
+			continue;
+		if (i < FOD_STATUS_N - 1)
+			put(b, "%s{%s=\"%s\",code=\"%d\"} %lu\n", name, label, value, statuses[i],
+			    n);
+		else
+			put(b, "%s{%s=\"%s\",code=\"other\"} %lu\n", name, label, value, n);
+	}
+}
+
+/*
+ * The internal endpoints apart, so monitoring's own traffic (this very
+ * scrape is counted once it is answered) never mixes with the routes'.
+ */
+static void render_internal(struct buf *b)
+{
+	help(b, "fanoutd_http_internal_responses_total", "counter",
+	     "HTTP responses of the internal endpoints (/metrics, /healthz, /readyz, /) by "
+	     "endpoint and status.");
+	for (int e = 0; e < FOD_EP_N; e++)
+		render_by_status(b, "fanoutd_http_internal_responses_total", "endpoint",
+				 fod_endpoint_paths[e], fod_counters.http_internal[e]);
+}
+
+/* Under reg_lock: the routes' objects are those shown. */
+static void render_responses(struct buf *b, struct fod_metrics_route **shown, size_t n)
+{
+	help(b, "fanoutd_http_responses_total", "counter",
+	     "HTTP responses by route and status; route=\"\" matched no route (or was refused "
+	     "before its path was read).");
+	for (size_t i = 0; i < n; i++)
+		render_by_status(b, "fanoutd_http_responses_total", "route", shown[i]->route,
+				 shown[i]->responses);
+	render_by_status(b, "fanoutd_http_responses_total", "route", "",
+			 fod_counters.http_unrouted);
+}
+
 /*
  * The series to show are those of what the serving generation has: a
  * branch or route renamed or removed by a reload is gone from /metrics at
@@ -318,6 +607,7 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 	struct procstat ps;
 	procstat_read(&ps);
 
+	render_process(&b);
 	help(&b, "fanoutd_threads", "gauge", "Live threads of the process.");
 	put(&b, "fanoutd_threads %ld\n", ps.threads);
 	help(&b, "process_resident_memory_bytes", "gauge", "Resident set size in bytes.");
@@ -341,10 +631,7 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 	     "HTTP connections accepted.");
 	put(&b, "fanoutd_http_connections_accepted_total %lu\n",
 	    atomic_load(&fod_counters.http_connections_total));
-	help(&b, "fanoutd_http_responses_total", "counter", "HTTP responses by status class.");
-	for (int c = 1; c <= 5; c++)
-		put(&b, "fanoutd_http_responses_total{code=\"%dxx\"} %lu\n", c,
-		    atomic_load(&fod_counters.http_requests[c]));
+	render_internal(&b);
 
 	if (g && g->nlimiters) {
 		help(&b, "fanoutd_limiter_in_flight", "gauge", "Weight held in the limiter now.");
@@ -420,6 +707,7 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 	for (size_t i = 0; i < nshown_routes; i++)
 		put(&b, "fanoutd_admission_rejections_total{route=\"%s\"} %lu\n",
 		    shown_routes[i]->route, atomic_load(&shown_routes[i]->rejected));
+	render_responses(&b, shown_routes, nshown_routes);
 	pthread_mutex_unlock(&reg_lock);
 	free(shown_branches);
 	free(shown_routes);

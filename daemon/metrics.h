@@ -8,6 +8,7 @@
 #define FOD_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,11 +22,26 @@ struct fod_hist {
 };
 void fod_hist_observe(struct fod_hist *h, int64_t ns);
 
+/*
+ * HTTP responses are counted by exact status: one slot per status fanoutd
+ * answers with (fod_metrics_status_slot), the last for any other.
+ */
+#define FOD_STATUS_N 13
+int fod_metrics_status_slot(int status);
+/* Counts one response with this status in a by-status array (a route's, or fod_counters'). */
+void fod_metrics_count_response(atomic_ulong *by_status, int status);
+
 struct fod_metrics_branch {
 	char *route, *branch;
 	unsigned refs, mark; /* generations' branches using it; render's dedup (under the lock) */
 	struct fod_hist latency;
 	atomic_ulong outcomes[FO_OUTCOME_MAX];
+	/*
+	 * Rate-limited failure log: failures (error, timeout) by outcome since
+	 * the branch's last log line, and when that line was written (0: never).
+	 */
+	atomic_ulong fail_pending[FO_OUTCOME_MAX];
+	atomic_llong fail_logged_ns;
 };
 
 enum {
@@ -44,7 +60,16 @@ struct fod_metrics_route {
 	struct fod_hist admission_wait;	       /* summed wait for the global limiter */
 	atomic_ulong degraded;		       /* answered with at least one branch dropped */
 	atomic_ulong rejected;		       /* 503: no admission within the budget */
+	atomic_ulong responses[FOD_STATUS_N];  /* HTTP answers on the route, by status */
+	/*
+	 * The route's recent HTTP answers for /readyz, in FOD_READY_SLOT_NS
+	 * slots: each one word (its slot time, answers, answers that met min_ok),
+	 * so every loop updates it with one compare-and-swap, no lock.
+	 */
+	atomic_ullong ready[256];
 };
+/* A slot's length: 256 of them cover ready_window_ms up to its maximum, 60 s. */
+#define FOD_READY_SLOT_NS (250 * FO_MSEC)
 
 /* The histogram's upper bounds in seconds (FOD_HIST_BUCKETS - 1 of them; the last is +Inf). */
 const double *fod_hist_bounds(void);
@@ -68,21 +93,64 @@ void fod_metrics_branch_put(struct fod_metrics_branch *m);
 void fod_metrics_route_put(struct fod_metrics_route *m);
 int fod_metrics_policy_slot(const struct fo_policy *p);
 
+/* Internal endpoints: their responses are counted apart from the routes'. */
+enum fod_endpoint { FOD_EP_METRICS, FOD_EP_HEALTHZ, FOD_EP_READYZ, FOD_EP_DASHBOARD, FOD_EP_N };
+extern const char *const fod_endpoint_paths[FOD_EP_N];
+
+/* A job row's outcome, as job.c reports it to its client (doc/PROTOCOL.md). */
+enum fod_row_outcome {
+	FOD_ROW_OK,
+	FOD_ROW_DEGRADED,
+	FOD_ROW_FAILED,
+	FOD_ROW_SKIPPED,
+	FOD_ROW_CANCELLED,
+	FOD_ROW_N
+};
+
 /* Process-wide counters. */
 struct fod_counters {
-	atomic_ulong http_requests[6]; /* by status class 1xx..5xx, [0] unused */
+	atomic_ulong http_requests[6]; /* every answer by class 1xx..5xx ([0] unused): API stats */
+	atomic_ulong http_unrouted[FOD_STATUS_N]; /* answers that matched no route (or no path) */
+	atomic_ulong http_internal[FOD_EP_N][FOD_STATUS_N];
 	atomic_ulong http_connections_total;
 	atomic_long http_connections_open;
 	atomic_ulong http_bad_requests;
 	atomic_ulong reloads_ok, reloads_failed;
+	atomic_llong start_time_ns;  /* CLOCK_REALTIME at startup */
+	atomic_llong last_reload_ns; /* CLOCK_REALTIME of the last load (startup counts) */
+	atomic_bool last_reload_ok;
+	atomic_long jobs_open, job_rows_in_flight; /* sampled on loop 0, where job.c keeps them */
+	atomic_ulong job_rows[FOD_ROW_N];
 };
 extern struct fod_counters fod_counters;
 
+/* A reload's result (main.c): counted, with its time, for fanoutd_config_last_reload_*. */
+void fod_metrics_reload_result(bool ok);
+/* One job row ended with this outcome (job.c, where it counts the job's own summary). */
+void fod_metrics_job_row(enum fod_row_outcome outcome);
+/*
+ * After the loops exist (main.c): notes the start time and starts a timer
+ * on loop 0 that samples job.c's gauges (loop-0 state) and writes the
+ * failure log lines that are due.
+ */
+void fod_metrics_start(void);
+
 struct fod_route;
+/* One HTTP answer of the route for /readyz: whether it met the route's min_ok. */
+void fod_metrics_ready_record(const struct fod_route *rt, bool ok);
+/*
+ * Whether the route's recent success ratio is at or above its floor
+ * (ready_min_success over ready_window_ms, with at least
+ * ready_min_requests answers; fewer is no verdict: ready). *ok and *total
+ * are the window's counts.
+ */
+bool fod_metrics_route_ready(const struct fod_route *rt, unsigned long *ok, unsigned long *total);
+
 /*
  * One finished unit of a route (an HTTP request or a job row): every
  * branch's outcome and latency, the unit's latency (dur_ns) under its
- * policy, its join and admission waits.
+ * policy, its join and admission waits; a branch's failure goes to the
+ * rate-limited failure log.
  */
 void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy *p,
 			      const struct fo_result *results, const struct fo_report *rep,

@@ -23,16 +23,19 @@ ctl --json branches 2>/dev/null | grep -q '"route":"product","branch":"price","c
 	fail "branches: $(ctl --json branches)"
 pass "status, stats, modules, limits, limit get, jobs, branches"
 
-# drain: new requests get 503 (healthz too, for load balancers); --off serves again
+# drain: new requests get 503, /readyz too (for load balancers), /healthz stays 200
+# (alive: nothing a restart would cure); --off serves again
 ctl drain | grep -q "^draining *yes" || fail "drain: $(ctl drain)"
 read -r code _ <<<"$(get /product/2)"
 [ "$code" = 503 ] || fail "drained but /product answered $code"
+read -r code body <<<"$(get /readyz)"
+[ "$code" = 503 ] && echo "$body" | grep -q draining || fail "drained readyz: $code $body"
 read -r code body <<<"$(get /healthz)"
-[ "$code" = 503 ] && echo "$body" | grep -q draining || fail "drained healthz: $code $body"
+[ "$code" = 200 ] || fail "drained healthz: $code $body"
 ctl drain --off | grep -q "^draining *no" || fail "drain --off"
 read -r code _ <<<"$(get /product/2)"
 [ "$code" = 200 ] || fail "after drain --off: $code"
-pass "drain: 503 for requests and healthz; drain --off serves again"
+pass "drain: 503 for requests and /readyz, /healthz 200; drain --off serves again"
 
 ctl limit set downstreams 1234 >/dev/null || fail "limit set"
 [ "$(metric 'fanoutd_limiter_limit{limiter="downstreams"}')" = 1234 ] || fail "limit not live in /metrics"
@@ -82,7 +85,7 @@ if have setpriv "access levels of an unprivileged peer"; then
 		rc=0; out=$(as_nobody $op 2>&1) || rc=$?
 		[ "$rc" = 1 ] && echo "$out" | grep -q "needs the operator level" || fail "nobody $op: $rc $out"
 	done
-	read -r code _ <<<"$(get /healthz)"
+	read -r code _ <<<"$(get /readyz)"
 	[ "$code" = 200 ] || fail "a refused drain drained"
 	as_nobody jobs >/dev/null || fail "nobody cannot list jobs"
 	pass "uid 65534: status and jobs allowed; limit set, drain, job cancel and reload forbidden, nothing changed"

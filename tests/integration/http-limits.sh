@@ -85,24 +85,37 @@ def test():
     ok(f"HEAD: 200, Content-Length {len(g.body)}, no body (the next answer follows at once)")
 '
 
-# fanoutd_http_responses_total counts every answer by class.
+# fanoutd_http_responses_total counts every answer by route and exact status
+# (route="" for no route); the internal endpoints are counted apart.
 limits_py '
 def test():
-    ok2, ok4 = "fanoutd_http_responses_total{code=\"2xx\"}", "fanoutd_http_responses_total{code=\"4xx\"}"
+    healthz = "fanoutd_http_internal_responses_total{endpoint=\"/healthz\",code=\"200\"}"
+    scrape = "fanoutd_http_internal_responses_total{endpoint=\"/metrics\",code=\"200\"}"
+    nf = "fanoutd_http_responses_total{route=\"\",code=\"404\"}"
+    prod = "fanoutd_http_responses_total{route=\"product\",code=\"200\"}"
+    keys = (healthz, scrape, nf, prod)
     m = metrics()
-    before = {k: m[k] for k in (ok2, ok4)}
+    before = {k: m.get(k, 0) for k in keys}
     for _ in range(5):
         if get("/healthz").status != 200:
             fail("healthz")
     for _ in range(3):
         if get("/no/such/route").status != 404:
             fail("404")
+    for _ in range(2):
+        if get("/product/1?budget_ms=5000").status != 200:
+            fail("product")
     m = metrics()
-    after = {k: m[k] for k in (ok2, ok4)}
-    # The first /metrics read is a 2xx answer too, counted once it was sent.
-    if after[ok2] - before[ok2] != 6 or after[ok4] - before[ok4] != 3:
-        fail(f"responses counted: {before} -> {after}, want +6 2xx and +3 4xx")
-    ok(f"fanoutd_http_responses_total: +6 2xx, +3 4xx ({before} -> {after})")
+    after = {k: m.get(k, 0) for k in keys}
+    # The first /metrics read is an answer too, counted once it was sent.
+    want = {healthz: 5, scrape: 1, nf: 3, prod: 2}
+    got = {k: after[k] - before[k] for k in keys}
+    if got != want:
+        fail(f"responses counted: {got}, want {want}")
+    classes = [k for k in m if k.startswith("fanoutd_http_responses_total") and "xx" in k]
+    if classes:
+        fail(f"status classes left: {classes}")
+    ok(f"responses by route and status, internal endpoints apart: {got}")
 '
 
 # A connection that sends nothing is closed after header_timeout_ms (300 ms
