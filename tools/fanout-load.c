@@ -340,7 +340,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: fanout-load --port P [--rate R] [--duration S] [--pid PID] [--conns N]\n"
 		   "       [--first-id N] [--query Q] [--seed S] [--base-ms B] [--p99-ms P]\n"
 		   "       [--tail-rate T] [--tail-ms T] [--timeout-ms T] [--budget-ms B]\n"
-		   "       [--reserve-ms R] [--branches F]\n");
+		   "       [--reserve-ms R] [--branches F]\n"
+		   "       fanout-load --version\n");
 }
 
 int main(int argc, char **argv)
@@ -355,12 +356,13 @@ int main(int argc, char **argv)
 		{"timeout-ms", 1, NULL, 'o'},	 {"budget-ms", 1, NULL, 'B'},
 		{"reserve-ms", 1, NULL, 'R'},	 {"branches", 1, NULL, 'F'},
 		{"max-in-flight", 1, NULL, 'm'}, {"drain", 1, NULL, 'D'},
-		{"help", 0, NULL, 'h'},		 {NULL, 0, NULL, 0},
+		{"help", 0, NULL, 'h'},		 {"version", 0, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	fo_sim_defaults(&o.sim);
 	o.sim.seed = 1;
 	int c;
-	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", longs, NULL)) != -1) {
 		switch (c) {
 		case 'P':
 			o.port = atoi(optarg);
@@ -416,6 +418,9 @@ int main(int argc, char **argv)
 		case 'D':
 			o.drain_s = strtod(optarg, NULL);
 			break;
+		case 'V':
+			printf("fanout-load %s\n", PACKAGE_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
