@@ -127,7 +127,8 @@ int main(int argc, char **argv)
 		case 'f':
 			/* ids are unsigned 64-bit: up to 2^64-1, never a negative number */
 			if (!parse_u64(optarg, &first))
-				return bad_number("first-id", optarg, "an integer from 0 to 2^64-1");
+				return bad_number("first-id", optarg,
+						  "an integer from 0 to 2^64-1");
 			break;
 		case 'V':
 			printf("fanout-gen %s\n", PACKAGE_VERSION);
@@ -151,8 +152,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (count - 1 > UINT64_MAX - first) {
-		fprintf(stderr, "fanout-gen: --first-id %" PRIu64 " with --count %" PRIu64
-				" runs past 2^64-1\n",
+		fprintf(stderr,
+			"fanout-gen: --first-id %" PRIu64 " with --count %" PRIu64
+			" runs past 2^64-1\n",
 			first, count);
 		return 2;
 	}

@@ -408,7 +408,8 @@ static int parse_string(struct jparse *j)
 				return -1;
 			if (*j->p == 'u') {
 				for (int i = 1; i <= 4; i++)
-					if (j->p + i >= j->end || !strchr("0123456789abcdefABCDEF", j->p[i]) || !j->p[i])
+					if (j->p + i >= j->end ||
+					    !strchr("0123456789abcdefABCDEF", j->p[i]) || !j->p[i])
 						return -1;
 				j->p += 5;
 			} else if (strchr("\"\\/bfnrt", *j->p) && *j->p) {

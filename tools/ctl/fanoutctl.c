@@ -19,28 +19,29 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fanoutctl [-s SOCKET | -c CONFIG] [--json] COMMAND\n"
-		   "  status | stats | modules | limits | jobs | branches   read-only (any peer)\n"
-		   "  limit get NAME                   one limiter\n"
-		   "  limit set NAME N                 live limit change (operator)\n"
-		   "  drain [--off]                    refuse new requests and jobs / serve again "
-		   "(operator)\n"
-		   "  job cancel ID                    cancel a running job (operator)\n"
-		   "  reload                           reload the config (admin); fails with\n"
-		   "                                   file:line when it is refused\n"
-		   "  shutdown                         graceful stop (admin)\n"
-		   "  submit --kind KIND [--policy P] [--limit N] [--window N] [--ordered]\n"
-		   "         [-i FILE|-] [-o FILE|-] [--raw] [--quiet]\n"
-		   "                                   run a batch job (see fanoutctl(8))\n"
-		   "  top [-d SECONDS] [-n COUNT] [--json]\n"
-		   "                                   live view: rates, p99 per branch, limits\n"
-		   "  -s, --socket PATH   the admin socket; else api.socket of the config,\n"
-		   "                      else $FANOUTCTL_SOCKET, else %s's,\n"
-		   "                      else %s\n"
-		   "  -c, --config FILE   fanoutd's configuration file (for api.socket, and\n"
-		   "                      the branch timeouts top caps percentiles at)\n"
-		   "      --json          the reply's data as JSON\n"
-		   "  -V, --version       print the version\n",
+	fprintf(f,
+		"usage: fanoutctl [-s SOCKET | -c CONFIG] [--json] COMMAND\n"
+		"  status | stats | modules | limits | jobs | branches   read-only (any peer)\n"
+		"  limit get NAME                   one limiter\n"
+		"  limit set NAME N                 live limit change (operator)\n"
+		"  drain [--off]                    refuse new requests and jobs / serve again "
+		"(operator)\n"
+		"  job cancel ID                    cancel a running job (operator)\n"
+		"  reload                           reload the config (admin); fails with\n"
+		"                                   file:line when it is refused\n"
+		"  shutdown                         graceful stop (admin)\n"
+		"  submit --kind KIND [--policy P] [--limit N] [--window N] [--ordered]\n"
+		"         [-i FILE|-] [-o FILE|-] [--raw] [--quiet]\n"
+		"                                   run a batch job (see fanoutctl(8))\n"
+		"  top [-d SECONDS] [-n COUNT] [--json]\n"
+		"                                   live view: rates, p99 per branch, limits\n"
+		"  -s, --socket PATH   the admin socket; else api.socket of the config,\n"
+		"                      else $FANOUTCTL_SOCKET, else %s's,\n"
+		"                      else %s\n"
+		"  -c, --config FILE   fanoutd's configuration file (for api.socket, and\n"
+		"                      the branch timeouts top caps percentiles at)\n"
+		"      --json          the reply's data as JSON\n"
+		"  -V, --version       print the version\n",
 		CTL_DEFAULT_CONFIG, CTL_DEFAULT_SOCKET);
 }
 
@@ -49,9 +50,9 @@ static bool is(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-static const char *const commands[] = {"status", "stats",  "modules",  "limits", "jobs",
-				       "branches", "limit", "drain", "job",	 "reload",
-				       "shutdown", "submit", "top",   NULL};
+static const char *const commands[] = {"status",   "stats",  "modules", "limits", "jobs",
+				       "branches", "limit",  "drain",	"job",	  "reload",
+				       "shutdown", "submit", "top",	NULL};
 
 static bool known_command(const char *c)
 {
@@ -68,8 +69,8 @@ static bool known_command(const char *c)
  * configuration that cannot be read only warns: a reload after a bad edit
  * must still reach the daemon, which then names the error.
  */
-static int find_socket(const char *sock, const char *conf_path, struct ctl_conf *conf,
-		       char *out, size_t outlen)
+static int find_socket(const char *sock, const char *conf_path, struct ctl_conf *conf, char *out,
+		       size_t outlen)
 {
 	char err[1024];
 	const char *env = getenv("FANOUTCTL_SOCKET");
@@ -85,8 +86,9 @@ static int find_socket(const char *sock, const char *conf_path, struct ctl_conf 
 	}
 	if (explicit_conf && conf->has_socket) {
 		if (!*conf->socket) {
-			fprintf(stderr, "fanoutctl: %s runs fanoutd without an admin socket "
-					"(api.socket is empty)\n",
+			fprintf(stderr,
+				"fanoutctl: %s runs fanoutd without an admin socket "
+				"(api.socket is empty)\n",
 				conf_path);
 			return -1;
 		}
@@ -186,12 +188,10 @@ static int run_command(const char *path, const struct ctl_conf *conf, bool as_js
 
 int main(int argc, char **argv)
 {
-	static const struct option longs[] = {{"socket", required_argument, NULL, 's'},
-					      {"config", required_argument, NULL, 'c'},
-					      {"json", no_argument, NULL, 'j'},
-					      {"version", no_argument, NULL, 'V'},
-					      {"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
+	static const struct option longs[] = {
+		{"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},	  {"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0}};
 	const char *sock = NULL, *conf_path = NULL;
 	bool as_json = false;
 	int c;

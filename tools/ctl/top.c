@@ -245,7 +245,8 @@ static void show_limits(const struct top *t)
 	putchar('\n');
 	line(t, "%-20s %-10s %10s %10s %10s %10s", "LIMITER", "MODULE", "LIMIT", "IN USE",
 	     "HIGH WATER", "WAITING");
-	for (uint32_t i = 0; ls && ls->type == MSGPACK_OBJECT_ARRAY && i < ls->via.array.size; i++) {
+	for (uint32_t i = 0; ls && ls->type == MSGPACK_OBJECT_ARRAY && i < ls->via.array.size;
+	     i++) {
 		const msgpack_object *l = &ls->via.array.ptr[i];
 		char n[64], m[32];
 		ctl_scalar(ctl_member(l, "name"), n, sizeof(n));
@@ -305,7 +306,8 @@ static void show_jobs(const struct top *t)
 	putchar('\n');
 	line(t, "%-6s %-12s %-10s %12s %10s %10s %10s %10s", "JOB", "KIND", "STATE", "ROWS DONE",
 	     "IN FLIGHT", "ROWS/s", "FAILED", "AGE s");
-	for (uint32_t i = 0; js && js->type == MSGPACK_OBJECT_ARRAY && i < js->via.array.size; i++) {
+	for (uint32_t i = 0; js && js->type == MSGPACK_OBJECT_ARRAY && i < js->via.array.size;
+	     i++) {
 		const msgpack_object *j = &js->via.array.ptr[i];
 		char k[64], st[16];
 		ctl_scalar(ctl_member(j, "kind"), k, sizeof(k));
@@ -332,8 +334,7 @@ static void json_num(const char *key, double v, bool comma)
 		printf("%.6g", v);
 }
 
-static void show_json(struct top *t, const struct sample *prev, const struct sample *cur,
-		      double dt)
+static void show_json(struct top *t, const struct sample *prev, const struct sample *cur, double dt)
 {
 	double d[3], all = 0;
 	for (int k = 0; k < 3; k++) {
@@ -511,8 +512,11 @@ int ctl_top(const char *path, const struct ctl_conf *conf, bool json, int argc, 
 		if ((rc = sample_daemon(&t)) != CTL_OK)
 			break;
 		take(cur, t.br.data, t.stats.data);
-		/* The first view covers the daemon's life so far: every table has figures. */
-		double dt = prev ? cur->at - prev->at : ctl_number(ctl_member(t.st.data, "uptime_s"));
+		/* The first view covers the daemon's life so far: every table has figures. uptime_s
+		 * is cut to whole seconds: half a second is added (the middle of what it can be).
+		 */
+		double dt = prev ? cur->at - prev->at
+				 : ctl_number(ctl_member(t.st.data, "uptime_s")) + 0.5;
 		t.width = t.tty ? terminal_width() : 0;
 		if (json) {
 			show_json(&t, prev, cur, dt);
