@@ -195,17 +195,26 @@ int ctl_call(const char *path, const struct ctl_req *req, struct ctl_reply *rep)
 	return CTL_OK;
 }
 
+static size_t utf8_len(const unsigned char *p, const unsigned char *end);
+
+/* UTF-8 text as it is; control characters and bytes that are not UTF-8 as \u escapes. */
 static void json_str(FILE *f, const char *p, size_t n)
 {
+	const unsigned char *u = (const unsigned char *)p, *end = u + n;
 	fputc('"', f);
 	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		if (ch == '"' || ch == '\\')
+		unsigned char ch = u[i];
+		size_t seq = ch >= 0x80 ? utf8_len(u + i, end) : 0;
+		if (ch == '"' || ch == '\\') {
 			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
+		} else if (seq > 1) {
+			fwrite(u + i, 1, seq, f);
+			i += seq - 1;
+		} else if (ch < 0x20 || ch >= 0x7f) {
 			fprintf(f, "\\u%04x", ch);
-		else
+		} else {
 			fputc(ch, f);
+		}
 	}
 	fputc('"', f);
 }
