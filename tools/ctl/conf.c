@@ -75,13 +75,15 @@ int ctl_conf_read(struct ctl_conf *c, const char *path, char *err, size_t errlen
 	int rc = 0;
 	const char *sock;
 	if (!config_read_file(&cfg, path)) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
 			snprintf(err, errlen, "%s: cannot read it", path);
-		else
+			rc = -2;
+		} else {
 			snprintf(err, errlen, "%s:%d: %s",
 				 config_error_file(&cfg) ? config_error_file(&cfg) : path,
 				 config_error_line(&cfg), config_error_text(&cfg));
-		rc = -1;
+			rc = -1;
+		}
 	} else {
 		c->has_socket = config_lookup_string(&cfg, "api.socket", &sock) == CONFIG_TRUE;
 		if (c->has_socket)

@@ -18,7 +18,10 @@ struct ctl_conf {
 	size_t ndeadlines, cap;
 };
 
-/* 0, or -1 with the reason (file:line: message) in err; c is usable (empty) either way. */
+/*
+ * 0; -1 when the file is not valid (file:line: message in err); -2 when it
+ * cannot be read at all. c is usable (empty) either way.
+ */
 int ctl_conf_read(struct ctl_conf *c, const char *path, char *err, size_t errlen);
 /* The branch's deadline in ms, or 0 when the configuration does not say. */
 double ctl_conf_deadline(const struct ctl_conf *c, const char *route, const char *branch);

@@ -75,10 +75,13 @@ static int find_socket(const char *sock, const char *conf_path, struct ctl_conf 
 	char err[1024];
 	const char *env = getenv("FANOUTCTL_SOCKET");
 	bool explicit_conf = conf_path != NULL;
+	memset(conf, 0, sizeof(*conf));
 	if (!conf_path && !(sock || (env && *env)))
 		conf_path = CTL_DEFAULT_CONFIG;
-	if (conf_path && ctl_conf_read(conf, conf_path, err, sizeof(err)) < 0 &&
-	    (explicit_conf || access(conf_path, F_OK) == 0))
+	/* The default file is often absent or not readable by the caller: only a broken one is
+	 * worth a word. */
+	int rc = conf_path ? ctl_conf_read(conf, conf_path, err, sizeof(err)) : 0;
+	if (rc < 0 && (explicit_conf || rc == -1))
 		fprintf(stderr, "fanoutctl: warning: %s\n", err);
 	if (sock) {
 		snprintf(out, outlen, "%s", sock);

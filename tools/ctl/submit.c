@@ -57,7 +57,7 @@ struct submit {
 	struct ctl_buf scratch; /* a JSON value being checked */
 	/* the job */
 	uint64_t job, total, results, errors_shown, errors;
-	char branch[16][64];
+	char (*branch)[128]; /* the branch names of the open reply, in result order */
 	size_t nbranches;
 	bool finished;
 	int rc;
@@ -203,7 +203,10 @@ static void print_result(struct submit *s, const char *frame, size_t len)
 	for (uint32_t i = 0; i < n; i++) {
 		unsigned code = (unsigned)ctl_number(&br->via.array.ptr[i]);
 		fprintf(s->out, "%s", i ? "," : "");
-		ctl_json_str(s->out, i < s->nbranches ? s->branch[i] : "?");
+		/* A branch the open reply did not name is keyed by its index: keys stay unique. */
+		char unnamed[32];
+		snprintf(unnamed, sizeof(unnamed), "#%u", i);
+		ctl_json_str(s->out, i < s->nbranches ? s->branch[i] : unnamed);
 		fprintf(s->out, ":{\"outcome\":\"%s\",\"value\":",
 			code < NOUTCOMES ? outcome_names[code] : "?");
 		if (is_array(val) && i < val->via.array.size)
@@ -483,8 +486,9 @@ static int open_job(struct submit *s, const char *kind, const char *policy,
 	}
 	s->job = ctl_uint(ctl_member(rep.data, "job"));
 	const msgpack_object *br = ctl_member(rep.data, "branches");
-	for (uint32_t i = 0;
-	     br && br->type == MSGPACK_OBJECT_ARRAY && i < br->via.array.size && i < 16; i++)
+	size_t n = br && br->type == MSGPACK_OBJECT_ARRAY ? br->via.array.size : 0;
+	s->branch = n ? calloc(n, sizeof(*s->branch)) : NULL;
+	for (size_t i = 0; s->branch && i < n; i++)
 		ctl_scalar(&br->via.array.ptr[i], s->branch[s->nbranches++], sizeof(s->branch[0]));
 	if (s->progress) {
 		char p[64], l[32], w[32];
@@ -708,6 +712,7 @@ out:
 	free(s.ib);
 	free(s.rb);
 	free(s.scratch.p);
+	free(s.branch);
 	msgpack_zone_destroy(&s.zone);
 	return rc;
 }
