@@ -341,7 +341,9 @@ static void show_json(struct top *t, const struct sample *prev, const struct sam
 		d[k] = cur->http[k] - (prev ? prev->http[k] : 0);
 		all += d[k];
 	}
-	printf("{\"time\":%.3f", (double)time(NULL));
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	printf("{\"time\":%.3f", (double)now.tv_sec + (double)now.tv_nsec / 1e9);
 	json_num("interval_s", dt, true);
 	printf(",\"since_start\":%s,\"status\":", prev ? "false" : "true");
 	ctl_json(stdout, t->st.data);
