@@ -6,7 +6,7 @@
  * words of Mix(seed ^ i) (the Go peer's generator), so the same seed gives
  * byte-identical output, and nothing but one buffer is held whatever N.
  *
- *   fanout-gen --seed S --count N [--kind K] [--payload-bytes B]
+ *   fanout-gen [--seed S] --count N [--kind K] [--payload-bytes B] [--first-id ID]
  *
  * The first frame names the stream: {kind, count, seed}.
  */
@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,38 @@ static int flush_out(void)
 	return 0;
 }
 
+/*
+ * A decimal unsigned 64-bit number, all of the argument: strtoull alone
+ * takes "-5" as 2^64-5, "1e3" as 1 and "x" as 0.
+ */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end || errno == ERANGE)
+		return false;
+	*out = v;
+	return true;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fanout-gen [--seed S] --count N [--kind K] [--payload-bytes B]"
+		   " [--first-id ID]\n"
+		   "  S: 0 to 2^64-1 (default 1); N > 0; K default \"enrich\";\n"
+		   "  B: 0 to 65536 (default 32); ID: default 1, ID + N - 1 <= 2^64-1\n");
+}
+
+static int bad_number(const char *opt, const char *arg, const char *want)
+{
+	fprintf(stderr, "fanout-gen: --%s must be %s, not '%s'\n", opt, want, arg);
+	usage(stderr);
+	return 2;
+}
+
 /* Packs one frame: reserves the length, packs the map, patches the length in. */
 static size_t frame_begin(void)
 {
@@ -68,46 +101,61 @@ int main(int argc, char **argv)
 					      {"payload-bytes", required_argument, NULL, 'b'},
 					      {"first-id", required_argument, NULL, 'f'},
 					      {"help", no_argument, NULL, 'h'},
+					      {"version", no_argument, NULL, 'V'},
 					      {NULL, 0, NULL, 0}};
-	uint64_t seed = 1, count = 0, first = 1;
-	bool first_ok = true;
-	char *end;
+	uint64_t seed = 1, count = 0, first = 1, bytes = 32;
 	const char *kind = "enrich";
-	long bytes = 32;
 	int c;
-	while ((c = getopt_long(argc, argv, "s:n:k:b:f:h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:k:b:f:hV", longs, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			seed = strtoull(optarg, NULL, 10);
+			if (!parse_u64(optarg, &seed))
+				return bad_number("seed", optarg, "an integer from 0 to 2^64-1");
 			break;
 		case 'n':
-			count = strtoull(optarg, NULL, 10);
+			if (!parse_u64(optarg, &count) || count == 0)
+				return bad_number("count", optarg, "an integer from 1 to 2^64-1");
 			break;
 		case 'k':
 			kind = optarg;
 			break;
 		case 'b':
-			bytes = strtol(optarg, NULL, 10);
+			if (!parse_u64(optarg, &bytes) || bytes > 65536)
+				return bad_number("payload-bytes", optarg,
+						  "an integer from 0 to 65536");
 			break;
 		case 'f':
 			/* ids are unsigned 64-bit: up to 2^64-1, never a negative number */
-			errno = 0;
-			first = strtoull(optarg, &end, 10);
-			first_ok = *optarg && *optarg != '-' && !*end && errno != ERANGE;
+			if (!parse_u64(optarg, &first))
+				return bad_number("first-id", optarg,
+						  "an integer from 0 to 2^64-1");
 			break;
+		case 'V':
+			printf("fanout-gen %s\n", PACKAGE_VERSION);
+			return 0;
 		case 'h':
-			printf("usage: fanout-gen --seed S --count N [--kind K] [--payload-bytes "
-			       "B] [--first-id ID]\n");
+			usage(stdout);
 			return 0;
 		default:
+			usage(stderr);
 			return 2;
 		}
 	}
-	if (count == 0 || bytes < 0 || bytes > 65536 || optind < argc || !first_ok ||
-	    count - 1 > UINT64_MAX - first) {
+	if (optind < argc) {
+		fprintf(stderr, "fanout-gen: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (count == 0) {
+		fprintf(stderr, "fanout-gen: --count is required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (count - 1 > UINT64_MAX - first) {
 		fprintf(stderr,
-			"usage: fanout-gen --seed S --count N [--kind K] [--payload-bytes B]"
-			" [--first-id ID] (N > 0, 0 <= B <= 65536, ID + N - 1 <= 2^64-1)\n");
+			"fanout-gen: --first-id %" PRIu64 " with --count %" PRIu64
+			" runs past 2^64-1\n",
+			first, count);
 		return 2;
 	}
 	msgpack_sbuffer_init(&buf);
@@ -125,7 +173,7 @@ int main(int argc, char **argv)
 	uint8_t *payload = malloc((size_t)bytes + 8);
 	for (uint64_t i = 1; i <= count; i++) {
 		uint64_t s = fo_splitmix_mix(seed ^ i);
-		for (long off = 0; off < bytes; off += 8) {
+		for (uint64_t off = 0; off < bytes; off += 8) {
 			uint64_t w = fo_splitmix_next(&s);
 			memcpy(payload + off, &w, 8);
 		}

@@ -340,27 +340,39 @@ static void usage(FILE *f)
 	fprintf(f, "usage: fanout-load --port P [--rate R] [--duration S] [--pid PID] [--conns N]\n"
 		   "       [--first-id N] [--query Q] [--seed S] [--base-ms B] [--p99-ms P]\n"
 		   "       [--tail-rate T] [--tail-ms T] [--timeout-ms T] [--budget-ms B]\n"
-		   "       [--reserve-ms R] [--branches F]\n");
+		   "       [--reserve-ms R] [--branches F]\n"
+		   "       fanout-load --version\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{"port", 1, NULL, 'P'},		 {"rate", 1, NULL, 'r'},
-		{"duration", 1, NULL, 'd'},	 {"pid", 1, NULL, 'p'},
-		{"conns", 1, NULL, 'c'},	 {"first-id", 1, NULL, 'f'},
-		{"query", 1, NULL, 'q'},	 {"seed", 1, NULL, 's'},
-		{"base-ms", 1, NULL, 'b'},	 {"p99-ms", 1, NULL, '9'},
-		{"tail-rate", 1, NULL, 't'},	 {"tail-ms", 1, NULL, 'T'},
-		{"timeout-ms", 1, NULL, 'o'},	 {"budget-ms", 1, NULL, 'B'},
-		{"reserve-ms", 1, NULL, 'R'},	 {"branches", 1, NULL, 'F'},
-		{"max-in-flight", 1, NULL, 'm'}, {"drain", 1, NULL, 'D'},
-		{"help", 0, NULL, 'h'},		 {NULL, 0, NULL, 0},
+		{"port", 1, NULL, 'P'},
+		{"rate", 1, NULL, 'r'},
+		{"duration", 1, NULL, 'd'},
+		{"pid", 1, NULL, 'p'},
+		{"conns", 1, NULL, 'c'},
+		{"first-id", 1, NULL, 'f'},
+		{"query", 1, NULL, 'q'},
+		{"seed", 1, NULL, 's'},
+		{"base-ms", 1, NULL, 'b'},
+		{"p99-ms", 1, NULL, '9'},
+		{"tail-rate", 1, NULL, 't'},
+		{"tail-ms", 1, NULL, 'T'},
+		{"timeout-ms", 1, NULL, 'o'},
+		{"budget-ms", 1, NULL, 'B'},
+		{"reserve-ms", 1, NULL, 'R'},
+		{"branches", 1, NULL, 'F'},
+		{"max-in-flight", 1, NULL, 'm'},
+		{"drain", 1, NULL, 'D'},
+		{"help", 0, NULL, 'h'},
+		{"version", 0, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	fo_sim_defaults(&o.sim);
 	o.sim.seed = 1;
 	int c;
-	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", longs, NULL)) != -1) {
 		switch (c) {
 		case 'P':
 			o.port = atoi(optarg);
@@ -416,6 +428,9 @@ int main(int argc, char **argv)
 		case 'D':
 			o.drain_s = strtod(optarg, NULL);
 			break;
+		case 'V':
+			printf("fanout-load %s\n", PACKAGE_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;

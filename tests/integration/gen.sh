@@ -53,3 +53,23 @@ pass "header {kind, count, seed}, then ids 1..1000 with the peer's payload words
 rc=0; "$FANOUT_GEN" --count 0 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "--count 0 accepted"
 pass "bad arguments: exit 2"
+# Bad numbers are refused, naming the option, and nothing is written: "-5" is not 2^64-5 (a
+# stream without end), "1e3" not 1, "x" not seed 0. (timeout: a generator that takes -5 as
+# 2^64-5 would write for hours.)
+for args in "--count -5" "--count 1e3" "--count 12x" "--count 99999999999999999999" \
+	"--seed x --count 3" "--seed -1 --count 3" "--count 3 --payload-bytes 1e2" \
+	"--count 3 --payload-bytes 65537" "--count 3 --first-id -1" "--count 3 --first-id +1"; do
+	rc=0
+	# shellcheck disable=SC2086
+	timeout 5 "$FANOUT_GEN" $args >"$TMP/out" 2>"$TMP/err" || rc=$?
+	opt=$(echo "$args" | sed 's/.*\(--[a-z-]*\) [^ ]*$/\1/')
+	case $args in --seed*) opt=--seed ;; esac
+	[ "$rc" = 2 ] && [ ! -s "$TMP/out" ] && grep -q -- "$opt" "$TMP/err" ||
+		fail "fanout-gen $args: exit $rc, $(wc -c <"$TMP/out") bytes out, $(head -1 "$TMP/err")"
+done
+pass "bad numbers (-5, 1e3, 12x, 2^64+, x, -1, +1, 65537) refused with exit 2, naming the option"
+# The defaults the man page states: seed 1, kind enrich, 32-byte payloads.
+"$FANOUT_GEN" --count 1 >"$TMP/d1"
+"$FANOUT_GEN" --count 1 --seed 1 --kind enrich --payload-bytes 32 >"$TMP/d2"
+cmp -s "$TMP/d1" "$TMP/d2" || fail "defaults are not seed 1, kind enrich, 32 bytes"
+pass "defaults: seed 1, kind enrich, 32-byte payloads"

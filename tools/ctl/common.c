@@ -195,17 +195,26 @@ int ctl_call(const char *path, const struct ctl_req *req, struct ctl_reply *rep)
 	return CTL_OK;
 }
 
+static size_t utf8_len(const unsigned char *p, const unsigned char *end);
+
+/* UTF-8 text as it is; control characters and bytes that are not UTF-8 as \u escapes. */
 static void json_str(FILE *f, const char *p, size_t n)
 {
+	const unsigned char *u = (const unsigned char *)p, *end = u + n;
 	fputc('"', f);
 	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		if (ch == '"' || ch == '\\')
+		unsigned char ch = u[i];
+		size_t seq = ch >= 0x80 ? utf8_len(u + i, end) : 0;
+		if (ch == '"' || ch == '\\') {
 			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
+		} else if (seq > 1) {
+			fwrite(u + i, 1, seq, f);
+			i += seq - 1;
+		} else if (ch < 0x20 || ch >= 0x7f) {
 			fprintf(f, "\\u%04x", ch);
-		else
+		} else {
 			fputc(ch, f);
+		}
 	}
 	fputc('"', f);
 }
@@ -329,4 +338,237 @@ void ctl_human(FILE *f, const msgpack_object *o)
 			fputc('\n', f);
 		}
 	}
+}
+
+void ctl_json_str(FILE *f, const char *s)
+{
+	json_str(f, s, strlen(s));
+}
+
+/* ---- JSON values from modules: checked, then embedded as they are */
+
+struct jparse {
+	const unsigned char *p, *end;
+	struct ctl_buf *out;
+	int depth;
+};
+
+#define JSON_MAX_DEPTH 64
+
+static int put(struct jparse *j, const unsigned char *s, size_t n)
+{
+	struct ctl_buf *b = j->out;
+	if (b->len + n > b->cap) {
+		size_t cap = (b->len + n) * 2;
+		char *p = realloc(b->p, cap);
+		if (!p)
+			return -1;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	return 0;
+}
+
+static void skip_ws(struct jparse *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+/* The length of one well-formed UTF-8 sequence at p (no overlongs, surrogates or > U+10FFFF),
+ * or 0. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char c = p[0];
+	size_t n;
+	unsigned lo = 0x80, hi = 0xbf;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		lo = c == 0xe0 ? 0xa0 : 0x80;
+		hi = c == 0xed ? 0x9f : 0xbf;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		lo = c == 0xf0 ? 0x90 : 0x80;
+		hi = c == 0xf4 ? 0x8f : 0xbf;
+	} else
+		return 0;
+	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+static int parse_string(struct jparse *j)
+{
+	const unsigned char *start = j->p++;
+	while (j->p < j->end && *j->p != '"') {
+		if (*j->p < 0x20)
+			return -1;
+		if (*j->p == '\\') {
+			if (++j->p >= j->end)
+				return -1;
+			if (*j->p == 'u') {
+				for (int i = 1; i <= 4; i++)
+					if (j->p + i >= j->end ||
+					    !strchr("0123456789abcdefABCDEF", j->p[i]) || !j->p[i])
+						return -1;
+				j->p += 5;
+			} else if (strchr("\"\\/bfnrt", *j->p) && *j->p) {
+				j->p++;
+			} else {
+				return -1;
+			}
+			continue;
+		}
+		size_t n = utf8_len(j->p, j->end);
+		if (!n)
+			return -1;
+		j->p += n;
+	}
+	if (j->p >= j->end)
+		return -1;
+	j->p++;
+	return put(j, start, (size_t)(j->p - start));
+}
+
+static bool is_digit(const struct jparse *j)
+{
+	return j->p < j->end && *j->p >= '0' && *j->p <= '9';
+}
+
+/* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static int parse_number(struct jparse *j)
+{
+	const unsigned char *start = j->p;
+	if (*j->p == '-')
+		j->p++;
+	if (!is_digit(j))
+		return -1;
+	if (*j->p++ != '0')
+		while (is_digit(j))
+			j->p++;
+	if (j->p < j->end && *j->p == '.') {
+		j->p++;
+		if (!is_digit(j))
+			return -1;
+		while (is_digit(j))
+			j->p++;
+	}
+	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+		j->p++;
+		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+			j->p++;
+		if (!is_digit(j))
+			return -1;
+		while (is_digit(j))
+			j->p++;
+	}
+	return put(j, start, (size_t)(j->p - start));
+}
+
+static int parse_word(struct jparse *j, const char *w)
+{
+	size_t n = strlen(w);
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
+		return -1;
+	j->p += n;
+	return put(j, (const unsigned char *)w, n);
+}
+
+static int parse_value(struct jparse *j);
+
+/* An object or an array: members separated by commas, a key before each object member. */
+static int parse_container(struct jparse *j, unsigned char close, bool keyed)
+{
+	if (++j->depth > JSON_MAX_DEPTH || put(j, j->p, 1) < 0)
+		return -1;
+	j->p++;
+	skip_ws(j);
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		j->depth--;
+		return put(j, &close, 1);
+	}
+	for (;;) {
+		skip_ws(j);
+		if (keyed) {
+			if (j->p >= j->end || *j->p != '"' || parse_string(j) < 0)
+				return -1;
+			skip_ws(j);
+			if (j->p >= j->end || *j->p != ':' || put(j, j->p, 1) < 0)
+				return -1;
+			j->p++;
+		}
+		if (parse_value(j) < 0)
+			return -1;
+		skip_ws(j);
+		if (j->p >= j->end)
+			return -1;
+		if (*j->p == close) {
+			j->p++;
+			j->depth--;
+			return put(j, &close, 1);
+		}
+		if (*j->p != ',' || put(j, j->p, 1) < 0)
+			return -1;
+		j->p++;
+	}
+}
+
+static int parse_value(struct jparse *j)
+{
+	skip_ws(j);
+	if (j->p >= j->end)
+		return -1;
+	switch (*j->p) {
+	case '{':
+		return parse_container(j, '}', true);
+	case '[':
+		return parse_container(j, ']', false);
+	case '"':
+		return parse_string(j);
+	case 't':
+		return parse_word(j, "true");
+	case 'f':
+		return parse_word(j, "false");
+	case 'n':
+		return parse_word(j, "null");
+	default:
+		return *j->p == '-' || (*j->p >= '0' && *j->p <= '9') ? parse_number(j) : -1;
+	}
+}
+
+int ctl_json_compact(const char *p, size_t n, struct ctl_buf *out)
+{
+	struct jparse j = {(const unsigned char *)p, (const unsigned char *)p + n, out, 0};
+	out->len = 0;
+	if (parse_value(&j) < 0)
+		return -1;
+	skip_ws(&j);
+	return j.p == j.end ? 0 : -1;
+}
+
+void ctl_json_value(FILE *f, const msgpack_object *o, struct ctl_buf *scratch)
+{
+	const char *p = NULL;
+	size_t n = 0;
+	if (o->type == MSGPACK_OBJECT_BIN) {
+		p = o->via.bin.ptr;
+		n = o->via.bin.size;
+	} else if (o->type == MSGPACK_OBJECT_STR) {
+		p = o->via.str.ptr;
+		n = o->via.str.size;
+	}
+	if (p && n && ctl_json_compact(p, n, scratch) == 0)
+		fwrite(scratch->p, 1, scratch->len, f);
+	else
+		ctl_json(f, o);
 }

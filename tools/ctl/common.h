@@ -12,6 +12,12 @@
 
 #define CTL_MAX_FRAME (1u << 20)
 
+#define CTL_DEFAULT_SOCKET "/run/fanoutd/fanoutd.sock"
+#ifndef FOD_SYSCONFDIR
+#define FOD_SYSCONFDIR "/etc"
+#endif
+#define CTL_DEFAULT_CONFIG FOD_SYSCONFDIR "/fanoutd.conf"
+
 /* Exit statuses (fanoutctl(8)). */
 enum { CTL_OK = 0, CTL_FAILED = 1, CTL_USAGE = 2, CTL_UNREACHABLE = 3 };
 
@@ -51,11 +57,28 @@ uint64_t ctl_uint(const msgpack_object *o);
 bool ctl_str_is(const msgpack_object *o, const char *s);
 
 void ctl_json(FILE *f, const msgpack_object *o);
+void ctl_json_str(FILE *f, const char *s);
+
+/* A growable byte buffer. */
+struct ctl_buf {
+	char *p;
+	size_t len, cap;
+};
+/*
+ * Checks that [p, p + n) is one JSON value (RFC 8259, UTF-8) and puts it in
+ * out without insignificant whitespace (so it fits on one line); 0, or -1 if
+ * it is not JSON.
+ */
+int ctl_json_compact(const char *p, size_t n, struct ctl_buf *out);
+/* A branch value: embedded as JSON when its bytes are JSON, else as ctl_json() writes it. */
+void ctl_json_value(FILE *f, const msgpack_object *o, struct ctl_buf *scratch);
 void ctl_scalar(const msgpack_object *o, char *buf, size_t len);
 /* A map: "key value" lines. An array of maps: a table with a header row. */
 void ctl_human(FILE *f, const msgpack_object *o);
 
 int ctl_submit(const char *path, int argc, char **argv);
-int ctl_top(const char *path, int argc, char **argv);
+struct ctl_conf;
+/* conf: branch deadlines percentiles are capped at (may be empty). */
+int ctl_top(const char *path, const struct ctl_conf *conf, bool json, int argc, char **argv);
 
 #endif

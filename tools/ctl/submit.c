@@ -9,6 +9,12 @@
  * daemon stops reading (the job's window is full) our writes stop, we stop
  * reading the input, and the producer upstream blocks. Nothing here grows
  * with the work-set.
+ *
+ * Results reach a pipe or terminal as each batch arrives from the socket,
+ * not when a 1 MiB buffer fills. SIGINT/SIGTERM and a closed output end
+ * the job early: whatever already arrived is written, the connection is
+ * closed (the daemon cancels the rows in flight), and the exit status is
+ * 128 + the signal (SIGPIPE's for a closed output).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +42,7 @@ struct submit {
 	int in_fd, sock;
 	FILE *out;
 	bool discard, raw, progress;
+	bool streaming; /* the output is a pipe, socket or terminal: flushed per batch */
 	/* input: [pos, scan) whole frames waiting for the socket, [scan, len) a partial one */
 	char *ib;
 	size_t ib_pos, ib_scan, ib_len;
@@ -47,15 +54,23 @@ struct submit {
 	char *rb;
 	size_t rb_len, rb_cap;
 	msgpack_zone zone;
+	struct ctl_buf scratch; /* a JSON value being checked */
 	/* the job */
 	uint64_t job, total, results, errors_shown, errors;
-	char branch[16][64];
+	char (*branch)[128]; /* the branch names of the open reply, in result order */
 	size_t nbranches;
 	bool finished;
 	int rc;
 	int64_t t0, last_ns;
 	uint64_t last_results;
 };
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
 
 static int64_t now_ns(void)
 {
@@ -103,6 +118,55 @@ static void progress(struct submit *s, bool final)
 
 /* ---- results */
 
+/* What a branch's outcome code means, for its "error" text (HTTP answers' words where they have
+ * them). */
+static const char *const outcome_texts[] = {
+	"ok",
+	"branch failed",
+	"deadline exceeded",
+	"cancelled",
+	"not started: too little budget left",
+	"overloaded: no admission within the budget",
+	"lost: never answered",
+};
+#define NOUTCOMES (sizeof(outcome_names) / sizeof(outcome_names[0]))
+
+static bool is_array(const msgpack_object *o)
+{
+	return o && o->type == MSGPACK_OBJECT_ARRAY;
+}
+
+/*
+ * A failed branch's error text: the daemon's own for that branch when it
+ * sends one per branch (an "errors" array); else the row's "error" (the
+ * first failure's text) when this is the row's only failed branch, so it
+ * must be that one; else what its outcome means.
+ */
+static void branch_error(FILE *out, const msgpack_object *o, uint32_t i, unsigned code,
+			 unsigned failed)
+{
+	const msgpack_object *errs = ctl_member(o, "errors"), *err = ctl_member(o, "error");
+	if (is_array(errs) && i < errs->via.array.size &&
+	    errs->via.array.ptr[i].type == MSGPACK_OBJECT_STR) {
+		ctl_json(out, &errs->via.array.ptr[i]);
+		return;
+	}
+	/* A bare outcome name ("timeout") says less than the outcome's text. */
+	bool named = err && err->type == MSGPACK_OBJECT_STR;
+	for (size_t k = 0; named && k < NOUTCOMES; k++)
+		named = !ctl_str_is(err, outcome_names[k]);
+	if (failed == 1 && named)
+		ctl_json(out, err);
+	else
+		ctl_json_str(out, code < NOUTCOMES ? outcome_texts[code] : "unknown outcome");
+}
+
+/*
+ * One result line: {id, outcome, ms, error?, branches: {NAME: {outcome,
+ * value, error?}}}. "ms" is the row's duration in milliseconds as in HTTP
+ * answers; a value that is JSON is embedded as JSON (as HTTP answers embed
+ * it), anything else is a string.
+ */
 static void print_result(struct submit *s, const char *frame, size_t len)
 {
 	msgpack_object o;
@@ -124,24 +188,35 @@ static void print_result(struct submit *s, const char *frame, size_t len)
 	const msgpack_object *oc = ctl_member(&o, "outcome");
 	if (oc)
 		ctl_json(s->out, oc);
-	fprintf(s->out, ",\"us\":%.0f", ctl_number(ctl_member(&o, "us")));
+	else
+		fputs("null", s->out);
+	fprintf(s->out, ",\"ms\":%.3f", ctl_number(ctl_member(&o, "us")) / 1000.0);
 	if (err) {
 		fputs(",\"error\":", s->out);
 		ctl_json(s->out, err);
 	}
+	uint32_t n = is_array(br) ? br->via.array.size : 0;
+	unsigned failed = 0;
+	for (uint32_t i = 0; i < n; i++)
+		failed += ctl_number(&br->via.array.ptr[i]) != 0;
 	fputs(",\"branches\":{", s->out);
-	for (uint32_t i = 0; br && br->type == MSGPACK_OBJECT_ARRAY && i < br->via.array.size;
-	     i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		unsigned code = (unsigned)ctl_number(&br->via.array.ptr[i]);
-		fprintf(s->out, "%s\"%s\":{\"outcome\":\"%s\",\"value\":", i ? "," : "",
-			i < s->nbranches ? s->branch[i] : "?",
-			code < sizeof(outcome_names) / sizeof(outcome_names[0])
-				? outcome_names[code]
-				: "?");
-		if (val && val->type == MSGPACK_OBJECT_ARRAY && i < val->via.array.size)
-			ctl_json(s->out, &val->via.array.ptr[i]);
+		fprintf(s->out, "%s", i ? "," : "");
+		/* A branch the open reply did not name is keyed by its index: keys stay unique. */
+		char unnamed[32];
+		snprintf(unnamed, sizeof(unnamed), "#%u", i);
+		ctl_json_str(s->out, i < s->nbranches ? s->branch[i] : unnamed);
+		fprintf(s->out, ":{\"outcome\":\"%s\",\"value\":",
+			code < NOUTCOMES ? outcome_names[code] : "?");
+		if (is_array(val) && i < val->via.array.size)
+			ctl_json_value(s->out, &val->via.array.ptr[i], &s->scratch);
 		else
 			fputs("null", s->out);
+		if (code != 0) {
+			fputs(",\"error\":", s->out);
+			branch_error(s->out, &o, i, code, failed);
+		}
 		fputc('}', s->out);
 	}
 	fputs("}}\n", s->out);
@@ -241,6 +316,9 @@ static int read_socket(struct submit *s)
 	}
 	memmove(s->rb, s->rb + pos, s->rb_len - pos);
 	s->rb_len -= pos;
+	/* A reader downstream (a pipe, a terminal) sees each result as it came. */
+	if (s->streaming && pos)
+		fflush(s->out);
 	return 0;
 }
 
@@ -408,8 +486,9 @@ static int open_job(struct submit *s, const char *kind, const char *policy,
 	}
 	s->job = ctl_uint(ctl_member(rep.data, "job"));
 	const msgpack_object *br = ctl_member(rep.data, "branches");
-	for (uint32_t i = 0;
-	     br && br->type == MSGPACK_OBJECT_ARRAY && i < br->via.array.size && i < 16; i++)
+	size_t n = br && br->type == MSGPACK_OBJECT_ARRAY ? br->via.array.size : 0;
+	s->branch = n ? calloc(n, sizeof(*s->branch)) : NULL;
+	for (size_t i = 0; s->branch && i < n; i++)
 		ctl_scalar(&br->via.array.ptr[i], s->branch[s->nbranches++], sizeof(s->branch[0]));
 	if (s->progress) {
 		char p[64], l[32], w[32];
@@ -424,35 +503,107 @@ static int open_job(struct submit *s, const char *kind, const char *policy,
 	return CTL_OK;
 }
 
+/* Whatever the daemon already sent, without waiting for more. */
+static void drain_socket(struct submit *s)
+{
+	struct pollfd p = {.fd = s->sock, .events = POLLIN};
+	while (!s->finished && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && !ferror(s->out))
+		if (read_socket(s) < 0)
+			break;
+}
+
+/*
+ * Ends the job early: the completed results are written, and closing the
+ * connection (by the caller) makes the daemon cancel the rows in flight.
+ */
+static int stop_early(struct submit *s, const char *why, int status)
+{
+	drain_socket(s);
+	fflush(s->out);
+	if (s->progress)
+		fputc('\n', stderr);
+	fprintf(stderr, "fanoutctl: %s: job %llu cancelled after %llu results\n", why,
+		(unsigned long long)s->job, (unsigned long long)s->results);
+	return status;
+}
+
+static bool output_closed(const struct submit *s, const struct pollfd *out)
+{
+	return ferror(s->out) || (out->revents & (POLLERR | POLLHUP));
+}
+
 static int run(struct submit *s)
 {
 	fcntl(s->sock, F_SETFL, fcntl(s->sock, F_GETFL) | O_NONBLOCK);
 	while (!s->finished) {
+		if (stop_signal)
+			return stop_early(s, stop_signal == SIGINT ? "interrupted" : "terminated",
+					  128 + stop_signal);
 		bool pending =
 			s->ib_scan > s->ib_pos || (s->close_queued && s->close_pos < s->close_len);
-		struct pollfd p[2] = {
+		/* The output is watched for its reader leaving (events 0: POLLERR/POLLHUP only),
+		 * so a job whose results stopped coming is still cancelled at once. */
+		struct pollfd p[3] = {
 			{.fd = s->sock, .events = POLLIN | (pending ? POLLOUT : 0)},
+			{.fd = s->streaming ? fileno(s->out) : -1, .events = 0},
 			{.fd = s->in_fd, .events = POLLIN},
 		};
 		/* Read tasks only while few wait for the socket: its backpressure is ours. */
 		bool want_input = !s->in_eof && s->ib_len - s->ib_pos < IN_REFILL;
-		if (poll(p, want_input ? 2 : 1, 250) < 0 && errno != EINTR) {
+		if (poll(p, want_input ? 3 : 2, 250) < 0) {
+			if (errno == EINTR)
+				continue;
 			perror("fanoutctl: poll");
 			return CTL_UNREACHABLE;
 		}
+		if (output_closed(s, &p[1]))
+			return stop_early(s, "the output closed", 128 + SIGPIPE);
 		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && read_socket(s) < 0)
 			return CTL_UNREACHABLE;
+		if (ferror(s->out))
+			return stop_early(s, "the output closed", 128 + SIGPIPE);
 		if (s->finished)
 			break;
 		if ((p[0].revents & POLLOUT) && write_socket(s) < 0)
 			return CTL_UNREACHABLE;
-		if (want_input && (p[1].revents & (POLLIN | POLLHUP)) && read_input(s) < 0)
+		if (want_input && (p[2].revents & (POLLIN | POLLHUP)) && read_input(s) < 0)
 			return CTL_FAILED;
 		if (s->in_eof && !s->close_queued && s->ib_pos == s->ib_scan)
 			queue_close(s);
 		progress(s, false);
 	}
 	return s->rc;
+}
+
+static bool is_stream(int fd)
+{
+	struct stat st;
+	return isatty(fd) ||
+	       (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)));
+}
+
+/* The output, opened (and a file truncated) only once the daemon has accepted the job. */
+static int open_output(struct submit *s, const char *outp)
+{
+	s->out = strcmp(outp, "-") == 0 ? stdout : fopen(outp, "w");
+	if (!s->out) {
+		fprintf(stderr, "fanoutctl: %s: %s\n", outp, strerror(errno));
+		return -1;
+	}
+	static char outbuf[1 << 20];
+	setvbuf(s->out, outbuf, _IOFBF, sizeof(outbuf));
+	s->discard = is_dev_null(fileno(s->out)); /* counted, not formatted */
+	s->streaming = is_stream(fileno(s->out));
+	return 0;
+}
+
+static void catch_stop_signals(void)
+{
+	/* No SA_RESTART: poll() returns EINTR and the loop sees the signal. */
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 int ctl_submit(const char *path, int argc, char **argv)
@@ -480,8 +631,9 @@ int ctl_submit(const char *path, int argc, char **argv)
 			break;
 		case 'l':
 		case 'w': {
+			errno = 0;
 			unsigned long long v = strtoull(optarg, &end, 10);
-			if (*end || !v) {
+			if (*end || !v || *optarg == '-' || errno == ERANGE) {
 				fprintf(stderr, "fanoutctl: --%s must be a positive integer\n",
 					c == 'l' ? "limit" : "window");
 				return CTL_USAGE;
@@ -514,20 +666,12 @@ int ctl_submit(const char *path, int argc, char **argv)
 		return CTL_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	struct submit s = {.rc = CTL_FAILED};
+	struct submit s = {.rc = CTL_FAILED, .out = NULL, .sock = -1};
 	s.in_fd = strcmp(in, "-") == 0 ? 0 : open(in, O_RDONLY | O_CLOEXEC);
 	if (s.in_fd < 0) {
 		fprintf(stderr, "fanoutctl: %s: %s\n", in, strerror(errno));
 		return CTL_USAGE;
 	}
-	s.out = strcmp(outp, "-") == 0 ? stdout : fopen(outp, "w");
-	if (!s.out) {
-		fprintf(stderr, "fanoutctl: %s: %s\n", outp, strerror(errno));
-		return CTL_USAGE;
-	}
-	static char outbuf[1 << 20];
-	setvbuf(s.out, outbuf, _IOFBF, sizeof(outbuf));
-	s.discard = is_dev_null(fileno(s.out)); /* counted, not formatted */
 	s.raw = raw;
 	s.progress = !quiet && isatty(2);
 	s.ib = malloc(IN_CAP);
@@ -548,22 +692,27 @@ int ctl_submit(const char *path, int argc, char **argv)
 		goto out;
 	}
 	rc = open_job(&s, kind, policy, limit, window, ordered);
+	if (rc == CTL_OK && open_output(&s, outp) < 0)
+		rc = CTL_USAGE; /* closing the connection below cancels the job */
 	if (rc == CTL_OK) {
+		catch_stop_signals();
 		s.t0 = s.last_ns = now_ns();
 		rc = run(&s);
 	}
 	close(s.sock);
 out:
-	if (fflush(s.out) != 0 && rc == CTL_OK) {
+	if (s.out && fflush(s.out) != 0 && rc == CTL_OK) {
 		fprintf(stderr, "fanoutctl: writing results: %s\n", strerror(errno));
 		rc = CTL_FAILED;
 	}
-	if (s.out != stdout)
+	if (s.out && s.out != stdout)
 		fclose(s.out);
 	if (s.in_fd > 0)
 		close(s.in_fd);
 	free(s.ib);
 	free(s.rb);
+	free(s.scratch.p);
+	free(s.branch);
 	msgpack_zone_destroy(&s.zone);
 	return rc;
 }
