@@ -11,8 +11,10 @@ packages=(build-essential autoconf automake libtool pkg-config
 	libcurl4-openssl-dev
 	# what the tests run (CI=true makes a missing one fail its test, see tests/integration/lib.sh):
 	# setpriv and nsenter (util-linux), script (bsdutils), pgrep (procps), promtool (prometheus),
-	# systemd-analyze and systemd-socket-activate (systemd), systemd-nspawn (systemd-container)
-	python3 curl coreutils util-linux bsdutils procps systemd systemd-container prometheus)
+	# systemd-analyze and systemd-socket-activate (systemd), systemd-nspawn (systemd-container),
+	# nginx (nginx-light: a real downstream for the http module), openssl (its TLS test's key)
+	python3 curl coreutils util-linux bsdutils procps systemd systemd-container prometheus
+	nginx-light openssl)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
