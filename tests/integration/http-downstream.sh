@@ -224,6 +224,23 @@ max=$(stat_py 's["max"]')
 pass "per-host cap 4: 200 concurrent requests, all answered, at most $max connections (idle before: $open_before)"
 in_flight_zero
 
+# ---- reload: the old generation's pooled connections are closed (its fini
+# cleans every loop's multi while the loops run); the new one serves
+[ "$(stat_py 's["open"]')" -gt 0 ] || fail "no pooled connection before the reload"
+kill -HUP "$FOD_PID"
+for _ in $(seq 100); do
+	[ "$(stat_py 's["open"]')" = 0 ] && break
+	sleep 0.02
+done
+[ "$(stat_py 's["open"]')" = 0 ] || fail "the old generation's connections stayed open: $(stats)"
+grep -q "generation 2" "$TMP/fanoutd.log" || fail "no reload: $(tail -3 "$TMP/fanoutd.log")"
+for i in 1 2 3; do
+	read -r code body <<<"$(get /cap/$i)"
+	[ "$code" = 200 ] && echo "$body" | grep -q "\"held\":{\"id\":$i}" || fail "after reload: $code $body"
+done
+pass "reload: the old generation's pooled connections closed, the new one serves"
+in_flight_zero
+
 # ---- no leak: stopping fanoutd closes every connection it held
 stop_fanoutd
 for _ in $(seq 100); do
