@@ -92,6 +92,9 @@ routes = (
     ); },
   { name = "short"; http = "/short/{id}"; policy = "besteffort"; budget_ms = 300;
     branches = ( { name = "slow"; downstream = "http"; timeout_ms = 5000; http = { url = "$D/slow/{id}"; }; } ); },
+  { name = "post"; job = "post"; policy = "collectall"; budget_ms = 3000;
+    branches = ( { name = "echo"; downstream = "http"; timeout_ms = 3000;
+                   http = { url = "$D/echo/{id}"; method = "POST"; }; } ); },
   { name = "cap"; http = "/cap/{id}"; policy = "besteffort"; budget_ms = 20000;
     branches = ( { name = "held"; downstream = "http"; timeout_ms = 20000; http = { url = "$D/hold/50/{id}"; }; } ); }
 );
@@ -222,6 +225,32 @@ max=$(stat_py 's["max"]')
 [ "$max" -le 4 ] || fail "cap 4: the server saw $max connections at once"
 [ "$max" -ge 2 ] || fail "cap 4: only $max connection(s) at once: the test did not load it"
 pass "per-host cap 4: 200 concurrent requests, all answered, at most $max connections (idle before: $open_before)"
+in_flight_zero
+
+# ---- job rows: POST the row's payload; the raw body is the branch value
+python3 - "$TMP/rows" <<'PY'
+import struct, sys
+def s(b): return bytes([0xa0 | len(b)]) + b
+def frame(body): return struct.pack(">I", len(body)) + body
+out = frame(bytes([0x83]) + s(b"kind") + s(b"post") + s(b"count") + bytes([3]) + s(b"seed") + bytes([1]))
+for i in (1, 2, 3):
+    payload = b'{"row":%d,"text":"caf\xc3\xa9"}' % i
+    out += frame(bytes([0x82]) + s(b"id") + bytes([i]) + s(b"payload") + bytes([0xc4, len(payload)]) + payload)
+open(sys.argv[1], "wb").write(out)
+PY
+"$FANOUTCTL" -s "$TMP/api.sock" submit -i "$TMP/rows" -o "$TMP/rows.out" 2>"$TMP/err" ||
+	fail "POST job: $(cat "$TMP/err") $(cat "$TMP/rows.out")"
+python3 - "$TMP/rows.out" <<'PY' || fail "POST job rows: $(cat "$TMP/rows.out")"
+import json, sys
+rows = {r["id"]: r for r in map(json.loads, open(sys.argv[1]))}
+assert sorted(rows) == [1, 2, 3], rows
+for i, r in rows.items():
+    b = r["branches"]["echo"]
+    assert b["outcome"] == "ok", r
+    # fanoutctl prints a value with non-ASCII bytes as hex
+    assert json.loads(bytes.fromhex(b["value"])) == {"row": i, "text": "caf\u00e9"}, r
+PY
+pass "job rows: POST sends each row's payload, the raw JSON body is the branch value"
 in_flight_zero
 
 # ---- reload: the old generation's pooled connections are closed (its fini
