@@ -253,16 +253,42 @@ PY
 pass "job rows: POST sends each row's payload, the raw JSON body is the branch value"
 in_flight_zero
 
+# ---- reload under load: the old generation ends when its last call is
+# answered, on that call's loop (fini inside the module's own callback)
+args=()
+for i in $(seq 60); do args+=(-o /dev/null "$(url /cap/$i)"); done
+curl -s -Z --parallel-max 60 --max-time 60 -w '%{http_code}\n' "${args[@]}" >"$TMP/codes" 2>"$TMP/curl.err" &
+CURL_PID=$!
+for _ in $(seq 250); do
+	[ "$(stat_py 's["holding"]')" -ge 2 ] && break # calls in flight
+	sleep 0.02
+done
+kill -HUP "$FOD_PID"
+wait "$CURL_PID" || fail "60 requests across a reload"
+ok=$(grep -c '^200$' "$TMP/codes" || true)
+[ "$ok" = 60 ] || fail "across a reload: $ok of 60 answered 200: $(sort "$TMP/codes" | uniq -c)"
+for _ in $(seq 100); do
+	grep -q "generation 2" "$TMP/fanoutd.log" && break
+	sleep 0.02
+done
+grep -q "generation 2" "$TMP/fanoutd.log" || fail "no reload: $(tail -3 "$TMP/fanoutd.log")"
+pass "reload under load: 60 requests across it, all answered"
+in_flight_zero
+
 # ---- reload: the old generation's pooled connections are closed (its fini
 # cleans every loop's multi while the loops run); the new one serves
+for i in 1 2 3; do
+	read -r code body <<<"$(get /cap/$i)"
+	[ "$code" = 200 ] && echo "$body" | grep -q "\"held\":{\"id\":$i}" || fail "generation 2: $code $body"
+done
 [ "$(stat_py 's["open"]')" -gt 0 ] || fail "no pooled connection before the reload"
 kill -HUP "$FOD_PID"
 for _ in $(seq 100); do
-	[ "$(stat_py 's["open"]')" = 0 ] && break
+	[ "$(stat_py 's["open"]')" = 0 ] && grep -q "generation 3" "$TMP/fanoutd.log" && break
 	sleep 0.02
 done
 [ "$(stat_py 's["open"]')" = 0 ] || fail "the old generation's connections stayed open: $(stats)"
-grep -q "generation 2" "$TMP/fanoutd.log" || fail "no reload: $(tail -3 "$TMP/fanoutd.log")"
+grep -q "generation 3" "$TMP/fanoutd.log" || fail "no reload: $(tail -3 "$TMP/fanoutd.log")"
 for i in 1 2 3; do
 	read -r code body <<<"$(get /cap/$i)"
 	[ "$code" = 200 ] && echo "$body" | grep -q "\"held\":{\"id\":$i}" || fail "after reload: $code $body"

@@ -16,7 +16,7 @@
 #   /reset/N      the head and part of the body, then a TCP reset
 #   POST /echo/N  200 with the request body as it came
 # Not HTTP at all (a TLS ClientHello): a 400 and close.
-# Control port: GET /stats -> {"open":..,"max":..,"accepted":..,"slow_closed":[..],"fail_sent":[..],
+# Control port: GET /stats -> {"open":..,"max":..,"accepted":..,"holding":..,"slow_closed":[..],"fail_sent":[..],
 #   "slow_started":[..]} (times: time.monotonic() seconds); GET /reset-max zeroes max.
 import asyncio
 import json
@@ -26,7 +26,7 @@ import struct
 import sys
 import time
 
-state = {"open": 0, "max": 0, "accepted": 0, "slow_started": [], "slow_closed": [], "fail_sent": []}
+state = {"open": 0, "max": 0, "accepted": 0, "holding": 0, "slow_started": [], "slow_closed": [], "fail_sent": []}
 
 
 def response(code, body, ctype="application/json", close=False):
@@ -72,7 +72,11 @@ async def serve(reader, writer):
             if kind == "json":
                 writer.write(response(200, json.dumps({"id": int(parts[1])}, separators=(",", ":")).encode()))
             elif kind == "hold":
-                await asyncio.sleep(int(parts[1]) / 1000)
+                state["holding"] += 1
+                try:
+                    await asyncio.sleep(int(parts[1]) / 1000)
+                finally:
+                    state["holding"] -= 1
                 writer.write(response(200, json.dumps({"id": int(parts[2])}, separators=(",", ":")).encode()))
             elif kind == "slow":
                 slow = True
