@@ -12,9 +12,10 @@ packages=(build-essential autoconf automake libtool pkg-config
 	# what the tests run (CI=true makes a missing one fail its test, see tests/integration/lib.sh):
 	# setpriv and nsenter (util-linux), script (bsdutils), pgrep (procps), promtool (prometheus),
 	# systemd-analyze and systemd-socket-activate (systemd), systemd-nspawn (systemd-container),
-	# the man page lint (mandoc, groff-base; col from bsdextrautils)
+	# the man page lint (mandoc, groff-base; col from bsdextrautils); nginx (nginx-light: a real
+	# downstream for the http module)
 	python3 curl coreutils util-linux bsdutils procps systemd systemd-container prometheus
-	mandoc groff-base bsdextrautils)
+	mandoc groff-base bsdextrautils nginx-light)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

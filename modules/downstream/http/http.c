@@ -1,0 +1,856 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http: a real HTTP downstream. Each call is one request through libcurl's
+ * multi socket interface, driven by the call's own event loop through the
+ * SDK's fd watchers and timers: no thread per call, one multi handle per
+ * loop (made on that loop's thread at its first call), so connections are
+ * kept alive and reused per loop.
+ *
+ * Settings (fanoutd.conf(5), doc/MODULES.md):
+ *   downstreams.http = { max_host_connections = 32; max_connections = 256; };
+ * process-wide caps, shared out equally among the loops (each loop's multi
+ * gets cap / loops, at least 1), so the process never holds more than the
+ * cap (unless it is below the number of loops); calls beyond it wait in
+ * curl's queue for a connection, within their own deadline.
+ *   branch: http = { url = "http://h:p/x/{id}"; method = "GET" | "POST";
+ *                    headers = ["Name: value", ...]; max_body = 1048576;
+ *                    success = [200, ...]; };
+ * {id} is the unit id, {branch} and {route} the names. POST sends the job
+ * row's payload as the body. The answer is the response body, checked to be
+ * one JSON value (embedded as is under the branch's name); anything else is
+ * an error outcome whose text names the kind: connection refused, connection
+ * reset, DNS failure, TLS failure, timeout, 4xx, 5xx, oversized, bad body.
+ *
+ * Lifetime. A call is answered (fo_call_done) only as the last thing a
+ * callback does: the answer may end the unit, its request, its generation
+ * and so this instance (fini) on this thread or another, so nothing of the
+ * instance is touched after it. Before answering, a loop whose multi has no
+ * transfer left stops its timer and every fd watcher ("quiescent"): when the
+ * generation ends (no call in flight anywhere), every loop's multi is
+ * quiescent and fini may clean it from any thread. The module is linked
+ * -z nodelete: its code stays mapped while a callback that answered the last
+ * call returns through it, and libcurl is initialised once per process.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fanoutd/module.h"
+#include "json.h"
+
+#define MAX_URL	     2048
+#define MAX_ID_PARTS 8 /* {id} at most 8 times in a URL */
+#define MAX_HEADER   1024
+
+struct branch {
+	/* The URL template split at each {id}: parts[0] id parts[1] id ... */
+	char *parts[MAX_ID_PARTS + 1];
+	size_t nparts;
+	bool post;
+	struct curl_slist *headers;
+	int64_t max_body;
+	uint64_t success[10]; /* bit per status code 0..639 */
+};
+
+struct loopstate;
+
+/* A socket curl watches, with the events it last asked for. */
+struct sock {
+	struct fo_io io;
+	struct loopstate *ls;
+	curl_socket_t fd;
+	unsigned want;
+	bool active;
+	struct sock *next, **pprev;
+};
+
+/* One per loop: touched only on that loop's thread, or by fini when quiescent. */
+struct loopstate {
+	struct fo_mod *self;
+	struct fo_loop *loop;
+	CURLM *multi;
+	struct fo_timer timer;
+	bool timer_on;
+	bool closing; /* fini: curl's callbacks must not touch the loop */
+	long transfers;
+	struct sock *socks;
+};
+
+struct loops {
+	unsigned n;
+	struct loopstate *slot[];
+};
+
+struct http {
+	int64_t max_host, max_total;
+	_Atomic(struct loops *) loops; /* made at the first call, when the loops exist */
+};
+
+struct call {
+	struct fo_ds_call *dc;
+	struct loopstate *ls;
+	CURL *easy;
+	char *body;
+	size_t len, cap;
+	int64_t max_body;
+	bool oversized, nomem;
+	/* The outcome, kept until the answer. */
+	int err;
+	const char *errmsg;
+	struct call *next;
+};
+
+/* ----------------------------------------------------------- error texts */
+
+/* errmsg must outlive the call (the report keeps the pointer): static texts. */
+#define D10(p) p "0", p "1", p "2", p "3", p "4", p "5", p "6", p "7", p "8", p "9"
+#define D100(p)                                                                             \
+	D10(p "0"), D10(p "1"), D10(p "2"), D10(p "3"), D10(p "4"), D10(p "5"), D10(p "6"), \
+		D10(p "7"), D10(p "8"), D10(p "9")
+static const char *const status_4xx[100] = {D100("http: 4xx: status 4")};
+static const char *const status_5xx[100] = {D100("http: 5xx: status 5")};
+
+static const char *status_text(long status)
+{
+	if (status >= 400 && status < 500)
+		return status_4xx[status - 400];
+	if (status >= 500 && status < 600)
+		return status_5xx[status - 500];
+	return "http: unexpected status: not one of the branch's success codes";
+}
+
+/* ---------------------------------------------------------------- settings */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init_once(void)
+{
+	/* Never cleaned up: the module stays loaded (-z nodelete) and the
+	 * process's exit releases it. */
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int init(struct fo_mod *self)
+{
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_rc != CURLE_OK) {
+		fo_log(self, FO_LOG_ERR, "libcurl failed to initialise: %s",
+		       curl_easy_strerror(curl_init_rc));
+		return -EIO;
+	}
+	struct http *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->max_host = 32;
+	h->max_total = 256;
+	if (fo_conf_int(self, self->conf, "max_host_connections", 1, 1000000, false, &h->max_host) <
+		    0 ||
+	    fo_conf_int(self, self->conf, "max_connections", 1, 1000000, false, &h->max_total) <
+		    0) {
+		free(h);
+		return -EINVAL;
+	}
+	atomic_init(&h->loops, NULL);
+	self->state = h;
+	return 0;
+}
+
+static void branch_free(struct branch *b)
+{
+	for (size_t i = 0; i < b->nparts; i++)
+		free(b->parts[i]);
+	curl_slist_free_all(b->headers);
+	free(b);
+}
+
+/* Appends s[0..n) to the part being built. */
+static int part_append(char **part, size_t *len, const char *s, size_t n)
+{
+	char *p = realloc(*part, *len + n + 1);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + *len, s, n);
+	*len += n;
+	p[*len] = '\0';
+	*part = p;
+	return 0;
+}
+
+/* Splits the template at {id}, substituting {branch} and {route} now. */
+static int parse_url(struct fo_mod *self, const struct fo_conf *where, struct branch *b,
+		     const char *tmpl, const char *branch_name, const char *route_name)
+{
+	if (strncmp(tmpl, "http://", 7) != 0 && strncmp(tmpl, "https://", 8) != 0) {
+		fo_conf_error(self, where, "url '%s' must start with http:// or https://", tmpl);
+		return -EINVAL;
+	}
+	char *part = NULL;
+	size_t len = 0;
+	if (part_append(&part, &len, "", 0) < 0)
+		return -ENOMEM;
+	for (const char *p = tmpl; *p;) {
+		const char *open = strchr(p, '{');
+		if (!open) {
+			if (part_append(&part, &len, p, strlen(p)) < 0)
+				goto nomem;
+			break;
+		}
+		if (part_append(&part, &len, p, (size_t)(open - p)) < 0)
+			goto nomem;
+		const char *close = strchr(open, '}');
+		size_t n = close ? (size_t)(close - open - 1) : 0;
+		if (close && n == 2 && strncmp(open + 1, "id", 2) == 0) {
+			if (b->nparts == MAX_ID_PARTS) {
+				fo_conf_error(self, where, "url has {id} more than %d times",
+					      MAX_ID_PARTS);
+				free(part);
+				return -EINVAL;
+			}
+			b->parts[b->nparts++] = part;
+			part = NULL;
+			len = 0;
+			if (part_append(&part, &len, "", 0) < 0)
+				goto nomem;
+		} else if (close && n == 6 && strncmp(open + 1, "branch", 6) == 0) {
+			if (part_append(&part, &len, branch_name, strlen(branch_name)) < 0)
+				goto nomem;
+		} else if (close && n == 5 && strncmp(open + 1, "route", 5) == 0) {
+			if (part_append(&part, &len, route_name, strlen(route_name)) < 0)
+				goto nomem;
+		} else {
+			fo_conf_error(self, where,
+				      "url '%s': unknown placeholder at '%.20s' (known: {id}, "
+				      "{branch}, {route})",
+				      tmpl, open);
+			free(part);
+			return -EINVAL;
+		}
+		p = close + 1;
+	}
+	b->parts[b->nparts++] = part;
+	return 0;
+nomem:
+	free(part);
+	return -ENOMEM;
+}
+
+static int read_headers(struct fo_mod *self, const struct fo_conf *g, struct branch *b)
+{
+	const struct fo_conf *list = fo_conf_child(self, g, "headers");
+	bool content_type = false;
+	for (unsigned i = 0; list && i < fo_conf_length(self, list); i++) {
+		const struct fo_conf *e = fo_conf_elem(self, list, i);
+		const char *hdr = NULL;
+		if (fo_conf_string(self, e, NULL, MAX_HEADER, true, &hdr) < 0)
+			return -EINVAL;
+		const char *colon = strchr(hdr, ':');
+		if (!colon || colon == hdr || strpbrk(hdr, "\r\n")) {
+			fo_conf_error(self, e, "header '%s' must be 'Name: value' on one line",
+				      hdr);
+			return -EINVAL;
+		}
+		if ((size_t)(colon - hdr) == 12 && strncasecmp(hdr, "Content-Type", 12) == 0)
+			content_type = true;
+		struct curl_slist *l = curl_slist_append(b->headers, hdr);
+		if (!l)
+			return -ENOMEM;
+		b->headers = l;
+	}
+	/* No "Expect: 100-continue" round trip for a POST body. */
+	struct curl_slist *l = curl_slist_append(b->headers, "Expect:");
+	if (!l)
+		return -ENOMEM;
+	b->headers = l;
+	/* A job row's payload is bytes: not curl's default form encoding. */
+	if (b->post && !content_type) {
+		l = curl_slist_append(b->headers, "Content-Type: application/octet-stream");
+		if (!l)
+			return -ENOMEM;
+		b->headers = l;
+	}
+	return 0;
+}
+
+static int read_success(struct fo_mod *self, const struct fo_conf *g, struct branch *b)
+{
+	const struct fo_conf *list = fo_conf_child(self, g, "success");
+	unsigned n = list ? fo_conf_length(self, list) : 0;
+	if (list && n == 0) {
+		fo_conf_error(self, list, "success must list at least one status code");
+		return -EINVAL;
+	}
+	if (!list) {
+		for (int s = 200; s < 300; s++)
+			b->success[s / 64] |= UINT64_C(1) << (s % 64);
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int64_t s = 0;
+		if (fo_conf_int(self, fo_conf_elem(self, list, i), NULL, 100, 599, true, &s) < 0)
+			return -EINVAL;
+		b->success[s / 64] |= UINT64_C(1) << (s % 64);
+	}
+	return 0;
+}
+
+static bool status_ok(const struct branch *b, long s)
+{
+	return s >= 100 && s < 600 && (b->success[s / 64] >> (s % 64)) & 1;
+}
+
+static int branch_init(struct fo_mod *self, const struct fo_conf *conf, unsigned index, void **out)
+{
+	(void)index;
+	const struct fo_conf *g = fo_conf_child(self, conf, "http");
+	const char *name = NULL, *route = NULL, *url = NULL, *method = "GET";
+	/* branch -> branches list -> route */
+	const struct fo_conf *rt = fo_conf_parent(self, fo_conf_parent(self, conf));
+	if (fo_conf_string(self, conf, "name", 0, true, &name) < 0 ||
+	    fo_conf_string(self, rt, "name", 0, true, &route) < 0)
+		return -EINVAL;
+	if (!g) {
+		fo_conf_error(self, conf,
+			      "branch '%s' uses the http downstream: it needs an 'http' group "
+			      "with its 'url'",
+			      name);
+		return -EINVAL;
+	}
+	struct branch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->max_body = 1 << 20;
+	int r = -EINVAL;
+	if (fo_conf_string(self, g, "url", MAX_URL, true, &url) < 0 ||
+	    fo_conf_string(self, g, "method", 8, false, &method) < 0 ||
+	    fo_conf_int(self, g, "max_body", 1, INT64_C(1) << 30, false, &b->max_body) < 0)
+		goto fail;
+	if (strcmp(method, "GET") == 0) {
+		b->post = false;
+	} else if (strcmp(method, "POST") == 0) {
+		b->post = true;
+	} else {
+		fo_conf_error(self, fo_conf_child(self, g, "method"),
+			      "method '%s' must be GET or POST", method);
+		goto fail;
+	}
+	if ((r = parse_url(self, fo_conf_child(self, g, "url"), b, url, name, route)) < 0 ||
+	    (r = read_headers(self, g, b)) < 0 || (r = read_success(self, g, b)) < 0)
+		goto fail;
+	*out = b;
+	return 0;
+fail:
+	branch_free(b);
+	return r;
+}
+
+static void branch_fini(struct fo_mod *self, void *bs)
+{
+	(void)self;
+	branch_free(bs);
+}
+
+/* -------------------------------------------------------- the loop's multi */
+
+static void on_io(struct fo_mod *self, struct fo_io *io, int fd, unsigned revents);
+static void on_timer(struct fo_mod *self, struct fo_timer *t);
+
+/* Watches s for events (0: paused); the watcher is made at its first use. */
+static void sock_watch(struct loopstate *ls, struct sock *s, unsigned events)
+{
+	if (!s->io.udata) {
+		s->io.udata = s;
+		fo_io_start(ls->self, ls->loop, &s->io, s->fd, events, on_io);
+	} else {
+		fo_io_set(ls->self, &s->io, events);
+	}
+	s->active = events != 0;
+}
+
+static void sock_free(struct loopstate *ls, struct sock *s)
+{
+	if (s->active && !ls->closing)
+		fo_io_stop(ls->self, &s->io);
+	*s->pprev = s->next;
+	if (s->next)
+		s->next->pprev = s->pprev;
+	free(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: what curl wants watched on a socket. */
+static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	(void)easy;
+	struct loopstate *ls = userp;
+	struct sock *s = socketp;
+	if (what == CURL_POLL_REMOVE) {
+		if (s)
+			sock_free(ls, s);
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -1;
+		s->ls = ls;
+		s->fd = fd;
+		s->next = ls->socks;
+		if (s->next)
+			s->next->pprev = &s->next;
+		s->pprev = &ls->socks;
+		ls->socks = s;
+		curl_multi_assign(ls->multi, fd, s);
+	}
+	s->want = (what & CURL_POLL_IN ? FO_IO_READ : 0) | (what & CURL_POLL_OUT ? FO_IO_WRITE : 0);
+	if (!ls->closing && (ls->transfers > 0 || s->active))
+		sock_watch(ls, s, s->want);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl's next deadline, ms from now (-1: none). */
+static int curl_timer_cb(CURLM *multi, long ms, void *userp)
+{
+	(void)multi;
+	struct loopstate *ls = userp;
+	if (ls->closing)
+		return 0;
+	if (ms < 0) {
+		fo_timer_stop(ls->self, &ls->timer);
+		ls->timer_on = false;
+	} else {
+		/* Never run curl from inside its own callback: the timer fires on the next turn. */
+		ls->timer.udata = ls;
+		fo_timer_start(ls->self, ls->loop, &ls->timer, fo_now_ns() + ms * FO_MSEC,
+			       on_timer);
+		ls->timer_on = true;
+	}
+	return 0;
+}
+
+/*
+ * With no transfer left, nothing of this multi may stay armed on the loop:
+ * idle keep-alive connections stay open in curl's pool, unwatched, and fini
+ * may then clean the multi from any thread.
+ */
+static void quiesce_if_idle(struct loopstate *ls)
+{
+	if (ls->transfers > 0)
+		return;
+	if (ls->timer_on) {
+		fo_timer_stop(ls->self, &ls->timer);
+		ls->timer_on = false;
+	}
+	for (struct sock *s = ls->socks; s; s = s->next)
+		if (s->active)
+			sock_watch(ls, s, 0);
+}
+
+/*
+ * The first transfer after a quiet spell: watch again what curl asked for,
+ * and let curl run its timeouts now (the timer it had asked for may have
+ * been stopped while quiet).
+ */
+static void wake(struct loopstate *ls)
+{
+	for (struct sock *s = ls->socks; s; s = s->next)
+		if (s->want && !s->active)
+			sock_watch(ls, s, s->want);
+	if (!ls->timer_on) {
+		ls->timer.udata = ls;
+		fo_timer_start(ls->self, ls->loop, &ls->timer, fo_now_ns(), on_timer);
+		ls->timer_on = true;
+	}
+}
+
+static struct loopstate *loopstate_new(struct fo_mod *self, struct http *h, struct fo_loop *loop)
+{
+	struct loopstate *ls = calloc(1, sizeof(*ls));
+	if (!ls)
+		return NULL;
+	ls->self = self;
+	ls->loop = loop;
+	ls->multi = curl_multi_init();
+	if (!ls->multi) {
+		free(ls);
+		return NULL;
+	}
+	/* The caps are the process's: each loop's multi gets an equal share. */
+	unsigned n = fo_loop_count(self) ? fo_loop_count(self) : 1;
+	long host = (long)(h->max_host / n), total = (long)(h->max_total / n);
+	host = host > 0 ? host : 1;
+	total = total > 0 ? total : 1;
+	curl_multi_setopt(ls->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+	curl_multi_setopt(ls->multi, CURLMOPT_SOCKETDATA, ls);
+	curl_multi_setopt(ls->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+	curl_multi_setopt(ls->multi, CURLMOPT_TIMERDATA, ls);
+	curl_multi_setopt(ls->multi, CURLMOPT_MAX_HOST_CONNECTIONS, host);
+	curl_multi_setopt(ls->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+	/* Keep every connection the cap allows open for reuse. */
+	curl_multi_setopt(ls->multi, CURLMOPT_MAXCONNECTS, total);
+	return ls;
+}
+
+/*
+ * Cleans a quiescent loop's multi (no transfer, nothing armed): from any
+ * thread, the loops running or not (at shutdown fini runs after they have
+ * stopped and been freed): closing keeps curl's callbacks off the loop, and
+ * a stopped watcher is no longer known to the event library, so its memory
+ * may go.
+ */
+static void loopstate_free(struct loopstate *ls)
+{
+	ls->closing = true;
+	curl_multi_cleanup(ls->multi); /* closes the pooled connections */
+	while (ls->socks)
+		sock_free(ls, ls->socks);
+	free(ls);
+}
+
+/* This loop's state, made on its own thread at its first call. */
+static struct loopstate *loopstate_for(struct fo_mod *self, struct fo_loop *loop)
+{
+	struct http *h = self->state;
+	struct loops *all = atomic_load(&h->loops);
+	if (!all) {
+		unsigned n = fo_loop_count(self);
+		struct loops *mine = calloc(1, sizeof(*mine) + n * sizeof(mine->slot[0]));
+		if (!mine)
+			return NULL;
+		mine->n = n;
+		if (atomic_compare_exchange_strong(&h->loops, &all, mine))
+			all = mine;
+		else
+			free(mine); /* another loop was first: all is its array */
+	}
+	for (unsigned i = 0; i < all->n; i++) {
+		if (fo_loop_at(self, i) != loop)
+			continue;
+		if (!all->slot[i])
+			all->slot[i] = loopstate_new(self, h, loop);
+		return all->slot[i];
+	}
+	return NULL;
+}
+
+static void fini(struct fo_mod *self)
+{
+	struct http *h = self->state;
+	if (!h)
+		return;
+	/*
+	 * The generation has ended: no call of this instance is in flight, so
+	 * every loop's multi is quiescent (see quiesce_if_idle) and nothing of
+	 * it is armed on any loop. Cleaning them here is safe whichever thread
+	 * this is (the last request's loop, the reloading thread, or main
+	 * after the loops have stopped at shutdown).
+	 */
+	struct loops *all = atomic_load(&h->loops);
+	for (unsigned i = 0; all && i < all->n; i++)
+		if (all->slot[i])
+			loopstate_free(all->slot[i]);
+	free(all);
+	free(h);
+	self->state = NULL;
+}
+
+/* ------------------------------------------------------------------- calls */
+
+static size_t on_body(char *data, size_t size, size_t n, void *userp)
+{
+	struct call *k = userp;
+	size_t len = size * n;
+	if ((int64_t)(k->len + len) > k->max_body) {
+		k->oversized = true;
+		return 0; /* CURLE_WRITE_ERROR: the transfer stops here */
+	}
+	if (k->len + len > k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 4096;
+		while (cap < k->len + len)
+			cap *= 2;
+		if ((int64_t)cap > k->max_body)
+			cap = (size_t)k->max_body;
+		char *p = realloc(k->body, cap);
+		if (!p) {
+			k->nomem = true;
+			return 0;
+		}
+		k->body = p;
+		k->cap = cap;
+	}
+	memcpy(k->body + k->len, data, len);
+	k->len += len;
+	return len;
+}
+
+static bool tls_error(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CLIENTCERT:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_USE_SSL_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Sets k->err / k->errmsg from how the transfer ended. */
+static void classify(struct call *k, CURLcode rc)
+{
+	const struct branch *b = k->dc->branch_state;
+	long os_errno = 0;
+	curl_easy_getinfo(k->easy, CURLINFO_OS_ERRNO, &os_errno);
+	k->err = -EIO;
+	if (rc == CURLE_OK) {
+		long status = 0;
+		curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (!status_ok(b, status)) {
+			k->err = status >= 500 ? -EREMOTEIO : -EPROTO;
+			k->errmsg = status_text(status);
+		} else if (!fo_json_valid(k->body, k->len)) {
+			k->err = -EBADMSG;
+			k->errmsg = "http: bad body: the response is not one valid JSON value";
+		} else {
+			k->err = 0;
+		}
+		return;
+	}
+	if ((rc == CURLE_WRITE_ERROR && k->oversized) || rc == CURLE_FILESIZE_EXCEEDED) {
+		k->err = -EFBIG;
+		k->errmsg = "http: oversized: the response body is over the branch's max_body";
+	} else if (rc == CURLE_WRITE_ERROR && k->nomem) {
+		k->err = -ENOMEM;
+		k->errmsg = "http: out of memory for the response body";
+	} else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
+		k->err = -EHOSTUNREACH;
+		k->errmsg = "http: DNS failure: cannot resolve the host";
+	} else if (rc == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED) {
+		k->err = -ECONNREFUSED;
+		k->errmsg = "http: connection refused";
+	} else if (rc == CURLE_COULDNT_CONNECT) {
+		k->err = -EHOSTUNREACH;
+		k->errmsg = "http: cannot connect to the host";
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		k->err = -ETIMEDOUT;
+		k->errmsg = "http: timeout";
+	} else if (tls_error(rc)) {
+		k->err = -EPROTO;
+		k->errmsg = "http: TLS failure";
+	} else if (rc == CURLE_PARTIAL_FILE) {
+		k->err = -ECONNRESET;
+		k->errmsg = "http: connection reset: closed in the middle of the response";
+	} else if (rc == CURLE_GOT_NOTHING) {
+		k->err = -ECONNRESET;
+		k->errmsg = "http: connection reset: closed before any response";
+	} else if (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) {
+		k->err = -ECONNRESET;
+		k->errmsg = "http: connection reset by the server";
+	} else {
+		k->errmsg = curl_easy_strerror(rc); /* static text */
+	}
+}
+
+/* Takes the call's transfer off the loop's multi. */
+static void detach(struct call *k)
+{
+	if (!k->easy)
+		return;
+	curl_multi_remove_handle(k->ls->multi, k->easy);
+	curl_easy_cleanup(k->easy);
+	k->easy = NULL;
+	k->ls->transfers--;
+}
+
+static bool json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Answers a call: the last use of anything the call or the instance owns. */
+static void answer(struct call *k)
+{
+	struct fo_ds_call *dc = k->dc;
+	char *body = k->body;
+	int err = k->err;
+	/* Without the whitespace around the value (a file's last newline): the
+	 * joined answer stays on one line. */
+	size_t from = 0, to = k->len;
+	while (from < to && json_space(body[from]))
+		from++;
+	while (to > from && json_space(body[to - 1]))
+		to--;
+	fo_call_done(dc, err, err ? NULL : body + from, err ? 0 : to - from, k->errmsg);
+	free(body); /* fo_call_done copied the value */
+}
+
+/* After curl ran: ends the finished transfers, quiesces, then answers them. */
+static void reap(struct loopstate *ls)
+{
+	struct call *done = NULL;
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(ls->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct call *k = NULL;
+		CURLcode rc = m->data.result;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&k);
+		classify(k, rc);
+		detach(k); /* m is gone after this */
+		k->next = done;
+		done = k;
+	}
+	quiesce_if_idle(ls);
+	/* Each answer may end the instance once no other call holds it: the
+	 * next pointer is read first, and ls is not touched again. */
+	while (done) {
+		struct call *k = done;
+		done = k->next;
+		answer(k);
+	}
+}
+
+static void on_io(struct fo_mod *self, struct fo_io *io, int fd, unsigned revents)
+{
+	(void)self;
+	struct sock *s = io->udata;
+	struct loopstate *ls = s->ls;
+	int ev = (revents & FO_IO_READ ? CURL_CSELECT_IN : 0) |
+		 (revents & FO_IO_WRITE ? CURL_CSELECT_OUT : 0);
+	int running;
+	curl_multi_socket_action(ls->multi, fd, ev, &running);
+	reap(ls);
+}
+
+static void on_timer(struct fo_mod *self, struct fo_timer *t)
+{
+	(void)self;
+	struct loopstate *ls = t->udata;
+	ls->timer_on = false;
+	int running;
+	curl_multi_socket_action(ls->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	reap(ls);
+}
+
+/* The URL with the unit id in place of each {id}; -ENAMETOOLONG past the buffer. */
+static int make_url(const struct branch *b, uint64_t id, char *buf, size_t size)
+{
+	char num[24];
+	int nl = snprintf(num, sizeof(num), "%" PRIu64, id);
+	size_t pos = 0;
+	for (size_t i = 0; i < b->nparts; i++) {
+		size_t pl = strlen(b->parts[i]);
+		size_t need = pl + (i + 1 < b->nparts ? (size_t)nl : 0);
+		if (pos + need + 1 > size)
+			return -ENAMETOOLONG;
+		memcpy(buf + pos, b->parts[i], pl);
+		pos += pl;
+		if (i + 1 < b->nparts) {
+			memcpy(buf + pos, num, (size_t)nl);
+			pos += (size_t)nl;
+		}
+	}
+	buf[pos] = '\0';
+	return 0;
+}
+
+static void fail_now(struct call *k, int err, const char *why)
+{
+	k->err = err;
+	k->errmsg = why;
+	answer(k);
+}
+
+static void start(struct fo_mod *self, struct fo_ds_call *c)
+{
+	const struct branch *b = c->branch_state;
+	struct call *k = c->priv;
+	k->dc = c;
+	k->max_body = b->max_body;
+	int64_t left = c->deadline_ns == FO_NO_DEADLINE ? 0 : c->deadline_ns - fo_now_ns();
+	if (c->deadline_ns != FO_NO_DEADLINE && left <= 0)
+		return fail_now(k, -ETIMEDOUT, "http: timeout");
+	char url[MAX_URL + MAX_ID_PARTS * 24];
+	if (make_url(b, c->task->id, url, sizeof(url)) < 0)
+		return fail_now(k, -ENAMETOOLONG, "http: the URL is too long");
+	k->ls = loopstate_for(self, c->loop);
+	if (!k->ls || !(k->easy = curl_easy_init()))
+		return fail_now(k, -ENOMEM, "http: out of memory starting the request");
+	CURL *e = k->easy;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, b->headers);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* One request per connection: a cancel closes exactly its own connection,
+	 * and the per-host cap counts connections that carry one call each. */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max_body);
+	if (c->deadline_ns != FO_NO_DEADLINE) {
+		/* The branch's remaining budget, rounded up: the core's deadline
+		 * cancels the call at the same moment in any case. */
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((left + FO_MSEC - 1) / FO_MSEC));
+	}
+	if (b->post) {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->task->len);
+		/* Not copied: the task outlives the call, and a cancel detaches first. */
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->task->len ? c->task->payload : "");
+	}
+	if (curl_multi_add_handle(k->ls->multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		k->easy = NULL;
+		return fail_now(k, -ENOMEM, "http: cannot add the request to the loop");
+	}
+	if (k->ls->transfers++ == 0)
+		wake(k->ls);
+}
+
+/*
+ * The unit no longer wants the answer: the transfer leaves the multi now. A
+ * transfer removed before its response is complete has its connection
+ * closed by curl, not returned to the pool, so the downstream sees the
+ * close at once.
+ */
+static void cancel(struct fo_mod *self, struct fo_ds_call *c)
+{
+	(void)self;
+	struct call *k = c->priv;
+	struct loopstate *ls = k->ls;
+	detach(k);
+	quiesce_if_idle(ls);
+	bool late = c->deadline_ns != FO_NO_DEADLINE && fo_now_ns() >= c->deadline_ns;
+	k->err = late ? -ETIMEDOUT : -ECANCELED;
+	k->errmsg = late ? "http: timeout" : "http: cancelled";
+	answer(k);
+}
+
+static const struct fo_downstream_ops ops = {
+	.call_size = sizeof(struct call),
+	.branch_init = branch_init,
+	.branch_fini = branch_fini,
+	.start = start,
+	.cancel = cancel,
+};
+
+FO_MODULE_DEFINE(.type = FO_MODULE_DOWNSTREAM, .name = "http", .version = "1", .init = init,
+		 .fini = fini, .ops = &ops);

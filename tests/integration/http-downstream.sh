@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# The http downstream (libcurl multi on each loop): nginx serving static JSON
+# as a real downstream, keep-alive reuse, every failure kind as its own
+# outcome text, cancellation closing the downstream's connection within
+# 100 ms (failfast sibling, short budget), the per-host connection cap under
+# 200 concurrent requests, and no leak (branches in flight 0, every
+# connection closed once fanoutd stops). Loopback only: the DNS failure runs
+# fanoutd in a mount namespace whose resolv.conf names 127.0.0.1, where no
+# resolver listens, so no query leaves the machine.
+. "$SRCDIR/tests/integration/lib.sh"
+PATH=$PATH:/usr/sbin:/sbin
+need nginx "a static JSON downstream (Debian nginx-light)"
+need unshare "a DNS failure that stays on loopback (util-linux)"
+[ -e "$MODULES/http.so" ] || fail "$MODULES/http.so was not built (configure found no libcurl?)"
+
+# ---- the scripted server
+python3 "$SRCDIR/tests/integration/http-server.py" "$TMP/ports" &
+SRV_PID=$!
+at_exit 'kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null'
+for _ in $(seq 100); do
+	[ -s "$TMP/ports" ] && break
+	sleep 0.05
+done
+read -r DPORT CPORT <"$TMP/ports" || fail "the test server did not start"
+stats() { curl -fs "http://127.0.0.1:$CPORT/stats"; }
+stat_py() { stats | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
+
+# ---- nginx, on its own config in $TMP, stopped by PID
+NGPORT=$(free_port)
+mkdir -p "$TMP/nginx/www/product" "$TMP/nginx/tmp"
+echo '{"name":"widget","id":7,"tags":["a","b"]}' >"$TMP/nginx/www/product/7"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off; # one process, as this user: it can read \$TMP
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path $TMP/nginx/tmp;
+	proxy_temp_path $TMP/nginx/tmp;
+	fastcgi_temp_path $TMP/nginx/tmp;
+	uwsgi_temp_path $TMP/nginx/tmp;
+	scgi_temp_path $TMP/nginx/tmp;
+	server {
+		listen 127.0.0.1:$NGPORT;
+		root $TMP/nginx/www;
+		default_type application/json;
+	}
+}
+EOF
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
+NG_PID=$!
+at_exit 'kill "$NG_PID" 2>/dev/null; wait "$NG_PID" 2>/dev/null'
+for _ in $(seq 100); do
+	curl -fs "http://127.0.0.1:$NGPORT/product/7" >/dev/null 2>&1 && break
+	kill -0 "$NG_PID" 2>/dev/null || fail "nginx exited: $(cat "$TMP/nginx/error.log")"
+	sleep 0.05
+done
+curl -fs "http://127.0.0.1:$NGPORT/product/7" >/dev/null || fail "nginx does not serve: $(cat "$TMP/nginx/error.log")"
+
+# ---- fanoutd
+CLOSED=$(free_port) # nothing listens there: connection refused
+D="http://127.0.0.1:$DPORT"
+cat >"$TMP/fanoutd.conf" <<EOF
+workers = { loops = 2; pool = 1; };
+api = { mode = "0600"; };
+downstreams = { http = { max_host_connections = 4; max_connections = 64; }; };
+routes = (
+  { name = "product"; http = "/product/{id}"; policy = "besteffort"; budget_ms = 3000;
+    branches = ( { name = "catalog"; downstream = "http"; timeout_ms = 3000;
+                   http = { url = "http://127.0.0.1:$NGPORT/{route}/{id}";
+                            headers = ["Accept: application/json"]; }; } ); },
+  { name = "kinds"; http = "/kinds/{id}"; policy = "besteffort"; budget_ms = 3000;
+    branches = (
+      { name = "ok";        downstream = "http"; timeout_ms = 3000; http = { url = "$D/json/{id}"; }; },
+      { name = "refused";   downstream = "http"; timeout_ms = 3000; http = { url = "http://127.0.0.1:$CLOSED/x/{id}"; }; },
+      { name = "reset";     downstream = "http"; timeout_ms = 3000; http = { url = "$D/reset/{id}"; }; },
+      { name = "dns";       downstream = "http"; timeout_ms = 3000; http = { url = "http://no-such-host.invalid:$DPORT/json/{id}"; }; },
+      { name = "tls";       downstream = "http"; timeout_ms = 3000; http = { url = "https://127.0.0.1:$DPORT/json/{id}"; }; },
+      { name = "timeout";   downstream = "http"; timeout_ms = 300;  http = { url = "$D/slow/{id}"; }; },
+      { name = "c4xx";      downstream = "http"; timeout_ms = 3000; http = { url = "$D/status/404/{id}"; }; },
+      { name = "c5xx";      downstream = "http"; timeout_ms = 3000; http = { url = "$D/status/503/{id}"; }; },
+      { name = "oversized"; downstream = "http"; timeout_ms = 3000; http = { url = "$D/big/5000/{id}"; max_body = 1000; }; },
+      { name = "badbody";   downstream = "http"; timeout_ms = 3000; http = { url = "$D/bad/{id}"; }; },
+      { name = "created";   downstream = "http"; timeout_ms = 3000; http = { url = "$D/status/201/{id}"; success = [201]; }; }
+    ); },
+  { name = "cancel"; http = "/cancel/{id}"; policy = "failfast"; budget_ms = 5000;
+    branches = (
+      { name = "slow"; downstream = "http"; timeout_ms = 5000; http = { url = "$D/slow/{id}"; }; },
+      { name = "fail"; downstream = "http"; timeout_ms = 5000; http = { url = "$D/fail/{id}"; }; }
+    ); },
+  { name = "short"; http = "/short/{id}"; policy = "besteffort"; budget_ms = 300;
+    branches = ( { name = "slow"; downstream = "http"; timeout_ms = 5000; http = { url = "$D/slow/{id}"; }; } ); },
+  { name = "post"; job = "post"; policy = "collectall"; budget_ms = 3000;
+    branches = ( { name = "echo"; downstream = "http"; timeout_ms = 3000;
+                   http = { url = "$D/echo/{id}"; method = "POST"; }; } ); },
+  { name = "cap"; http = "/cap/{id}"; policy = "besteffort"; budget_ms = 20000;
+    branches = ( { name = "held"; downstream = "http"; timeout_ms = 20000; http = { url = "$D/hold/50/{id}"; }; } ); }
+);
+EOF
+"$FANOUTD" -t -c "$TMP/fanoutd.conf" --modules "$MODULES" >"$TMP/t.out" 2>&1 ||
+	fail "fanoutd -t: $(cat "$TMP/t.out")"
+
+# A bad http group is refused with the setting named.
+sed 's|success = \[201\]|success = [201]; metod = "GET"|' "$TMP/fanoutd.conf" >"$TMP/bad.conf"
+"$FANOUTD" -t -c "$TMP/bad.conf" --modules "$MODULES" >"$TMP/t.out" 2>&1 &&
+	fail "a misspelt http setting was accepted"
+grep -q "unknown setting 'metod'" "$TMP/t.out" || fail "misspelt setting: $(cat "$TMP/t.out")"
+sed "s|$D/bad/{id}|$D/bad/{ident}|" "$TMP/fanoutd.conf" >"$TMP/bad.conf"
+"$FANOUTD" -t -c "$TMP/bad.conf" --modules "$MODULES" >"$TMP/t.out" 2>&1 &&
+	fail "an unknown placeholder was accepted"
+grep -q "unknown placeholder" "$TMP/t.out" || fail "placeholder: $(cat "$TMP/t.out")"
+pass "config: a misspelt setting and an unknown placeholder are refused"
+
+# The DNS case must not leave loopback: fanoutd's resolv.conf names 127.0.0.1.
+echo "nameserver 127.0.0.1" >"$TMP/resolv.conf"
+cat >"$TMP/ns-fanoutd.sh" <<'EOF'
+mount --bind "$1" /etc/resolv.conf || exit 97
+shift
+exec "$@"
+EOF
+PORT=$(free_port)
+unshare -m sh "$TMP/ns-fanoutd.sh" "$TMP/resolv.conf" "$FANOUTD" -c "$TMP/fanoutd.conf" \
+	--modules "$MODULES" --listen "127.0.0.1:$PORT" --socket "$TMP/api.sock" \
+	>"$TMP/fanoutd.log" 2>&1 &
+FOD_PID=$!
+for _ in $(seq 200); do
+	curl -fs "$(url /healthz)" >/dev/null 2>&1 && break
+	kill -0 "$FOD_PID" 2>/dev/null || fail "fanoutd exited at start"
+	sleep 0.05
+done
+
+in_flight_zero() {
+	local n
+	for _ in $(seq 100); do
+		n=$(metric fanoutd_branches_in_flight)
+		[ "$n" = 0 ] && return 0
+		sleep 0.02
+	done
+	fail "branches in flight: $n, not 0"
+}
+
+# ---- nginx as the downstream: the body embedded under the branch's name
+read -r code body <<<"$(get /product/7)"
+[ "$code" = 200 ] || fail "GET /product/7: $code $body"
+echo "$body" | grep -q '"catalog":{"name":"widget","id":7,"tags":\["a","b"\]}' ||
+	fail "nginx's JSON not embedded: $body"
+echo "$body" | python3 -c 'import json,sys; json.load(sys.stdin)' || fail "not JSON: $body"
+read -r code body <<<"$(get /product/8)"
+[ "$code" = 200 ] && echo "$body" | grep -q '"branch":"catalog","outcome":"error","error":"http: 4xx: status 404"' ||
+	fail "missing file: $code $body"
+pass "nginx downstream: GET /product/7 embeds its JSON under 'catalog'; a missing one is a 4xx"
+
+# ---- keep-alive: sequential calls reuse a connection per loop
+before=$(stat_py 's["accepted"]')
+for i in $(seq 20); do
+	read -r code body <<<"$(get /cap/$i)"
+	[ "$code" = 200 ] && echo "$body" | grep -q "\"held\":{\"id\":$i}" || fail "cap/$i: $code $body"
+done
+after=$(stat_py 's["accepted"]')
+[ $((after - before)) -le 2 ] || fail "20 sequential calls opened $((after - before)) connections"
+pass "keep-alive: 20 sequential calls opened $((after - before)) connection(s) (2 loops)"
+
+# ---- each failure kind, its own outcome text
+read -r code body <<<"$(get /kinds/5)"
+[ "$code" = 200 ] || fail "GET /kinds/5: $code $body"
+echo "$body" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+errs = {e["branch"]: (e["outcome"], e.get("error", "")) for e in d["degraded"]}
+want = {
+    "refused": ("error", "http: connection refused"),
+    "reset": ("error", "http: connection reset"),
+    "dns": ("error", "http: DNS failure"),
+    "tls": ("error", "http: TLS failure"),
+    "timeout": ("timeout", ""),
+    "c4xx": ("error", "http: 4xx: status 404"),
+    "c5xx": ("error", "http: 5xx: status 503"),
+    "oversized": ("error", "http: oversized"),
+    "badbody": ("error", "http: bad body"),
+}
+for b, (o, text) in want.items():
+    assert b in errs, "no outcome for %s: %s" % (b, d)
+    assert errs[b][0] == o and errs[b][1].startswith(text), "%s: %s, wanted %s %s" % (b, errs[b], o, text)
+    assert d[b] is None, d
+assert d["ok"] == {"id": 5}, d
+assert d["created"] == {"status": 201}, d
+assert set(errs) == set(want), errs
+' || fail "failure kinds: $body"
+pass "refused, reset, DNS, TLS, timeout, 4xx, 5xx, oversized, bad body: each its own outcome"
+in_flight_zero
+
+# ---- cancellation closes the downstream's connection at once
+read -r code body <<<"$(get /cancel/1)"
+[ "$code" = 502 ] || fail "failfast: $code $body"
+for _ in $(seq 100); do
+	[ "$(stat_py 'len(s["slow_closed"])')" -ge 2 ] && break # the timeout branch's, then this one
+	sleep 0.02
+done
+gap=$(stat_py 'int((s["slow_closed"][-1] - s["fail_sent"][-1]) * 1000)')
+[ "$gap" -ge 0 ] && [ "$gap" -lt 100 ] || fail "slow connection closed ${gap} ms after the sibling's failure"
+pass "failfast: the slow branch's connection closed ${gap} ms after its sibling failed"
+read -r code body <<<"$(get /short/2)"
+for _ in $(seq 100); do
+	[ "$(stat_py 'len(s["slow_closed"])')" -ge 3 ] && break
+	sleep 0.02
+done
+held=$(stat_py 'int((s["slow_closed"][-1] - s["slow_started"][-1]) * 1000)')
+[ "$held" -ge 200 ] && [ "$held" -lt 400 ] || fail "300 ms budget: connection held ${held} ms"
+echo "$body" | grep -q '"outcome":"timeout"' || fail "short budget: $code $body"
+pass "short budget: the connection closed ${held} ms after the request (budget 300 ms)"
+in_flight_zero
+
+# ---- the per-host cap: 4 connections (2 per loop) whatever the concurrency
+curl -fs "http://127.0.0.1:$CPORT/reset-max" >/dev/null
+open_before=$(stat_py 's["open"]')
+args=()
+for i in $(seq 200); do args+=(-o /dev/null "$(url /cap/$i)"); done
+curl -s -Z --parallel-max 200 --max-time 60 -w '%{http_code}\n' "${args[@]}" >"$TMP/codes" 2>"$TMP/curl.err" ||
+	fail "200 parallel requests"
+ok=$(grep -c '^200$' "$TMP/codes" || true)
+[ "$ok" = 200 ] || fail "cap: $ok of 200 answered 200: $(sort "$TMP/codes" | uniq -c)"
+max=$(stat_py 's["max"]')
+[ "$max" -le 4 ] || fail "cap 4: the server saw $max connections at once"
+[ "$max" -ge 2 ] || fail "cap 4: only $max connection(s) at once: the test did not load it"
+pass "per-host cap 4: 200 concurrent requests, all answered, at most $max connections (idle before: $open_before)"
+in_flight_zero
+
+# ---- job rows: POST the row's payload; the raw body is the branch value
+python3 - "$TMP/rows" <<'PY'
+import struct, sys
+def s(b): return bytes([0xa0 | len(b)]) + b
+def frame(body): return struct.pack(">I", len(body)) + body
+out = frame(bytes([0x83]) + s(b"kind") + s(b"post") + s(b"count") + bytes([3]) + s(b"seed") + bytes([1]))
+for i in (1, 2, 3):
+    payload = b'{"row":%d,"text":"caf\xc3\xa9"}' % i
+    out += frame(bytes([0x82]) + s(b"id") + bytes([i]) + s(b"payload") + bytes([0xc4, len(payload)]) + payload)
+open(sys.argv[1], "wb").write(out)
+PY
+"$FANOUTCTL" -s "$TMP/api.sock" submit -i "$TMP/rows" -o "$TMP/rows.out" 2>"$TMP/err" ||
+	fail "POST job: $(cat "$TMP/err") $(cat "$TMP/rows.out")"
+python3 - "$TMP/rows.out" <<'PY' || fail "POST job rows: $(cat "$TMP/rows.out")"
+import json, sys
+rows = {r["id"]: r for r in map(json.loads, open(sys.argv[1]))}
+assert sorted(rows) == [1, 2, 3], rows
+for i, r in rows.items():
+    b = r["branches"]["echo"]
+    assert b["outcome"] == "ok", r
+    # fanoutctl prints a value with non-ASCII bytes as hex
+    assert json.loads(bytes.fromhex(b["value"])) == {"row": i, "text": "caf\u00e9"}, r
+PY
+pass "job rows: POST sends each row's payload, the raw JSON body is the branch value"
+in_flight_zero
+
+# ---- reload under load: the old generation ends when its last call is
+# answered, on that call's loop (fini inside the module's own callback)
+args=()
+for i in $(seq 60); do args+=(-o /dev/null "$(url /cap/$i)"); done
+curl -s -Z --parallel-max 60 --max-time 60 -w '%{http_code}\n' "${args[@]}" >"$TMP/codes" 2>"$TMP/curl.err" &
+CURL_PID=$!
+for _ in $(seq 250); do
+	[ "$(stat_py 's["holding"]')" -ge 2 ] && break # calls in flight
+	sleep 0.02
+done
+kill -HUP "$FOD_PID"
+wait "$CURL_PID" || fail "60 requests across a reload"
+ok=$(grep -c '^200$' "$TMP/codes" || true)
+[ "$ok" = 60 ] || fail "across a reload: $ok of 60 answered 200: $(sort "$TMP/codes" | uniq -c)"
+for _ in $(seq 100); do
+	grep -q "generation 2" "$TMP/fanoutd.log" && break
+	sleep 0.02
+done
+grep -q "generation 2" "$TMP/fanoutd.log" || fail "no reload: $(tail -3 "$TMP/fanoutd.log")"
+pass "reload under load: 60 requests across it, all answered"
+in_flight_zero
+
+# ---- reload: the old generation's pooled connections are closed (its fini
+# cleans every loop's multi while the loops run); the new one serves
+for i in 1 2 3; do
+	read -r code body <<<"$(get /cap/$i)"
+	[ "$code" = 200 ] && echo "$body" | grep -q "\"held\":{\"id\":$i}" || fail "generation 2: $code $body"
+done
+[ "$(stat_py 's["open"]')" -gt 0 ] || fail "no pooled connection before the reload"
+kill -HUP "$FOD_PID"
+for _ in $(seq 100); do
+	[ "$(stat_py 's["open"]')" = 0 ] && grep -q "generation 3" "$TMP/fanoutd.log" && break
+	sleep 0.02
+done
+[ "$(stat_py 's["open"]')" = 0 ] || fail "the old generation's connections stayed open: $(stats)"
+grep -q "generation 3" "$TMP/fanoutd.log" || fail "no reload: $(tail -3 "$TMP/fanoutd.log")"
+for i in 1 2 3; do
+	read -r code body <<<"$(get /cap/$i)"
+	[ "$code" = 200 ] && echo "$body" | grep -q "\"held\":{\"id\":$i}" || fail "after reload: $code $body"
+done
+pass "reload: the old generation's pooled connections closed, the new one serves"
+in_flight_zero
+
+# ---- no leak: stopping fanoutd closes every connection it held
+stop_fanoutd
+for _ in $(seq 100); do
+	[ "$(stat_py 's["open"]')" = 0 ] && break
+	sleep 0.02
+done
+[ "$(stat_py 's["open"]')" = 0 ] || fail "connections left open after fanoutd stopped: $(stats)"
+pass "stopped: the server sees every connection closed"
