@@ -79,7 +79,9 @@ read -r served refused failed <"$TMP/held"
 pass "api.max_connections 8: 8 served, 4 more told 'too many admin connections' and closed"
 python3 "$TMP/hold.py" "$TMP/api.sock" 8 2 >"$TMP/held" &
 holder=$!
-for _ in $(seq 100); do [ -s "$TMP/held" ] && break; sleep 0.05; done
+# The holder prints once its 8 connections are answered: only then is the socket full.
+for _ in $(seq 600); do [ -s "$TMP/held" ] && break; sleep 0.05; done
+[ -s "$TMP/held" ] || fail "the holder's 8 connections were not all served within 30 s"
 read -r code _ <<<"$(get /healthz)"
 [ "$code" = 200 ] || fail "healthz $code while the admin socket is full"
 rc=0; out=$(ctl status 2>&1) || rc=$?
