@@ -45,7 +45,9 @@ void fod_job_detach(struct fod_job *j);
 
 /* job.cancel: 0, or -ENOENT. The job's client gets the summary with status cancelled. */
 int fod_job_cancel(uint64_t id);
-/* Shutdown: cancel every job. */
+/* Shutdown begins: no job takes another task frame; rows in flight go on. */
+void fod_jobs_drain(void);
+/* Shutdown's drain time is over: cancel every job (rows left are cancelled, clients told). */
 void fod_jobs_cancel_all(void);
 /* The `jobs` op: an array of every open job. */
 void fod_jobs_pack(msgpack_packer *pk);
