@@ -123,7 +123,7 @@ struct fod_job {
 	struct fo_task *tasks;
 	struct fo_result *results;
 	unsigned fresh;
-	struct row *free_rows;			  /* last freed first: its pages are warm */
+	struct row *free_rows;		     /* last freed first: its pages are warm */
 	struct row *order_head, *order_tail; /* ordered: held rows in input order */
 	unsigned in_flight, held;
 	size_t held_bytes, peak_bytes;
@@ -735,7 +735,8 @@ static int slots_map(struct fod_job *j)
 	j->rows = m;
 	j->tasks = (struct fo_task *)((char *)m + rows);
 	j->results = (struct fo_result *)((char *)m + rows + tasks);
-	j->slot_bytes = sizeof(struct row) + n * (sizeof(struct fo_task) + sizeof(struct fo_result));
+	j->slot_bytes =
+		sizeof(struct row) + n * (sizeof(struct fo_task) + sizeof(struct fo_result));
 	j->engine_bytes = ENGINE_ROW_BYTES;
 	for (size_t i = 0; i < n; i++)
 		j->engine_bytes += ENGINE_BRANCH_BYTES + j->rt->branches[i].ds->ops->call_size;
@@ -775,7 +776,8 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 	bool ordered = false;
 	if (fod_gateway_draining() || shutting_down) {
 		fod_api_error(c, FOD_ST_BUSY,
-			      shutting_down ? "shutting down: no new jobs" : "draining: no new jobs");
+			      shutting_down ? "shutting down: no new jobs"
+					    : "draining: no new jobs");
 		return NULL;
 	}
 	int have_kind = fod_mp_arg_str(req, "kind", kind, sizeof(kind));
