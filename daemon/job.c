@@ -36,7 +36,7 @@
  * contexts and the policy state per row (~1,000 bytes); per branch its slot
  * in the unit, its own context (when its timeout is shorter) and the call
  * (~500 bytes), plus the module's call_size. Measured: a row of two sim
- * branches raised RSS by 2.0 KiB (tools/job-bench.sh).
+ * branches raised RSS by 2.0 KiB (tools/job-memory.sh).
  */
 #define ENGINE_ROW_BYTES    1024
 #define ENGINE_BRANCH_BYTES 512
