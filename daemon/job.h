@@ -7,7 +7,7 @@
  * a frame, as it completes or in input order.
  *
  * Bounds: at most `limit` rows in flight, `window` rows held (in flight
- * plus finished rows waiting for their turn in ordered output), and 16 MiB
+ * plus finished rows waiting for their turn in ordered output), and 48 MiB
  * held, counted as allocated (job.c, MAX_HELD_BYTES). While the job has no
  * room, the connection is not read, so the client's writes block: the
  * backpressure crosses the socket. A client that goes away cancels every
