@@ -6,11 +6,13 @@
  * limiter, exactly as an HTTP request), and each row's result goes back as
  * a frame, as it completes or in input order.
  *
- * Bounds: at most `limit` rows in flight and `window` rows held (in flight
- * plus finished rows waiting for their turn in ordered output). While the
- * job has no room, the connection is not read, so the client's writes block:
- * the backpressure crosses the socket. A client that goes away cancels every
- * row it left in flight.
+ * Bounds: at most `limit` rows in flight, `window` rows held (in flight
+ * plus finished rows waiting for their turn in ordered output), and 48 MiB
+ * held, counted as allocated (job.c, MAX_HELD_BYTES). While the job has no
+ * room, the connection is not read, so the client's writes block: the
+ * backpressure crosses the socket. A client that goes away cancels every
+ * row it left in flight; a shutdown lets rows in flight finish until its
+ * drain time, taking no further task.
  *
  * The job itself lives on loop 0 (the API's loop): its state, reading,
  * decoding, encoding and writing. Each row's unit, calls and join run on the
@@ -45,7 +47,9 @@ void fod_job_detach(struct fod_job *j);
 
 /* job.cancel: 0, or -ENOENT. The job's client gets the summary with status cancelled. */
 int fod_job_cancel(uint64_t id);
-/* Shutdown: cancel every job. */
+/* Shutdown begins: no job takes another task frame; rows in flight go on. */
+void fod_jobs_drain(void);
+/* Shutdown's drain time is over: cancel every job (rows left are cancelled, clients told). */
 void fod_jobs_cancel_all(void);
 /* The `jobs` op: an array of every open job. */
 void fod_jobs_pack(msgpack_packer *pk);

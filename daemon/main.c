@@ -139,6 +139,7 @@ static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 		expired = true;
 		expired_until = now + EXPIRY_GRACE_NS;
 		fod_http_expire();
+		fod_jobs_cancel_all(); /* rows left are cancelled, their results and summary sent */
 		return;
 	}
 	if (busy && (!expired || now < expired_until))
@@ -165,8 +166,8 @@ void fod_shutdown(void)
 		   fod_gateway_in_flight());
 	fod_http_drain();
 	fod_api_stop();
-	/* A batch job cannot finish within a drain: its rows are cancelled, its client told. */
-	fod_jobs_cancel_all();
+	/* Jobs take no further task; their rows in flight drain like requests. */
+	fod_jobs_drain();
 	ev_timer_init(&drain_timer, drain_tick, 0., 0.01);
 	ev_timer_again(ev, &drain_timer);
 }

@@ -5,12 +5,13 @@
 # mid-job (its rows cancelled, branches back to 0 within 1 s), also while its
 # job is at its limit and not being read, a client that stops reading (the
 # daemon stops reading it: the writer blocks, memory stays flat), job cancel
-# and SIGTERM with a job running (its rows cancelled under every policy).
+# and SIGTERM with a job whose rows outlast shutdown.drain_ms (its rows cancelled at
+# drain_ms under every policy; job-endings.sh has rows that finish within it).
 . "$SRCDIR/tests/integration/lib.sh"
 
 # Extra job routes: echo (instant), slow (every call 3 s), flaky (half the calls fail),
 # flaky2 (two such branches).
-conf=$(make_config -e 's|mode = "0660";|mode = "0666";|' -e 's|^routes = (|routes = (\
+conf=$(make_config -e 's|mode = "0660";|mode = "0666";|' -e 's|drain_ms = 10000;|drain_ms = 1000;|' -e 's|^routes = (|routes = (\
   { name = "echo"; job = "echo"; policy = "collectall"; limiter = "downstreams";\
     branches = ( { name = "a"; downstream = "echo"; }, { name = "b"; downstream = "echo"; } ); },\
   { name = "slow"; job = "slow"; policy = "collectall"; budget_ms = 20000; limiter = "downstreams";\
@@ -38,6 +39,8 @@ assert sorted(r["id"] for r in rows) == list(range(1, 20001))
 assert all(r["outcome"] == "ok" and len(r["branches"]["a"]["value"]) == 32 for r in rows)
 PY
 grep -q "20000 rows: 20000 ok, 0 degraded, 0 failed" "$TMP/err" || fail "summary: $(cat "$TMP/err")"
+[ "$(metric 'fanoutd_job_rows_total{outcome="ok"}')" = 20000 ] ||
+	fail "fanoutd_job_rows_total{outcome=\"ok\"}: $(metric 'fanoutd_job_rows_total{outcome="ok"}')"
 pass "echo job: 20,000 rows, each once, with its values; summary; exit 0"
 
 # On a terminal, submit shows progress (done/total from fanout-gen's header, rate, ETA).
@@ -239,12 +242,14 @@ grep -q " 0 degraded, .* [1-9][0-9]* cancelled" "$TMP/cerr" || fail "besteffort 
 [ "$(status_field rows_in_flight)" = 0 ] || fail "rows left after job cancel"
 pass "job cancel $id (besteffort): submitter told (CANCELLED, exit 1), rows counted cancelled, back to 0"
 
-# SIGTERM with a job running: its rows are cancelled, its client told, exit 0.
+# SIGTERM with a job running whose rows (6 s) outlast drain_ms (1 s): they are cancelled at
+# drain_ms, its client told, exit 0.
 gen --count 100000 --kind slow | ctl submit --policy besteffort -o /dev/null 2>"$TMP/terr" &
 sub=$!
 for _ in $(seq 200); do [ "$(status_field rows_in_flight)" -gt 0 ] && break; sleep 0.05; done
 stop_fanoutd
 rc=0; wait "$sub" || rc=$?
-[ "$rc" = 1 ] && grep -q "CANCELLED" "$TMP/terr" || fail "submit across SIGTERM: exit $rc, $(cat "$TMP/terr")"
+[ "$rc" = 1 ] && grep -q "CANCELLED" "$TMP/terr" && grep -q "job ended by shutdown" "$TMP/terr" ||
+	fail "submit across SIGTERM: exit $rc, $(cat "$TMP/terr")"
 grep -q " 0 degraded, .* [1-9][0-9]* cancelled" "$TMP/terr" || fail "besteffort rows cancelled by shutdown not counted cancelled: $(cat "$TMP/terr")"
-pass "SIGTERM mid-job (besteffort): client told (CANCELLED), rows counted cancelled, daemon exit 0"
+pass "SIGTERM mid-job, rows longer than drain_ms (besteffort): client told (CANCELLED, ended by shutdown), rows counted cancelled, daemon exit 0"
