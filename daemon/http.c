@@ -136,7 +136,7 @@ void fod_http_stop_accepting(void)
 
 static const char busy_reply[] =
 	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-	"application/json\r\nContent-Length: 42\r\nRetry-After: 1\r\n"
+	"application/json\r\nContent-Length: 43\r\nRetry-After: 1\r\n"
 	"Connection: close\r\n\r\n{\"error\":\"too many connections\",\"field\":\"\"}";
 
 static void on_timer(struct ev_loop *ev, ev_timer *w, int revents);
