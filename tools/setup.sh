@@ -9,7 +9,7 @@ shift || true
 packages=(build-essential autoconf automake libtool pkg-config
 	libev-dev libconfig-dev libsystemd-dev libmsgpack-dev libhttp-parser-dev libcunit1-dev
 	libcurl4-openssl-dev
-	python3 curl systemd systemd-container prometheus)
+	python3 curl systemd systemd-container prometheus lcov)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}" >&2
 	sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo apt-get update -qq
-	# prometheus is here for promtool (the tests validate /metrics with it)
+	# prometheus is here for promtool (the tests validate /metrics with it), lcov for tools/coverage.sh
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
 fi
