@@ -443,6 +443,68 @@ static void for_each_instance(struct fod_gen *g, void (*fn)(struct fod_instance 
 		fn(&g->routes[i].policy_in);
 }
 
+/*
+ * libconfig 1.5's scanner exits the whole process (flex's fatal error) when an
+ * @include opens but cannot be read, as a directory does: a reload naming one
+ * would kill the daemon instead of being refused. So the includes are looked
+ * at first, resolved as libconfig does (relative to dir unless absolute), to
+ * libconfig's depth of 10; the rest of their checking stays libconfig's.
+ * 0, 1 to stop looking (libconfig will refuse the nesting), or -EISDIR.
+ */
+static int check_includes(const char *file, const char *dir, int depth, char *err, size_t errlen)
+{
+	if (depth > 10)
+		return 1;
+	FILE *f = fopen(file, "r");
+	if (!f)
+		return 0;
+	char *line = NULL, *name = NULL, *inc = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	int r = 0;
+	while (r == 0 && getline(&line, &cap, f) >= 0) {
+		lineno++;
+		const char *p = line + strspn(line, " \t");
+		if (strncmp(p, "@include", 8) != 0 || !strchr(" \t", p[8]) || !p[8])
+			continue;
+		p += 8 + strspn(p + 8, " \t");
+		if (*p++ != '"')
+			continue;
+		free(name);
+		name = malloc(strlen(p) + 1);
+		size_t n = 0;
+		for (; name && *p && *p != '"'; p++) {
+			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+			name[n++] = *p;
+		}
+		if (!name)
+			break;
+		name[n] = '\0';
+		free(inc);
+		bool relative = dir && name[0] != '/';
+		if (asprintf(&inc, "%s%s%s", relative ? dir : "", relative ? "/" : "", name) < 0) {
+			inc = NULL;
+			break;
+		}
+		struct stat st;
+		if (stat(inc, &st) < 0)
+			continue; /* libconfig says it cannot open it */
+		if (S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s:%u: @include \"%s\" is a directory", file, lineno,
+				 name);
+			r = -EISDIR;
+		} else if (S_ISREG(st.st_mode)) {
+			r = check_includes(inc, dir, depth + 1, err, errlen);
+		}
+	}
+	free(line);
+	free(name);
+	free(inc);
+	fclose(f);
+	return r;
+}
+
 struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, char *err,
 			      size_t errlen)
 {
@@ -468,9 +530,12 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		*slash = '\0';
 		config_set_include_dir(&g->cfg, dir);
 	}
+	int inc = check_includes(path, slash ? dir : NULL, 1, err, errlen);
 	free(dir);
 	struct stat st;
-	if (stat(path, &st) < 0) {
+	if (inc < 0) {
+		sink.failed = true;
+	} else if (stat(path, &st) < 0) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		sink.failed = true;
 	} else if (S_ISDIR(st.st_mode)) {

@@ -507,6 +507,13 @@ static const http_parser_settings settings = {
 static void conn_resume(struct fod_conn *c, int64_t wait_ns)
 {
 	c->state = WAITING;
+	/*
+	 * Nothing of the previous request may answer for the next one: bytes
+	 * the parser refuses before a request begins are answered 400 with a
+	 * body (not as a HEAD) and without the previous request's id.
+	 */
+	c->head = false;
+	c->rid_ready = false;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	ev_io_start(c->loop->ev, &c->rio);

@@ -15,7 +15,9 @@ packages=(build-essential autoconf automake libtool pkg-config
 	# the man page lint (mandoc, groff-base; col from bsdextrautils); nginx (nginx-light: a real
 	# downstream for the http module)
 	python3 curl coreutils util-linux bsdutils procps systemd systemd-container prometheus
-	mandoc groff-base bsdextrautils nginx-light)
+	mandoc groff-base bsdextrautils nginx-light
+	# lcov: tools/coverage.sh
+	lcov)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,7 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fod_log_level = FO_LOG_ERR;
+	fod_log_set_level(FO_LOG_ERR);
 	char path[] = "/tmp/fanoutd-fuzz.XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0 || write(fd, config, sizeof(config) - 1) != (ssize_t)(sizeof(config) - 1)) {

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer harness for the configuration loader: each input is the text of
+ * a configuration file, built into a generation exactly as a start or a
+ * reload would (libconfig, settings, limiter and downstream instances from the
+ * build's real modules, routes, branches, policies, the worker pool), then
+ * released. A build must either succeed or fail with a message; it must never
+ * crash or leak (libFuzzer checks leaks input by input).
+ *
+ * The modules come from FANOUTD_MODULES whatever `modules.path` says, and
+ * files are opened only inside the harness's own directory: it holds
+ * inc.conf, a small valid fragment, so `@include "inc.conf"` and an input
+ * including itself ("fuzz.conf") are reachable, but no input can make the
+ * loader read /dev/zero or load a library from elsewhere.
+ *
+ * Built and run by tools/fuzz.sh config.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "log.h"
+#include "metrics.h"
+
+static char dir[64], path[96];
+
+/* ---- stubs for main.c, which is not linked (api.c calls them) */
+
+int fod_reload(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "fuzz: reload is stubbed");
+	return -1;
+}
+
+void fod_shutdown(void)
+{
+}
+
+/* ---- file access confined to the harness's directory */
+
+/* libconfig opens the file and its @includes with fopen: this one comes first. */
+FILE *fopen(const char *name, const char *mode)
+{
+	static FILE *(*real)(const char *, const char *);
+	if (!real)
+		real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
+	size_t n = strlen(dir);
+	if (dir[0] && (strncmp(name, dir, n) != 0 || name[n] != '/' || strstr(name, "/.."))) {
+		errno = EACCES;
+		return NULL;
+	}
+	return real(name, mode);
+}
+
+static void write_file(const char *name, const void *data, size_t len)
+{
+	FILE *f = fopen(name, "w");
+	if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+		perror(name);
+		abort();
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fod_log_set_level(FO_LOG_ERR);
+	strcpy(dir, access("/dev/shm", W_OK) == 0 ? "/dev/shm/fanoutd-config-fuzz.XXXXXX"
+						  : "/tmp/fanoutd-config-fuzz.XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("fuzz: mkdtemp");
+		abort();
+	}
+	snprintf(path, sizeof(path), "%s/fuzz.conf", dir);
+	char inc[96];
+	snprintf(inc, sizeof(inc), "%s/inc.conf", dir);
+	static const char fragment[] =
+		"limiters = ( { name = \"inc\"; module = \"fixed\"; limit = 3; } );\n";
+	write_file(inc, fragment, sizeof(fragment) - 1);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	write_file(path, data, size);
+	struct fod_overrides ov = {.modules = getenv("FANOUTD_MODULES")};
+	char err[1024];
+	memset(err, 'x', sizeof(err));
+	struct fod_gen *g = fod_gen_build(path, &ov, err, sizeof(err));
+	if (!g) {
+		if (!memchr(err, '\0', sizeof(err)) || err[0] == '\0') {
+			fprintf(stderr, "fuzz: the build failed without a message\n");
+			abort();
+		}
+		return 0;
+	}
+	/* What the rest of the daemon relies on once a generation is built. */
+	if (g->nroutes == 0 || !g->pool || err[0] != '\0') {
+		fprintf(stderr, "fuzz: built, but nroutes %zu, pool %p, err '%s'\n", g->nroutes,
+			(void *)g->pool, err);
+		abort();
+	}
+	for (size_t i = 0; i < g->nroutes; i++) {
+		const struct fod_route *rt = &g->routes[i];
+		if (!rt->policy || rt->nbranches == 0 || (!rt->http_prefix && !rt->job) ||
+		    (rt->http_prefix && rt->http_prefix[0] != '/')) {
+			fprintf(stderr, "fuzz: route %zu built incomplete\n", i);
+			abort();
+		}
+		for (size_t j = 0; j < rt->nbranches; j++)
+			if (!rt->branches[j].name || !rt->branches[j].ds) {
+				fprintf(stderr, "fuzz: route %zu branch %zu built incomplete\n", i,
+					j);
+				abort();
+			}
+	}
+	/* The generation's metrics render as they would on /metrics. */
+	size_t len;
+	free(fod_metrics_render(g, &len));
+	fod_gen_unref(g);
+	return 0;
+}
