@@ -330,11 +330,25 @@ static bool parse_u64(const char *s, size_t n, uint64_t *out)
 	return true;
 }
 
-/* ?policy=...&budget_ms=...: unknown keys are ignored, bad values named. */
-static int parse_query(const struct fod_http_req *req, const struct fo_policy **policy,
-		       int64_t *budget, const char **bad)
+/*
+ * The most a client's ?budget_ms= may ask for on rt: its max_budget_ms, and
+ * never less than the route's own budget.
+ */
+static int64_t max_client_budget(const struct fod_route *rt)
+{
+	return rt->max_budget_ns > rt->budget_ns ? rt->max_budget_ns : rt->budget_ns;
+}
+
+/*
+ * ?policy=...&budget_ms=...: unknown keys are ignored; a bad value, or one
+ * past the route's guardrails, is refused with msg naming the limit.
+ */
+static int parse_query(const struct fod_route *rt, const struct fod_http_req *req,
+		       const struct fo_policy **policy, int64_t *budget, const char **bad,
+		       char *msg, size_t msglen)
 {
 	const char *q = req->query, *end = req->query + req->query_len;
+	long long max_ms = (long long)(max_client_budget(rt) / FO_MSEC);
 	while (q < end) {
 		const char *amp = memchr(q, '&', (size_t)(end - q));
 		const char *stop = amp ? amp : end;
@@ -348,14 +362,29 @@ static int parse_query(const struct fod_http_req *req, const struct fo_policy **
 		memcpy(val, v, vlen);
 		val[vlen] = '\0';
 		if (klen == 6 && memcmp(q, "policy", 6) == 0) {
+			*bad = "policy";
 			if (!(*policy = fo_policy_by_name(val))) {
-				*bad = "policy";
+				snprintf(msg, msglen,
+					 "policy must be failfast, collectall or besteffort");
 				return -EINVAL;
+			}
+			/* Naming the route's own policy changes nothing: allowed. */
+			if (*policy != rt->policy && !rt->allow_policy_override) {
+				snprintf(
+					msg, msglen,
+					"route '%s' does not allow ?policy= (allow_policy_override "
+					"= false; its policy is %s)",
+					rt->name, rt->policy->name);
+				return -EPERM;
 			}
 		} else if (klen == 9 && memcmp(q, "budget_ms", 9) == 0) {
 			uint64_t ms;
-			if (!parse_u64(val, vlen, &ms) || ms < 1 || ms > 600000) {
-				*bad = "budget_ms";
+			*bad = "budget_ms";
+			if (!parse_u64(val, vlen, &ms) || ms < 1 || ms > (uint64_t)max_ms) {
+				snprintf(msg, msglen,
+					 "budget_ms must be an integer in [1, %lld] (route '%s' "
+					 "max_budget_ms)",
+					 max_ms, rt->name);
 				return -EINVAL;
 			}
 			*budget = (int64_t)ms * FO_MSEC;
@@ -407,12 +436,9 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 	const struct fo_policy *policy = rt->policy;
 	int64_t budget = rt->budget_ns;
 	const char *bad = NULL;
-	if (parse_query(req, &policy, &budget, &bad) < 0) {
-		refuse(c, g, rt, &id, 400, bad,
-		       strcmp(bad, "policy") == 0
-			       ? "policy must be failfast, collectall or besteffort"
-			       : "budget_ms must be an integer in [1, 600000]",
-		       req);
+	char msg[256];
+	if (parse_query(rt, req, &policy, &budget, &bad, msg, sizeof(msg)) < 0) {
+		refuse(c, g, rt, &id, 400, bad, msg, req);
 		return;
 	}
 	struct request *rq = calloc(1, sizeof(*rq));

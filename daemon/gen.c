@@ -20,6 +20,7 @@
 #include "config.h"
 #include "call.h"
 #include "gateway.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -289,6 +290,8 @@ static int build_routes(struct fod_gen *g)
 		rt->budget_ns = 300 * FO_MSEC;
 		rt->join_reserve_ns = 2 * FO_MSEC;
 		rt->min_branch_ns = 1 * FO_MSEC;
+		rt->max_budget_ns = 60 * FO_SEC;
+		rt->allow_policy_override = true;
 		if (conf_string(g, e, "name", true, &name) < 0 ||
 		    conf_string(g, e, "http", false, &http) < 0 ||
 		    conf_string(g, e, "job", false, &job) < 0 ||
@@ -297,6 +300,9 @@ static int build_routes(struct fod_gen *g)
 		    conf_ms(g, e, "budget_ms", 1, 3600000, &rt->budget_ns) < 0 ||
 		    conf_ms(g, e, "join_reserve_ms", 0, 60000, &rt->join_reserve_ns) < 0 ||
 		    conf_ms(g, e, "min_branch_ms", 0, 60000, &rt->min_branch_ns) < 0 ||
+		    conf_ms(g, e, "max_budget_ms", 1, 3600000, &rt->max_budget_ns) < 0 ||
+		    fod_conf_bool(g->sink, e, "allow_policy_override", false,
+				  &rt->allow_policy_override) < 0 ||
 		    conf_int(g, e, "min_ok", 0, 100000, false, &min_ok) < 0 ||
 		    conf_double(g, e, "ready_min_success", 0, 1, false, &rt->ready_min_success) < 0 ||
 		    conf_ms(g, e, "ready_window_ms", 1000, 60000, &rt->ready_window_ns) < 0 ||
@@ -377,7 +383,10 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	g->header_timeout_ns = 10 * FO_SEC;
 	g->idle_timeout_ns = 60 * FO_SEC;
 	g->drain_ns = 10 * FO_SEC;
-	if (conf_string(g, http, "listen", false, &listen) < 0 ||
+	bool admin_on_public = false;
+	if (fod_http_conf_listen(g->sink, http, "listen", listen, &g->http_listen) < 0 ||
+	    fod_http_conf_listen(g->sink, http, "admin_listen", "", &g->http_admin_listen) < 0 ||
+	    fod_conf_bool(g->sink, http, "admin_on_public", false, &admin_on_public) < 0 ||
 	    conf_int(g, http, "max_connections", 1, 1000000, false, &maxconn) < 0 ||
 	    conf_int(g, http, "max_url", 16, 65536, false, &url) < 0 ||
 	    conf_int(g, http, "max_headers", 256, 1 << 20, false, &hdr) < 0 ||
@@ -404,7 +413,11 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 			 "'log_level' must be err, warning, notice, info or debug");
 		return -EINVAL;
 	}
-	g->http_listen = strdup(ov && ov->listen ? ov->listen : listen);
+	if (ov && ov->listen) {
+		free(g->http_listen);
+		g->http_listen = strdup(ov->listen);
+	}
+	g->http_admin_on_public = admin_on_public;
 	g->api_socket = strdup(ov && ov->socket ? ov->socket : sock);
 	g->modules_path = strdup(ov && ov->modules ? ov->modules : mpath);
 	char *end;
@@ -615,6 +628,7 @@ void fod_gen_unref(struct fod_gen *g)
 	free(g->downstreams);
 	free(g->limiters);
 	free(g->http_listen);
+	free(g->http_admin_listen);
 	free(g->api_socket);
 	free(g->modules_path);
 	free(g->api_mode);

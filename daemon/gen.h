@@ -57,6 +57,9 @@ struct fod_route {
 	const config_setting_t *setting; /* the route's settings */
 	unsigned limit;
 	int64_t budget_ns, join_reserve_ns, min_branch_ns;
+	/* Guardrails on what a client's ?budget_ms= and ?policy= may ask for. */
+	int64_t max_budget_ns;
+	bool allow_policy_override;
 	struct fod_limiter *limiter;
 	struct fod_branch *branches;
 	size_t nbranches;
@@ -78,7 +81,9 @@ struct fod_gen {
 	char *path;
 	struct fod_conf_sink *sink; /* while it is being built: where config errors go */
 	/* settings */
-	char *http_listen, *api_socket, *modules_path;
+	/* http.listen and http.admin_listen: addresses separated by spaces ("": none) */
+	char *http_listen, *http_admin_listen, *api_socket, *modules_path;
+	bool http_admin_on_public; /* internal endpoints on the public listeners too */
 	char *api_mode, *api_group, *api_admin_group, *api_operator_group, *api_job_group;
 	unsigned loops, pool_threads;
 	long max_connections;

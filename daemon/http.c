@@ -7,14 +7,17 @@
 #include <http_parser.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "gateway.h"
 #include "gen.h"
 #include "log.h"
@@ -47,6 +50,7 @@ struct fod_conn {
 	bool busy;	   /* a request in progress: counted by fod_http_busy() */
 	bool head;	   /* the request is HEAD: the answer carries no body */
 	bool monitor_only; /* accepted into the monitoring reserve */
+	bool admin;	   /* accepted on an admin listener: internal endpoints only */
 	bool expired;	   /* drain time over: whatever is answered becomes a 503 */
 	bool in_value;	   /* the parser's last header callback was for a value */
 	int error;	   /* an HTTP status to answer with, found while parsing */
@@ -63,7 +67,19 @@ struct fod_conn {
 	char request_id[FOD_REQUEST_ID_MAX + 1];
 };
 
-static int listen_fd = -1;
+/* The listening sockets, shared by every loop (each has a watcher per listener). */
+struct listener {
+	int fd;
+	bool admin;
+};
+static struct listener listeners[FOD_HTTP_MAX_LISTENERS];
+_Static_assert(sizeof(((struct fod_loop *)0)->accept_watchers) / sizeof(ev_io) ==
+		       FOD_HTTP_MAX_LISTENERS,
+	       "a loop needs a watcher per listener");
+static size_t nlisteners;
+static bool have_admin_listener;
+/* Open connections by kind: the public ones are held to http.max_connections. */
+static atomic_long public_open, admin_open;
 static atomic_uint loops_still_accepting;
 static atomic_long busy_conns;
 
@@ -103,32 +119,266 @@ static void format_busy_reply(void)
 	busy_reply_len = (size_t)n;
 }
 
-int fod_http_listen(const char *addr)
+int fod_http_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
 {
-	char host[256];
 	const char *colon = strrchr(addr, ':');
-	if (!colon || (size_t)(colon - addr) >= sizeof(host))
+	if (!colon || colon[1] == '\0' || strlen(colon + 1) >= portlen)
 		return -EINVAL;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
+	const char *h = addr, *hend = colon;
+	if (*h == '[') {
+		/* "[::1]:8080": the brackets keep the address's colons apart from the port's. */
+		if (hend == h || hend[-1] != ']')
+			return -EINVAL;
+		h++;
+		hend--;
+	} else if (memchr(addr, ':', (size_t)(colon - addr))) {
+		return -EINVAL; /* an IPv6 address needs its brackets */
+	}
+	if ((size_t)(hend - h) >= hostlen)
+		return -EINVAL;
 	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port < 0 || port > 65535)
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || p < 0 || p > 65535)
 		return -EINVAL;
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-		return -EINVAL;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	memcpy(host, h, (size_t)(hend - h));
+	host[hend - h] = '\0';
+	snprintf(port, portlen, "%ld", p);
+	return 0;
+}
+
+/* One listening socket on ai; the fd or -errno. */
+static int listen_on(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			ai->ai_protocol);
 	if (fd < 0)
 		return -errno;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 4096) < 0) {
+	/* "localhost" is 127.0.0.1 and ::1 on one port: the IPv6 socket must not take IPv4 too. */
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
 		int r = -errno;
 		close(fd);
 		return r;
 	}
 	return fd;
+}
+
+int fod_http_listen(const char *addr, int *fds, size_t max, size_t *n)
+{
+	char host[256], port[8];
+	if (fod_http_split_addr(addr, host, sizeof(host), port, sizeof(port)) < 0)
+		return -EINVAL;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+			*res;
+	/* "" or "*": every address of the host (0.0.0.0 and ::). */
+	bool any = !*host || strcmp(host, "*") == 0;
+	int e = getaddrinfo(any ? NULL : host, port, &hints, &res);
+	if (e) {
+		log_err("cannot resolve %s: %s", addr, gai_strerror(e));
+		return e == EAI_SYSTEM ? -errno : e == EAI_MEMORY ? -ENOMEM : -EADDRNOTAVAIL;
+	}
+	size_t first = *n;
+	int r = 0;
+	for (struct addrinfo *ai = res; ai && r >= 0; ai = ai->ai_next) {
+		bool seen = false; /* a name listed twice in /etc/hosts resolves twice */
+		for (struct addrinfo *p = res; p != ai && !seen; p = p->ai_next)
+			seen = p->ai_addrlen == ai->ai_addrlen &&
+			       memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0;
+		if (seen)
+			continue;
+		if (*n == max) {
+			r = -EMFILE;
+			break;
+		}
+		if ((r = listen_on(ai)) >= 0)
+			fds[(*n)++] = r;
+	}
+	freeaddrinfo(res);
+	if (r < 0)
+		while (*n > first)
+			close(fds[--*n]);
+	return r < 0 ? r : 0;
+}
+
+static int add_listener(int fd, bool admin)
+{
+	if (nlisteners == FOD_HTTP_MAX_LISTENERS)
+		return -EMFILE;
+	listeners[nlisteners++] = (struct listener){.fd = fd, .admin = admin};
+	have_admin_listener |= admin;
+	return 0;
+}
+
+/* The address a listening socket is bound to, "127.0.0.1:8080" or "[::1]:8080". */
+static void describe(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+			port = ntohs(s6->sin6_port);
+			snprintf(out, len, "[%s]:%u", host, port);
+			return;
+		}
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+			port = ntohs(s4->sin_port);
+		}
+	}
+	snprintf(out, len, "%s:%u", host, port);
+}
+
+/* Binds every address of a space-separated list; 0, or -errno after logging which one failed. */
+static int bind_list(const char *list, bool admin)
+{
+	char *copy = strdup(list), *save = NULL;
+	if (!copy)
+		return -ENOMEM;
+	int r = 0;
+	for (char *a = strtok_r(copy, " ", &save); a && r >= 0; a = strtok_r(NULL, " ", &save)) {
+		int fds[FOD_HTTP_MAX_LISTENERS];
+		size_t n = 0;
+		r = fod_http_listen(a, fds, FOD_HTTP_MAX_LISTENERS, &n);
+		if (r < 0) {
+			log_err("cannot listen on %s (%s): %s", a,
+				admin ? "http.admin_listen" : "http.listen", strerror(-r));
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			char where[INET6_ADDRSTRLEN + 8];
+			describe(fds[i], where, sizeof(where));
+			if (r < 0 || (r = add_listener(fds[i], admin)) < 0) {
+				close(fds[i]); /* those added are closed with the others */
+				continue;
+			}
+			log_info("listening on http://%s%s (%s)", where,
+				 admin ? " for the internal endpoints" : "", a);
+		}
+		if (r < 0)
+			log_err("cannot listen on %s: more than %d listening sockets", a,
+				FOD_HTTP_MAX_LISTENERS);
+	}
+	free(copy);
+	return r;
+}
+
+/*
+ * Sockets systemd passed (fanoutd.socket): public listeners, except those
+ * named "admin" (FileDescriptorName=admin). The number taken, or -errno.
+ */
+static int take_passed(void)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names);
+	int taken = 0;
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		bool admin = names && names[i] && strcmp(names[i], "admin") == 0;
+		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+			log_warn(
+				"ignoring the descriptor systemd passed as %d: not a listening TCP "
+				"socket",
+				fd);
+			continue;
+		}
+		/* Every loop accepts until EAGAIN: the socket must not block. */
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (add_listener(fd, admin) < 0)
+			break;
+		char where[INET6_ADDRSTRLEN + 8];
+		describe(fd, where, sizeof(where));
+		log_info("listening on the socket systemd passed (fd %d, %s%s)", fd, where,
+			 admin ? ", internal endpoints" : "");
+		taken++;
+	}
+	if (names)
+		for (int i = 0; i < n; i++)
+			free(names[i]);
+	free(names);
+	return taken;
+}
+
+static void close_listeners(void)
+{
+	for (size_t i = 0; i < nlisteners; i++)
+		close(listeners[i].fd);
+	nlisteners = 0;
+	have_admin_listener = false;
+}
+
+int fod_http_conf_listen(struct fod_conf_sink *k, const config_setting_t *http, const char *name,
+			 const char *dflt, char **out)
+{
+	const config_setting_t *s = fod_conf_child(k, http, name);
+	bool many = s && (config_setting_is_list(s) || config_setting_is_array(s));
+	if (s && !many && config_setting_type(s) != CONFIG_TYPE_STRING) {
+		fod_conf_error(k, s, "'%s' must be a string \"HOST:PORT\" or a list of them", name);
+		return -EINVAL;
+	}
+	size_t n = many ? (size_t)config_setting_length(s) : 1;
+	/* http.listen needs an address; http.admin_listen = [] is "none", as when absent. */
+	if (many && n == 0 && *dflt) {
+		fod_conf_error(k, s, "'%s' must name at least one address", name);
+		return -EINVAL;
+	}
+	size_t len = 1;
+	for (size_t i = 0; s && i < n; i++) {
+		const config_setting_t *e = many ? config_setting_get_elem(s, (unsigned)i) : s;
+		const char *a = config_setting_get_string(e);
+		fod_conf_known(e);
+		char host[256], port[8];
+		if (!a || fod_http_split_addr(a, host, sizeof(host), port, sizeof(port)) < 0 ||
+		    strchr(a, ' ')) {
+			fod_conf_error(k, e,
+				       "'%s' must be \"HOST:PORT\", \"[IPV6]:PORT\" or a list of "
+				       "them (%s)",
+				       name, a ? a : "not a string");
+			return -EINVAL;
+		}
+		len += strlen(a) + 1;
+	}
+	if (!(*out = malloc(s ? len : strlen(dflt) + 1)))
+		return -ENOMEM;
+	strcpy(*out, s ? "" : dflt);
+	for (size_t i = 0; s && i < n; i++) {
+		const config_setting_t *e = many ? config_setting_get_elem(s, (unsigned)i) : s;
+		if (i)
+			strcat(*out, " ");
+		strcat(*out, config_setting_get_string(e));
+	}
+	return 0;
+}
+
+int fod_http_open_listeners(const struct fod_gen *g)
+{
+	int r = 0;
+	bool passed_admin = false, passed_public = false;
+	if (take_passed() > 0)
+		for (size_t i = 0; i < nlisteners; i++) {
+			passed_admin |= listeners[i].admin;
+			passed_public |= !listeners[i].admin;
+		}
+	/* What systemd passed replaces the configured addresses of its kind. */
+	if (!passed_public)
+		r = bind_list(g->http_listen, false);
+	if (r >= 0 && !passed_admin && *g->http_admin_listen)
+		r = bind_list(g->http_admin_listen, true);
+	if (r >= 0 && !passed_public && nlisteners == 0)
+		r = -EINVAL;
+	if (r < 0)
+		close_listeners();
+	return r;
 }
 
 static void on_accept(struct ev_loop *ev, ev_io *w, int revents);
@@ -139,7 +389,8 @@ static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
 	struct fod_loop *l =
 		(struct fod_loop *)((char *)w - offsetof(struct fod_loop, accept_pause));
 	if (l->accepting)
-		ev_io_start(ev, &l->accept_watcher);
+		for (size_t i = 0; i < nlisteners; i++)
+			ev_io_start(ev, &l->accept_watchers[i]);
 }
 
 static void start_accepting(struct fod_task *t)
@@ -147,14 +398,16 @@ static void start_accepting(struct fod_task *t)
 	(void)t;
 	struct fod_loop *l = fod_loop_self();
 	ev_init(&l->accept_pause, resume_accepting);
-	ev_io_init(&l->accept_watcher, on_accept, listen_fd, EV_READ);
-	ev_io_start(l->ev, &l->accept_watcher);
+	for (size_t i = 0; i < nlisteners; i++) {
+		ev_io_init(&l->accept_watchers[i], on_accept, listeners[i].fd, EV_READ);
+		l->accept_watchers[i].data = &listeners[i];
+		ev_io_start(l->ev, &l->accept_watchers[i]);
+	}
 	l->accepting = true;
 }
 
-void fod_http_start(int fd)
+void fod_http_start(void)
 {
-	listen_fd = fd;
 	format_busy_reply();
 	atomic_store(&loops_still_accepting, fod_nloops);
 	for (unsigned i = 0; i < fod_nloops; i++) {
@@ -164,8 +417,8 @@ void fod_http_start(int fd)
 }
 
 /*
- * The listener is shared by every loop: the last loop to stop watching it
- * closes it, so no loop's epoll still holds a descriptor number that may be
+ * The listeners are shared by every loop: the last loop to stop watching them
+ * closes them, so no loop's epoll still holds a descriptor number that may be
  * reused. Closing it (rather than only not accepting) makes the kernel
  * refuse new connects and reset those waiting in the backlog, instead of
  * leaving them to time out. A socket systemd passed stays open in systemd,
@@ -174,13 +427,12 @@ void fod_http_start(int fd)
 static void stop_listening(struct fod_loop *l)
 {
 	if (l->accepting)
-		ev_io_stop(l->ev, &l->accept_watcher);
+		for (size_t i = 0; i < nlisteners; i++)
+			ev_io_stop(l->ev, &l->accept_watchers[i]);
 	ev_timer_stop(l->ev, &l->accept_pause);
 	l->accepting = false;
-	if (atomic_fetch_sub(&loops_still_accepting, 1) == 1) {
-		close(listen_fd);
-		listen_fd = -1;
-	}
+	if (atomic_fetch_sub(&loops_still_accepting, 1) == 1)
+		close_listeners();
 }
 
 /*
@@ -296,16 +548,21 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 			return;
 		}
 		struct fod_gen *g = fod_gen_current();
-		long open = atomic_fetch_add(&fod_counters.http_connections_open, 1) + 1;
+		const struct listener *ln = w->data;
+		atomic_long *kind_open = ln->admin ? &admin_open : &public_open;
+		long open = atomic_fetch_add(kind_open, 1) + 1;
+		atomic_fetch_add(&fod_counters.http_connections_open, 1);
 		atomic_fetch_add(&fod_counters.http_connections_total, 1);
-		struct fod_conn *c = g && open <= g->max_connections + FOD_HTTP_MONITOR_RESERVE
-					     ? calloc(1, sizeof(*c))
-					     : NULL;
+		/* An admin listener has its own cap: public traffic cannot crowd it out. */
+		long cap = ln->admin ? FOD_HTTP_ADMIN_MAX_CONNECTIONS
+				     : (g ? g->max_connections + FOD_HTTP_MONITOR_RESERVE : 0);
+		struct fod_conn *c = g && open <= cap ? calloc(1, sizeof(*c)) : NULL;
 		if (!c) {
 			/* Over the limit: say so and hang up; nothing else is affected. */
 			ssize_t n = write(fd, busy_reply, busy_reply_len);
 			(void)n;
 			fod_metrics_count_response(fod_counters.http_unrouted, 503);
+			atomic_fetch_sub(kind_open, 1);
 			atomic_fetch_sub(&fod_counters.http_connections_open, 1);
 			close(fd);
 			fod_gen_unref(g);
@@ -316,7 +573,8 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		c->loop = l;
 		c->fd = fd;
 		c->gen = g;
-		c->monitor_only = open > g->max_connections;
+		c->admin = ln->admin;
+		c->monitor_only = !ln->admin && open > g->max_connections;
 		c->next = l->conns;
 		if (l->conns)
 			l->conns->prev = c;
@@ -769,6 +1027,7 @@ static void conn_close(struct fod_conn *c)
 	ev_timer_stop(c->loop->ev, &c->timer);
 	close(c->fd);
 	c->loop->connections--;
+	atomic_fetch_sub(c->admin ? &admin_open : &public_open, 1);
 	atomic_fetch_sub(&fod_counters.http_connections_open, 1);
 	fod_gen_unref(c->gen);
 	free(c->url);
@@ -800,6 +1059,15 @@ static enum fod_endpoint endpoint(const char *path)
 static bool is_monitoring(enum fod_endpoint e)
 {
 	return e == FOD_EP_METRICS || e == FOD_EP_HEALTHZ || e == FOD_EP_READYZ;
+}
+
+/*
+ * The internal endpoints are served on the admin listeners; on the public
+ * ones only when there is no admin listener, or http.admin_on_public says so.
+ */
+static bool internal_served_here(const struct fod_conn *c)
+{
+	return c->admin || !have_admin_listener || c->gen->http_admin_on_public;
 }
 
 /* Liveness: the loops turn and answer. Nothing else: a restart would not cure it. */
@@ -873,6 +1141,15 @@ static void dispatch(struct fod_conn *c)
 		return;
 	}
 	enum fod_endpoint ep = endpoint(req.path);
+	if (ep < FOD_EP_N && !internal_served_here(c))
+		ep = FOD_EP_N; /* on this listener, only a route may have that path */
+	if (ep == FOD_EP_N && c->admin) {
+		/* An admin listener serves the internal endpoints, never the routes. */
+		fod_http_error(c, 404, "path",
+			       "the admin listener serves only /metrics, /healthz, "
+			       "/readyz and /");
+		return;
+	}
 	if (ep < FOD_EP_N)
 		c->responses = fod_counters.http_internal[ep];
 	if (c->monitor_only && !is_monitoring(ep)) {

@@ -9,7 +9,9 @@
 #ifndef FOD_HTTP_H
 #define FOD_HTTP_H
 
+#include <libconfig.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,10 +28,46 @@ struct fod_loop;
  */
 #define FOD_HTTP_MONITOR_RESERVE 8
 
-/* Opens the listening socket ("ADDR:PORT"); returns the fd or -errno. */
-int fod_http_listen(const char *addr);
-/* Every loop accepts from fd; http.c owns fd from now on and closes it. */
-void fod_http_start(int fd);
+/*
+ * Connections at once on the admin listeners (http.admin_listen), apart
+ * from http.max_connections: monitoring stays reachable when the public
+ * listeners are full.
+ */
+#define FOD_HTTP_ADMIN_MAX_CONNECTIONS 64
+/* Listening sockets at most, every address of every listener counted. */
+#define FOD_HTTP_MAX_LISTENERS 32
+
+struct fod_gen;
+
+/*
+ * Splits "HOST:PORT", "[V6ADDR]:PORT" or ":PORT" into host (brackets
+ * removed; "" for every address) and port; 0 or -EINVAL.
+ */
+int fod_http_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
+/*
+ * Binds and listens on every address "HOST:PORT" resolves to (a name may be
+ * IPv4 and IPv6), appending the fds to fds[*n], at most max. 0 or -errno
+ * (then nothing is left open).
+ */
+int fod_http_listen(const char *addr, int *fds, size_t max, size_t *n);
+struct fod_conf_sink;
+/*
+ * Reads http.listen or http.admin_listen (name) from the http group: one
+ * address or a list of them, each checked by fod_http_split_addr. *out is
+ * the addresses separated by spaces (malloc'd; dflt when the setting is
+ * absent). 0 or -EINVAL after an error at the setting.
+ */
+int fod_http_conf_listen(struct fod_conf_sink *k, const config_setting_t *http, const char *name,
+			 const char *dflt, char **out);
+/*
+ * Opens the listeners: the sockets systemd passed (named "admin": the admin
+ * listener; any other: public) and, for each kind systemd passed none of,
+ * the addresses of g's http.listen and http.admin_listen. 0 or -errno
+ * (logged, naming the address).
+ */
+int fod_http_open_listeners(const struct fod_gen *g);
+/* Every loop accepts from the listeners; http.c owns them and closes them. */
+void fod_http_start(void);
 /*
  * Starts the shutdown drain: every loop stops accepting (the last one closes
  * the listener, so new connects are refused), idle keep-alive connections

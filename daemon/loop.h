@@ -31,8 +31,8 @@ struct fod_loop {
 	pthread_mutex_t lock;
 	struct fod_task *inbox, **inbox_tail;
 	atomic_llong heartbeat_ns; /* last time the loop ran its beat: the watchdog reads it */
-	ev_io accept_watcher;
-	ev_timer accept_pause;			   /* out of descriptors: accept again after it */
+	ev_io accept_watchers[32]; /* one per listener (FOD_HTTP_MAX_LISTENERS) */
+	ev_timer accept_pause;	   /* out of descriptors: accept again after it */
 	struct fod_task accept_start, accept_stop; /* posted by http.c */
 	struct fod_task drain_expire, close_all;   /* posted by http.c */
 	struct fod_conn *conns;			   /* this loop's HTTP connections (http.c) */

@@ -77,9 +77,10 @@ int fod_reload(char *err, size_t errlen)
 		log_debug("reload: built generation %lu (%zu routes, %zu limiters), swapping it in",
 			  (unsigned long)g->id, g->nroutes, g->nlimiters);
 		struct fod_gen *old = fod_gen_current();
-		if (old && strcmp(old->http_listen, g->http_listen) != 0)
-			log_warn("http.listen changed to %s: takes effect at the next restart",
-				 g->http_listen);
+		if (old && (strcmp(old->http_listen, g->http_listen) != 0 ||
+			    strcmp(old->http_admin_listen, g->http_admin_listen) != 0))
+			log_warn("http.listen or http.admin_listen changed: takes effect at the "
+				 "next restart");
 		if (old && old->loops != g->loops)
 			log_warn("workers.loops changed: takes effect at the next restart");
 		if (old)
@@ -324,23 +325,13 @@ int main(int argc, char **argv)
 	}
 	if (start_api(g) < 0)
 		return 1;
-	/* Socket activation: the first passed fd is the HTTP listener. */
-	int fd;
-	int n = sd_listen_fds(1);
-	if (n > 0 && sd_is_socket_inet(SD_LISTEN_FDS_START, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0) {
-		fd = SD_LISTEN_FDS_START;
-		/* Every loop accepts until EAGAIN: the socket must not block. */
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		log_info("listening on the socket systemd passed (fd %d)", fd);
-	} else if ((fd = fod_http_listen(g->http_listen)) < 0) {
-		log_err("cannot listen on %s: %s", g->http_listen, strerror(-fd));
+	/* Socket activation: sockets systemd passed replace the configured addresses. */
+	if ((r = fod_http_open_listeners(g)) < 0) {
+		log_err("cannot open the HTTP listeners: %s", strerror(-r));
 		fod_api_stop(); /* not left behind as a stale socket */
 		return 1;
-	} else {
-		log_info("listening on http://%s", g->http_listen);
 	}
-	fod_http_start(fd);
+	fod_http_start();
 	fod_metrics_start();
 	struct ev_loop *ev = fod_loops[0].ev;
 	ev_signal_init(&sighup, on_sighup, SIGHUP);

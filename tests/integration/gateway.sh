@@ -27,6 +27,13 @@ read -r code body <<<"$(get '/product/1?budget_ms=0')"
 read -r code body <<<"$(get /nothing/here)"
 [ "$code" = 404 ] || fail "unknown route: $code $body"
 pass "bad input: 400 naming the field, 404 for unknown routes"
+# Guardrails: by default a client may ask for up to 60 s (max_budget_ms), not 600.
+read -r code body <<<"$(get '/product/1?budget_ms=60001')"
+[ "$code" = 400 ] && echo "$body" | grep -q '"field":"budget_ms"' && echo "$body" | grep -q '\[1, 60000\]' ||
+	fail "budget over the default max_budget_ms: $code $body"
+read -r code body <<<"$(get '/product/1?budget_ms=60000&policy=failfast')"
+[ "$code" = 200 ] || fail "budget at the default max_budget_ms, policy override allowed by default: $code $body"
+pass "default guardrails: budget_ms up to 60000 (60001: 400 naming the limit); ?policy= allowed"
 
 curl -fs "$(url /metrics)" >"$TMP/metrics" || fail "/metrics"
 for m in fanoutd_threads fanoutd_branches_in_flight fanoutd_limiter_in_flight_high_water \
@@ -41,6 +48,23 @@ if have promtool "the /metrics exposition format"; then
 	pass "promtool check metrics: clean"
 fi
 pass "/metrics carries the metrics"
+stop_fanoutd
+
+# ---- per-route guardrails: max_budget_ms and allow_policy_override = false
+conf=$(make_config -e 's/budget_ms = 300; /budget_ms = 300; max_budget_ms = 500; allow_policy_override = false; /')
+grep -q "max_budget_ms = 500; allow_policy_override = false;" "$conf" || fail "the sed did not apply"
+start_fanoutd "$conf"
+read -r code body <<<"$(get '/product/1?budget_ms=501')"
+[ "$code" = 400 ] && echo "$body" | grep -q '"field":"budget_ms"' && echo "$body" | grep -q "\[1, 500\] (route 'product' max_budget_ms)" ||
+	fail "budget over max_budget_ms = 500: $code $body"
+read -r code body <<<"$(get '/product/1?budget_ms=500')"
+[ "$code" = 200 ] || fail "budget at max_budget_ms: $code $body"
+read -r code body <<<"$(get '/product/1?policy=failfast')"
+[ "$code" = 400 ] && echo "$body" | grep -q '"field":"policy"' && echo "$body" | grep -q "allow_policy_override = false" ||
+	fail "policy override on a route that forbids it: $code $body"
+read -r code body <<<"$(get '/product/1?policy=besteffort')"
+[ "$code" = 200 ] || fail "naming the route's own policy: $code $body"
+pass "max_budget_ms = 500: 501 refused (400 naming the limit), 500 served; allow_policy_override = false: ?policy=failfast 400, its own besteffort 200"
 stop_fanoutd
 
 # ---- policies with 'reviews' always failing

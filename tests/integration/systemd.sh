@@ -54,6 +54,25 @@ if have systemd-socket-activate "socket activation"; then
 	grep -q "listening on the socket systemd passed" "$TMP/fanoutd.log" || fail "did not use fd 3"
 	stop_fanoutd
 	pass "socket activation: serves on the socket systemd-socket-activate passed"
+	# Two sockets, the second named "admin" (FileDescriptorName=admin): the
+	# internal endpoints there, routes on the first, the configured addresses unbound.
+	PORT=$(free_port)
+	pa=$(free_port)
+	systemd-socket-activate -l "127.0.0.1:$PORT" -l "127.0.0.1:$pa" --fdname=http:admin \
+		"$FANOUTD" -c "$SRCDIR/etc/fanoutd.conf" --modules "$MODULES" --listen 127.0.0.1:1 \
+		>"$TMP/fanoutd.log" 2>&1 &
+	FOD_PID=$!
+	for _ in $(seq 200); do curl -fs "http://127.0.0.1:$pa/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+	read -r code _ <<<"$(get /product/1)"
+	[ "$code" = 200 ] || fail "socket-activated public socket: $code"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pa/metrics")" = 200 ] || fail "admin socket /metrics"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pa/product/1")" = 404 ] || fail "a route on the admin socket"
+	read -r code _ <<<"$(get /metrics)"
+	[ "$code" = 404 ] || fail "/metrics on the public socket with an admin socket passed: $code"
+	grep -q "listening on the socket systemd passed (fd 4, 127.0.0.1:$pa, internal endpoints)" "$TMP/fanoutd.log" ||
+		fail "fd 4 not taken as the admin listener: $(cat "$TMP/fanoutd.log")"
+	stop_fanoutd
+	pass "socket activation with two sockets: fd 3 public, fd 4 (named admin) the internal endpoints"
 fi
 
 if have systemd-analyze "the units (systemd-analyze verify, security)"; then
