@@ -162,6 +162,22 @@ static const char *label(const config_setting_t *v, const char *name, char *buf,
 	return buf;
 }
 
+/* A reader's start: the setting (1, with *v and what messages call it), absent (0) or -EINVAL. */
+struct found {
+	const config_setting_t *v;
+	const char *what;
+	char buf[32];
+};
+
+static int find(struct fod_conf_sink *k, const config_setting_t *s, const char *name, bool required,
+		struct found *f)
+{
+	int r = member(k, s, name, required, &f->v);
+	if (r > 0)
+		f->what = label(f->v, name, f->buf, sizeof(f->buf));
+	return r;
+}
+
 /* ---- integers as written
  *
  * libconfig 1.5 (Debian's) stores an integer literal without the L suffix as a
@@ -382,12 +398,12 @@ static int int_value(struct fod_conf_sink *k, const config_setting_t *v, long lo
 int fod_conf_int(struct fod_conf_sink *k, const config_setting_t *s, const char *name, int64_t min,
 		 int64_t max, bool required, int64_t *out)
 {
-	const config_setting_t *v;
-	int r = member(k, s, name, required, &v);
+	struct found f;
+	int r = find(k, s, name, required, &f);
 	if (r <= 0)
 		return r;
-	char lb[32];
-	const char *what = label(v, name, lb, sizeof(lb));
+	const config_setting_t *v = f.v;
+	const char *what = f.what;
 	int t = config_setting_type(v);
 	if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
 		fod_conf_error(k, v, "'%s' must be an integer in [%lld, %lld]", what,
@@ -408,12 +424,12 @@ int fod_conf_int(struct fod_conf_sink *k, const config_setting_t *s, const char 
 int fod_conf_double(struct fod_conf_sink *k, const config_setting_t *s, const char *name,
 		    double min, double max, bool required, double *out)
 {
-	const config_setting_t *v;
-	int r = member(k, s, name, required, &v);
+	struct found f;
+	int r = find(k, s, name, required, &f);
 	if (r <= 0)
 		return r;
-	char lb[32];
-	const char *what = label(v, name, lb, sizeof(lb));
+	const config_setting_t *v = f.v;
+	const char *what = f.what;
 	int t = config_setting_type(v);
 	double x;
 	char given[64];
@@ -438,28 +454,27 @@ int fod_conf_double(struct fod_conf_sink *k, const config_setting_t *s, const ch
 int fod_conf_bool(struct fod_conf_sink *k, const config_setting_t *s, const char *name,
 		  bool required, bool *out)
 {
-	const config_setting_t *v;
-	int r = member(k, s, name, required, &v);
+	struct found f;
+	int r = find(k, s, name, required, &f);
 	if (r <= 0)
 		return r;
-	if (config_setting_type(v) != CONFIG_TYPE_BOOL) {
-		char lb[32];
-		fod_conf_error(k, v, "'%s' must be true or false", label(v, name, lb, sizeof(lb)));
+	if (config_setting_type(f.v) != CONFIG_TYPE_BOOL) {
+		fod_conf_error(k, f.v, "'%s' must be true or false", f.what);
 		return -EINVAL;
 	}
-	*out = config_setting_get_bool(v);
+	*out = config_setting_get_bool(f.v);
 	return 0;
 }
 
 int fod_conf_string(struct fod_conf_sink *k, const config_setting_t *s, const char *name,
 		    size_t max_len, bool required, const char **out)
 {
-	const config_setting_t *v;
-	int r = member(k, s, name, required, &v);
+	struct found f;
+	int r = find(k, s, name, required, &f);
 	if (r <= 0)
 		return r;
-	char lb[32];
-	const char *what = label(v, name, lb, sizeof(lb));
+	const config_setting_t *v = f.v;
+	const char *what = f.what;
 	if (config_setting_type(v) != CONFIG_TYPE_STRING) {
 		fod_conf_error(k, v, "'%s' must be a string", what);
 		return -EINVAL;

@@ -268,24 +268,25 @@ size_t fod_metrics_branches(struct fod_metrics_branch *const **out)
 	return n;
 }
 
-void fod_metrics_branch_put(struct fod_metrics_branch *m)
+/* A generation lets go of a registration: the last one marks it for pruning. */
+static void put_ref(unsigned *refs)
 {
-	if (!m)
-		return;
 	pthread_mutex_lock(&reg_lock);
-	if (--m->refs == 0)
+	if (--*refs == 0)
 		some_unused = true;
 	pthread_mutex_unlock(&reg_lock);
 }
 
+void fod_metrics_branch_put(struct fod_metrics_branch *m)
+{
+	if (m)
+		put_ref(&m->refs);
+}
+
 void fod_metrics_route_put(struct fod_metrics_route *m)
 {
-	if (!m)
-		return;
-	pthread_mutex_lock(&reg_lock);
-	if (--m->refs == 0)
-		some_unused = true;
-	pthread_mutex_unlock(&reg_lock);
+	if (m)
+		put_ref(&m->refs);
 }
 
 struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *branch)
