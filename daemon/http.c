@@ -214,6 +214,11 @@ static int add_listener(int fd, bool admin)
 	return 0;
 }
 
+int fod_http_adopt_listener(int fd)
+{
+	return add_listener(fd, false);
+}
+
 /* The address a listening socket is bound to, "127.0.0.1:8080" or "[::1]:8080". */
 static void describe(int fd, char *out, size_t len)
 {

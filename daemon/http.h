@@ -66,6 +66,8 @@ int fod_http_conf_listen(struct fod_conf_sink *k, const config_setting_t *http, 
  * (logged, naming the address).
  */
 int fod_http_open_listeners(const struct fod_gen *g);
+/* A public listening socket opened by the caller (the fuzz harness's): http.c owns it from now. */
+int fod_http_adopt_listener(int fd);
 /* Every loop accepts from the listeners; http.c owns them and closes them. */
 void fod_http_start(void);
 /*

@@ -367,7 +367,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	fod_loop_adopt(&fod_loops[0]);
-	fod_http_start(fd);
+	if (fod_http_adopt_listener(fd) < 0) {
+		fprintf(stderr, "fuzz: cannot adopt the listener\n");
+		abort();
+	}
+	fod_http_start();
 	ev_run(fod_loops[0].ev, EVRUN_NOWAIT); /* runs the posted start of accepting */
 	return 0;
 }
