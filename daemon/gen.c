@@ -543,9 +543,14 @@ static int try_bind(const struct addrinfo *ai)
 
 /*
  * The listen address: its syntax always; at -t (g->trial_bind) also that it
- * resolves and that every address it resolves to can be bound now, as nginx
- * -t does (a port another instance holds is reported, not found at start).
- * Not when the daemon runs: a socket systemd passes needs no bind.
+ * resolves and that every address it resolves to can be bound now (not an
+ * address of another host, not a port the user may not bind), as nginx -t
+ * does. Not when the daemon runs: a socket systemd passes needs no bind.
+ *
+ * A port in use is said, as a warning: -t is run beside the instance it
+ * checks a reload for, and before a socket-activated start (ExecStartPre),
+ * while systemd holds the port; refusing would fail both. Only a second
+ * instance on the same port could not start.
  */
 static int check_listen(struct fod_gen *g, const config_setting_t *at, const char *spec)
 {
@@ -567,9 +572,17 @@ static int check_listen(struct fod_gen *g, const config_setting_t *at, const cha
 			 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return -EINVAL;
 	}
-	for (const struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next)
-		if ((r = try_bind(ai)) < 0)
+	for (const struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next) {
+		r = try_bind(ai);
+		if (r == -EADDRINUSE) {
+			log_warn("listen '%s': the address is in use (by a running fanoutd, or "
+				 "another program): an instance started now could not listen there",
+				 spec);
+			r = 0;
+		} else if (r < 0) {
 			error_at(g, at, "listen '%s': cannot bind: %s", spec, strerror(-r));
+		}
+	}
 	freeaddrinfo(res);
 	return r < 0 ? -EINVAL : 0;
 }
