@@ -6,7 +6,7 @@
 . "$SRCDIR/tests/integration/lib.sh"
 
 out=$("$FANOUTD" --version) || fail "--version exited $?"
-echo "$out" | grep -Eq '^fanoutd [0-9]+\.[0-9]+' || fail "--version: $out"
+grep -Eq '^fanoutd [0-9]+\.[0-9]+' <<<"$out" || fail "--version: $out"
 pass "--version: $out"
 
 # check_refused WHAT PATTERN [fanoutd args...] -- SED-EXPRESSIONS: -t exits 1 saying PATTERN
@@ -17,7 +17,7 @@ check_refused() {
 	shift
 	conf=$(make_config "$@")
 	out=$("$FANOUTD" -t -c "$conf" --modules "$MODULES" "${args[@]}" 2>&1) && fail "$what: accepted: $out"
-	echo "$out" | grep -Eq "$pattern" || fail "$what: '$out' does not match '$pattern'"
+	grep -Eq "$pattern" <<<"$out" || fail "$what: '$out' does not match '$pattern'"
 	pass "$what refused: $out"
 }
 check_ok() { # WHAT [fanoutd args...] -- SED-EXPRESSIONS: -t exits 0
@@ -27,7 +27,7 @@ check_ok() { # WHAT [fanoutd args...] -- SED-EXPRESSIONS: -t exits 0
 	shift
 	conf=$(make_config "$@")
 	out=$("$FANOUTD" -t -c "$conf" --modules "$MODULES" "${args[@]}" 2>&1) || fail "$what: refused: $out"
-	echo "$out" | grep -q "configuration OK" || fail "$what: $out"
+	grep -q "configuration OK" <<<"$out" || fail "$what: $out"
 	pass "$what accepted"
 }
 listen_is() { echo "s|listen = \"127.0.0.1:8080\";|listen = \"$1\";|"; }
@@ -63,9 +63,9 @@ fi
 start_fanoutd "$(make_config -e '')"
 out=$("$FANOUTD" -t -c "$TMP/fanoutd.conf" --modules "$MODULES" --listen "127.0.0.1:$PORT" 2>&1) ||
 	fail "-t beside the running instance refused: $out"
-echo "$out" | grep -q "listen '127.0.0.1:$PORT': the address is in use (by a running fanoutd, or another program)" ||
+grep -q "listen '127.0.0.1:$PORT': the address is in use (by a running fanoutd, or another program)" <<<"$out" ||
 	fail "-t beside the running instance does not say the port is in use: $out"
-echo "$out" | grep -q "configuration OK" || fail "$out"
+grep -q "configuration OK" <<<"$out" || fail "$out"
 pass "a port in use is reported: $(echo "$out" | head -1)"
 stop_fanoutd
 
@@ -109,7 +109,7 @@ mkdir "$TMP/nopolicy"
 cp -L "$MODULES/aimd.so" "$MODULES/sim.so" "$TMP/nopolicy/"
 conf=$(make_config -e 's/policy = "besteffort";/policy = "besteffrot";/')
 out=$("$FANOUTD" -t -c "$conf" --modules "$TMP/nopolicy" 2>&1) && fail "a policy typo accepted"
-echo "$out" | grep -q "no policy named 'besteffrot' (failfast, collectall or besteffort; no policy module in $TMP/nopolicy)" ||
+grep -q "no policy named 'besteffrot' (failfast, collectall or besteffort; no policy module in $TMP/nopolicy)" <<<"$out" ||
 	fail "a policy typo without policy modules: $out"
 pass "a policy typo with no policy module there: $out"
 
@@ -121,7 +121,7 @@ printf 'extern int fo_no_such_symbol(void);\nint f(void) { return fo_no_such_sym
 cc -shared -fPIC -o "$TMP/mods/undef.so" "$TMP/undef.c"
 conf=$(make_config -e 's/module = "aimd";/module = "undef";/')
 out=$("$FANOUTD" -t -c "$conf" --modules "$TMP/mods" 2>&1) && fail "a module with an undefined symbol accepted"
-echo "$out" | grep -q "cannot load module $TMP/mods/undef.so: undefined symbol: fo_no_such_symbol" || fail "$out"
+grep -q "cannot load module $TMP/mods/undef.so: undefined symbol: fo_no_such_symbol" <<<"$out" || fail "$out"
 [ "$(echo "$out" | grep -o "undef.so" | wc -l)" = 1 ] || fail "the module path is printed more than once: $out"
 pass "a module that cannot be loaded: $out"
 
@@ -129,7 +129,7 @@ pass "a module that cannot be loaded: $out"
 sed '/^routes = (/,$d' "$SRCDIR/etc/fanoutd.conf" >"$TMP/main.conf"
 echo '@include "routes.conf"' >>"$TMP/main.conf"
 out=$("$FANOUTD" -t -c "$TMP/main.conf" --modules "$MODULES" 2>&1) && fail "a missing @include accepted"
-echo "$out" | grep -Eq "main.conf:[0-9]+: cannot open include file $TMP/routes.conf: No such file or directory" ||
+grep -Eq "main.conf:[0-9]+: cannot open include file $TMP/routes.conf: No such file or directory" <<<"$out" ||
 	fail "missing @include: $out"
 pass "a missing @include names the file: $out"
 

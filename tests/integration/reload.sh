@@ -110,7 +110,7 @@ pass "refused reloads use no generation numbers: $gen, refused, $((gen + 1))"
 sed -e 's/mode = "0660";/mode = "0600";/' -e 's/loops = 0;/loops = 3;/' "$TMP/base.conf" >"$conf"
 for i in 1 2; do
 	out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) || fail "start-only reload $i: $out"
-	echo "$out" | grep -q "changed but applies only at start: api.mode, workers.loops" ||
+	grep -q "changed but applies only at start: api.mode, workers.loops" <<<"$out" ||
 		fail "reload $i does not name the start-only settings: $out"
 done
 grep -q "reload: changed but applies only at start: api.mode, workers.loops (restart fanoutd to apply)" \
@@ -118,6 +118,6 @@ grep -q "reload: changed but applies only at start: api.mode, workers.loops (res
 [ "$(stat -c %a "$TMP/api.sock")" = 660 ] || fail "the socket's mode changed: $(stat -c %a "$TMP/api.sock")"
 cp "$TMP/base.conf" "$conf"
 out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) || fail "reload back: $out"
-echo "$out" | grep -q "applies only at start" && fail "back to the start values, still: $out"
+grep -q "applies only at start" <<<"$out" && fail "back to the start values, still: $out"
 pass "a reload changing start-only settings says so: $(grep -o 'changed but.*' "$TMP/fanoutd.log" | head -1)"
 stop_fanoutd
