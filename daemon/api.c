@@ -324,9 +324,12 @@ static void cmd_reload(struct fod_api_conn *c, const msgpack_object *req)
 	}
 	struct fod_gen *g = fod_gen_current();
 	struct fod_reply r;
-	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "reloaded");
-	msgpack_pack_map(pk, 1);
+	/* err: the start-only settings the new configuration changes, if any. */
+	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, err[0] ? err : "reloaded");
+	msgpack_pack_map(pk, err[0] ? 2 : 1);
 	fod_mp_kv_int(pk, "generation", (long long)g->id);
+	if (err[0])
+		fod_mp_kv_str(pk, "note", err);
 	fod_api_reply(c, &r);
 	fod_gen_unref(g);
 }

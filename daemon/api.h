@@ -23,7 +23,10 @@ size_t fod_api_unsent(void);
 void fod_api_fuzz_feed(const char *data, size_t len);
 #endif
 
-/* Provided by main.c: a synchronous reload; 0, or -1 with err filled. */
+/*
+ * Provided by main.c: a synchronous reload. 0 with err holding the settings it
+ * changed that apply only at start ("" when none), or -1 with err filled.
+ */
 int fod_reload(char *err, size_t errlen);
 /* Provided by main.c: begin a graceful shutdown, as SIGTERM does. */
 void fod_shutdown(void);

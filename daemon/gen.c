@@ -7,15 +7,20 @@
  */
 #include "gen.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <netdb.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "call.h"
@@ -179,6 +184,8 @@ static struct fod_downstream *downstream(struct fod_gen *g, const config_setting
 	return d;
 }
 
+static int check_branch_names(struct fod_gen *g, struct fod_route *rt);
+
 static int build_branches(struct fod_gen *g, struct fod_route *rt, const config_setting_t *list)
 {
 	if (!list || !config_setting_is_list(list) || config_setting_length(list) == 0) {
@@ -219,6 +226,7 @@ static int build_branches(struct fod_gen *g, struct fod_route *rt, const config_
 		for (int64_t r = 0; r < replicas; r++, k++) {
 			struct fod_branch *b = &rt->branches[k];
 			b->index = (unsigned)k;
+			b->setting = e;
 			b->timeout_ns = timeout;
 			b->weight = (uint32_t)weight;
 			b->ds = d;
@@ -239,7 +247,99 @@ static int build_branches(struct fod_gen *g, struct fod_route *rt, const config_
 			b->metrics = fod_metrics_branch(rt->name, b->name);
 		}
 	}
-	return 0;
+	return check_branch_names(g, rt);
+}
+
+struct named_branch {
+	const char *name;
+	const config_setting_t *at;
+};
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct named_branch *)a)->name,
+		      ((const struct named_branch *)b)->name);
+}
+
+/*
+ * Branch names are the keys of the joined JSON: two of one name would give
+ * an object with the key twice. Sorted, so that 100,000 branches take no
+ * quadratic time; a replica's "name#N" counts as its name.
+ */
+static int check_branch_names(struct fod_gen *g, struct fod_route *rt)
+{
+	struct named_branch *all = calloc(rt->nbranches, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < rt->nbranches; i++)
+		all[i] = (struct named_branch){rt->branches[i].name, rt->branches[i].setting};
+	qsort(all, rt->nbranches, sizeof(*all), by_name);
+	int r = 0;
+	for (size_t i = 1; i < rt->nbranches && r == 0; i++)
+		if (strcmp(all[i - 1].name, all[i].name) == 0) {
+			/* The later one in the file is the duplicate. */
+			const config_setting_t *at =
+				config_setting_index(all[i].at) >
+						config_setting_index(all[i - 1].at)
+					? all[i].at
+					: all[i - 1].at;
+			error_at(g, at, "route '%s' has two branches named '%s'", rt->name,
+				 all[i].name);
+			r = -EINVAL;
+		}
+	free(all);
+	return r;
+}
+
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * A policy that is neither built in nor a module file: the names there are,
+ * rather than the loader's "cannot load module ...". The modules directory
+ * is looked through only then, each file opened to see if it is a policy.
+ */
+static void no_such_policy(struct fod_gen *g, const config_setting_t *at, const char *name)
+{
+	char list[512] = "";
+	size_t n = 0, count = 0;
+	char *names[64];
+	DIR *d = opendir(g->modules_path);
+	for (struct dirent *de; d && count < 64 && (de = readdir(d));) {
+		size_t len = strlen(de->d_name);
+		if (len <= 3 || strcmp(de->d_name + len - 3, ".so") != 0)
+			continue;
+		char *stem = strndup(de->d_name, len - 3), err[512];
+		struct fod_module m;
+		if (stem && fod_module_open(g->modules_path, stem, FO_MODULE_POLICY, &m, err,
+					    sizeof(err)) == 0) {
+			fod_module_close(&m);
+			names[count++] = stem;
+		} else {
+			free(stem);
+		}
+	}
+	if (d)
+		closedir(d);
+	qsort(names, count, sizeof(names[0]), by_string);
+	for (size_t i = 0; i < count; i++) {
+		if (n < sizeof(list))
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
+					      names[i]);
+		free(names[i]);
+	}
+	if (count)
+		error_at(g, at,
+			 "no policy named '%s' (failfast, collectall, besteffort, or a policy "
+			 "module: %s)",
+			 name, list);
+	else
+		error_at(g, at,
+			 "no policy named '%s' (failfast, collectall or besteffort; no policy "
+			 "module in %s)",
+			 name, g->modules_path);
 }
 
 static int build_policy(struct fod_gen *g, struct fod_route *rt)
@@ -249,6 +349,15 @@ static int build_policy(struct fod_gen *g, struct fod_route *rt)
 		return -EINVAL;
 	if ((rt->policy = fo_policy_by_name(name)))
 		return 0;
+	char *file;
+	if (asprintf(&file, "%s/%s.so", g->modules_path, name) < 0)
+		return -ENOMEM;
+	bool absent = access(file, F_OK) < 0 && errno == ENOENT;
+	free(file);
+	if (absent) {
+		no_such_policy(g, child(g, rt->setting, "policy"), name);
+		return -EINVAL;
+	}
 	/* Not built in: a policy module of that name. */
 	if (fod_instance_open(&rt->policy_in, g->sink, g->modules_path, name, FO_MODULE_POLICY,
 			      name, child(g, rt->setting, "policy"), rt->setting,
@@ -304,12 +413,26 @@ static int build_routes(struct fod_gen *g)
 		    fod_conf_bool(g->sink, e, "allow_policy_override", false,
 				  &rt->allow_policy_override) < 0 ||
 		    conf_int(g, e, "min_ok", 0, 100000, false, &min_ok) < 0 ||
-		    conf_double(g, e, "ready_min_success", 0, 1, false, &rt->ready_min_success) < 0 ||
+		    conf_double(g, e, "ready_min_success", 0, 1, false, &rt->ready_min_success) <
+			    0 ||
 		    conf_ms(g, e, "ready_window_ms", 1000, 60000, &rt->ready_window_ns) < 0 ||
-		    conf_int(g, e, "ready_min_requests", 1, 1000000, false, &ready_min_requests) < 0 ||
+		    conf_int(g, e, "ready_min_requests", 1, 1000000, false, &ready_min_requests) <
+			    0 ||
 		    conf_string(g, e, "access_log", false, &rt->access_log) < 0 ||
 		    conf_string(g, e, "access_log_format", false, &alog_format) < 0)
 			return -EINVAL;
+		if (rt->join_reserve_ns >= rt->budget_ns) {
+			const config_setting_t *at = child(g, e, "join_reserve_ms");
+			error_at(g,
+				 at			    ? at
+				 : child(g, e, "budget_ms") ? child(g, e, "budget_ms")
+							    : e,
+				 "'join_reserve_ms' = %lld is not below 'budget_ms' = %lld: the "
+				 "branches would have no time (their deadline is budget - reserve)",
+				 (long long)(rt->join_reserve_ns / FO_MSEC),
+				 (long long)(rt->budget_ns / FO_MSEC));
+			return -EINVAL;
+		}
 		rt->min_ok = (unsigned)min_ok;
 		rt->ready_min_requests = (unsigned)ready_min_requests;
 		if (rt->access_log && !*rt->access_log)
@@ -365,6 +488,136 @@ static int build_routes(struct fod_gen *g)
 	return 0;
 }
 
+/* ---- what would keep the daemon from starting: checked at -t, not found out at start */
+
+/*
+ * Splits a listen address as the listeners take it: "127.0.0.1:8080",
+ * "[::1]:8080" or "name:8080", the port 1..65535. host gets the address
+ * without brackets, port its digits. NULL, or what is wrong with it.
+ */
+static const char *split_listen(const char *spec, char *host, size_t hostlen, char *port,
+				size_t portlen)
+{
+	const char *start = spec, *colon;
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':')
+			return "an IPv6 address is written [ADDR]:PORT, like [::1]:8080";
+		start = spec + 1;
+		colon = close + 1;
+		if (close == start)
+			return "no address between the brackets";
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon)
+			return "needs ADDR:PORT, like 127.0.0.1:8080";
+		if (memchr(spec, ':', (size_t)(colon - spec)))
+			return "an IPv6 address is written [ADDR]:PORT, like [::1]:8080";
+		if (colon == spec)
+			return "needs an address before the port, like 127.0.0.1:8080";
+	}
+	size_t n = (size_t)(colon - start) - (spec[0] == '[');
+	const char *digits = colon + 1;
+	size_t nd = strspn(digits, "0123456789");
+	long p = nd && nd <= 5 && !digits[nd] ? strtol(digits, NULL, 10) : -1;
+	if (p < 1 || p > 65535)
+		return "the port must be a number from 1 to 65535";
+	if (n >= hostlen || nd >= portlen)
+		return "the address is too long";
+	memcpy(host, start, n);
+	host[n] = '\0';
+	memcpy(port, digits, nd + 1);
+	return NULL;
+}
+
+/* A trial bind of one resolved address, closed at once: 0 or -errno. */
+static int try_bind(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	int one = 1, r = 0;
+	/* As the listener binds: SO_REUSEADDR lets TIME_WAIT pass, not another listener. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * The listen address: its syntax always; at -t (g->trial_bind) also that it
+ * resolves and that every address it resolves to can be bound now (not an
+ * address of another host, not a port the user may not bind), as nginx -t
+ * does. Not when the daemon runs: a socket systemd passes needs no bind.
+ *
+ * A port in use is said, as a warning: -t is run beside the instance it
+ * checks a reload for, and before a socket-activated start (ExecStartPre),
+ * while systemd holds the port; refusing would fail both. Only a second
+ * instance on the same port could not start.
+ */
+static int check_listen(struct fod_gen *g, const config_setting_t *at, const char *spec)
+{
+	char host[256], port[8];
+	const char *why = split_listen(spec, host, sizeof(host), port, sizeof(port));
+	if (why) {
+		error_at(g, at, "listen '%s': %s", spec, why);
+		return -EINVAL;
+	}
+	if (!g->trial_bind)
+		return 0;
+	struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+				 .ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int r = getaddrinfo(host, port, &hints, &res);
+	if (r != 0) {
+		error_at(g, at, "listen '%s': cannot resolve '%s': %s", spec, host,
+			 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return -EINVAL;
+	}
+	for (const struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next) {
+		r = try_bind(ai);
+		if (r == -EADDRINUSE) {
+			log_warn("listen '%s': the address is in use (by a running fanoutd, or "
+				 "another program): an instance started now could not listen there",
+				 spec);
+			r = 0;
+		} else if (r < 0) {
+			error_at(g, at, "listen '%s': cannot bind: %s", spec, strerror(-r));
+		}
+	}
+	freeaddrinfo(res);
+	return r < 0 ? -EINVAL : 0;
+}
+
+/* Each of the space-separated addresses of a listen setting (none: nothing to check). */
+static int check_listens(struct fod_gen *g, const config_setting_t *at, const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+	if (!copy) {
+		error_at(g, at, "out of memory");
+		return -ENOMEM;
+	}
+	int r = 0;
+	for (char *a = strtok_r(copy, " ", &save); a && r == 0; a = strtok_r(NULL, " ", &save))
+		r = check_listen(g, at, a);
+	free(copy);
+	return r;
+}
+
+/* A group the admin socket is given to or that grants a level must exist. */
+static int check_group(struct fod_gen *g, const config_setting_t *api, const char *name,
+		       const char *group)
+{
+	if (!*group || getgrnam(group))
+		return 0;
+	error_at(g, child(g, api, name), "api.%s: no group named '%s'", name, group);
+	return -EINVAL;
+}
+
 static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 {
 	const config_setting_t *http = child(g, g->root, "http");
@@ -406,7 +659,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_string(g, modules, "path", false, &mpath) < 0 ||
 	    conf_ms(g, shutdown, "drain_ms", 0, 3600000, &g->drain_ns) < 0 ||
 	    conf_string(g, root, "log_level", false, &log_level) < 0 ||
-	    conf_ms(g, root, "log_failure_interval_ms", 100, 3600000, &g->log_failure_interval_ns) < 0)
+	    conf_ms(g, root, "log_failure_interval_ms", 100, 3600000, &g->log_failure_interval_ns) <
+		    0)
 		return -EINVAL;
 	if ((g->log_level = fod_log_level_parse(log_level)) < 0) {
 		error_at(g, child(g, root, "log_level"),
@@ -418,6 +672,16 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 		g->http_listen = strdup(ov->listen);
 	}
 	g->http_admin_on_public = admin_on_public;
+	/* Each listener's address (one from --listen is not at the file's line). */
+	if (check_listens(g, ov && ov->listen ? NULL : child(g, http, "listen"), g->http_listen) <
+		    0 ||
+	    check_listens(g, child(g, http, "admin_listen"), g->http_admin_listen) < 0)
+		return -EINVAL;
+	if (check_group(g, api, "group", agroup) < 0 ||
+	    check_group(g, api, "admin_group", admin) < 0 ||
+	    check_group(g, api, "operator_group", oper) < 0 ||
+	    check_group(g, api, "job_group", jobgrp) < 0)
+		return -EINVAL;
 	g->api_socket = strdup(ov && ov->socket ? ov->socket : sock);
 	g->modules_path = strdup(ov && ov->modules ? ov->modules : mpath);
 	char *end;
@@ -518,6 +782,61 @@ static int check_includes(const char *file, const char *dir, int depth, char *er
 	return r;
 }
 
+/*
+ * The file named by the @include directive at line of file (as libconfig
+ * names it: relative to the include directory, or the top file), resolved
+ * as libconfig resolves it. 0, or -ENOENT when there is none to be found.
+ */
+static int include_at(const config_t *cfg, const char *top, const char *file, int line, char *out,
+		      size_t outlen)
+{
+	const char *dir = config_get_include_dir(cfg);
+	char path[PATH_MAX];
+	if (file[0] != '/' && dir && strcmp(file, top) != 0)
+		snprintf(path, sizeof(path), "%s/%s", dir, file);
+	else
+		snprintf(path, sizeof(path), "%s", file);
+	FILE *f = fopen(path, "re");
+	char buf[4096];
+	int r = -ENOENT;
+	for (int n = 1; f && fgets(buf, sizeof(buf), f); n++) {
+		if (n < line)
+			continue;
+		const char *p = strstr(buf, "@include"), *q = p ? strchr(p, '"') : NULL;
+		const char *end = q ? strchr(q + 1, '"') : NULL;
+		if (end) {
+			int len = (int)(end - q - 1);
+			if (q[1] != '/' && dir)
+				snprintf(out, outlen, "%s/%.*s", dir, len, q + 1);
+			else
+				snprintf(out, outlen, "%.*s", len, q + 1);
+			r = 0;
+		}
+		break;
+	}
+	if (f)
+		fclose(f);
+	return r;
+}
+
+/* libconfig's parse error as "file:line: message"; a missing @include file named. */
+static void read_error(struct fod_gen *g, char *err, size_t errlen)
+{
+	const char *file = config_error_file(&g->cfg) ? config_error_file(&g->cfg) : g->path;
+	const char *text = config_error_text(&g->cfg);
+	int line = config_error_line(&g->cfg);
+	char inc[PATH_MAX];
+	/* libconfig says "cannot open include file" and not which one. */
+	if (text && strstr(text, "include file") &&
+	    include_at(&g->cfg, g->path, file, line, inc, sizeof(inc)) == 0) {
+		int e = access(inc, R_OK) < 0 ? errno : 0;
+		snprintf(err, errlen, "%s:%d: cannot open include file %s%s%s", file, line, inc,
+			 e ? ": " : "", e ? strerror(e) : "");
+		return;
+	}
+	snprintf(err, errlen, "%s:%d: %s", file, line, text);
+}
+
 struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, char *err,
 			      size_t errlen)
 {
@@ -533,8 +852,8 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		return NULL;
 	}
 	g->sink = &sink;
+	g->trial_bind = ov && ov->trial_bind;
 	atomic_init(&g->refs, 1);
-	g->id = atomic_fetch_add(&next_id, 1);
 	g->path = strdup(path);
 	config_init(&g->cfg);
 	/* @include paths are relative to the including file's directory. */
@@ -561,9 +880,7 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 			snprintf(err, errlen, "%s: cannot read: %s", path,
 				 e ? strerror(e) : "read error");
 		else
-			snprintf(err, errlen, "%s:%d: %s",
-				 config_error_file(&g->cfg) ? config_error_file(&g->cfg) : path,
-				 config_error_line(&g->cfg), config_error_text(&g->cfg));
+			read_error(g, err, errlen);
 		sink.failed = true;
 	} else if ((g->root = config_root_setting(&g->cfg)),
 		   build_settings(g, ov) < 0 || build_limiters(g) < 0 || build_routes(g) < 0 ||
@@ -585,7 +902,156 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		fod_gen_unref(g);
 		return NULL;
 	}
+	/* Numbered once built: a refused reload does not use up a generation number. */
+	g->id = atomic_fetch_add(&next_id, 1);
 	return g;
+}
+
+/* ---- fanoutd -T: the effective configuration
+ *
+ * Every setting the core reads is put into the generation's own config tree
+ * with the value in effect (a default where the file has none, a
+ * command-line override over the file's), and the tree is written out in
+ * libconfig syntax: module-specific settings stay as written. The tree is
+ * changed for good: only for a generation that will not serve.
+ */
+
+static config_setting_t *put_group(config_setting_t *parent, const char *name)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+	if (s && config_setting_is_group(s))
+		return s;
+	if (s)
+		config_setting_remove(parent, name);
+	return config_setting_add(parent, name, CONFIG_TYPE_GROUP);
+}
+
+/* The member name of parent, of type type: the one there, or a new one in its place. */
+static config_setting_t *put(config_setting_t *parent, const char *name, int type)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+	if (s && config_setting_type(s) == type)
+		return s;
+	if (s)
+		config_setting_remove(parent, name);
+	return config_setting_add(parent, name, type);
+}
+
+static int put_int(config_setting_t *parent, const char *name, long long v)
+{
+	/* libconfig 1.5 keeps a plain int in 32 bits: wider ones are written with L. */
+	bool fits = v >= INT_MIN && v <= INT_MAX;
+	config_setting_t *s = put(parent, name, fits ? CONFIG_TYPE_INT : CONFIG_TYPE_INT64);
+	int ok = s && (fits ? config_setting_set_int(s, (int)v) : config_setting_set_int64(s, v));
+	return ok ? 0 : -ENOMEM;
+}
+
+static int put_ms(config_setting_t *parent, const char *name, int64_t ns)
+{
+	return put_int(parent, name, (long long)(ns / FO_MSEC));
+}
+
+static int put_double(config_setting_t *parent, const char *name, double v)
+{
+	config_setting_t *s = put(parent, name, CONFIG_TYPE_FLOAT);
+	return s && config_setting_set_float(s, v) ? 0 : -ENOMEM;
+}
+
+static int put_string(config_setting_t *parent, const char *name, const char *v)
+{
+	config_setting_t *s = put(parent, name, CONFIG_TYPE_STRING);
+	if (!s)
+		return -ENOMEM;
+	const char *old = config_setting_get_string(s);
+	if (old && strcmp(old, v) == 0)
+		return 0; /* v may be the string itself */
+	return config_setting_set_string(s, v) ? 0 : -ENOMEM;
+}
+
+static const char *log_level_name(int level)
+{
+	static const char *const names[] = {"err", "warning", "notice", "info", "debug"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (fod_log_level_parse(names[i]) == level)
+			return names[i];
+	return "info";
+}
+
+static int put_settings(struct fod_gen *g, config_setting_t *root)
+{
+	config_setting_t *http = put_group(root, "http"), *api = put_group(root, "api");
+	config_setting_t *workers = put_group(root, "workers"), *mods = put_group(root, "modules");
+	config_setting_t *shutdown = put_group(root, "shutdown");
+	if (!http || !api || !workers || !mods || !shutdown)
+		return -ENOMEM;
+	int r = put_string(http, "listen", g->http_listen) |
+		put_int(http, "max_connections", g->max_connections) |
+		put_ms(http, "header_timeout_ms", g->header_timeout_ns) |
+		put_ms(http, "idle_timeout_ms", g->idle_timeout_ns) |
+		put_int(http, "max_url", (long long)g->max_url) |
+		put_int(http, "max_headers", (long long)g->max_headers) |
+		put_int(http, "max_body", (long long)g->max_body) |
+		put_string(api, "socket", g->api_socket) | put_string(api, "mode", g->api_mode) |
+		put_string(api, "group", g->api_group) |
+		put_string(api, "admin_group", g->api_admin_group) |
+		put_string(api, "operator_group", g->api_operator_group) |
+		put_string(api, "job_group", g->api_job_group) |
+		put_int(api, "max_connections", g->api_max_connections) |
+		put_ms(api, "idle_timeout_ms", g->api_idle_timeout_ns) |
+		put_int(workers, "loops", g->loops) | put_int(workers, "pool", g->pool_threads) |
+		put_string(mods, "path", g->modules_path) |
+		put_ms(shutdown, "drain_ms", g->drain_ns) |
+		put_string(root, "log_level", log_level_name(g->log_level)) |
+		put_ms(root, "log_failure_interval_ms", g->log_failure_interval_ns);
+	return r ? -ENOMEM : 0;
+}
+
+/* One entry of 'branches': its first branch holds what its replicas share. */
+static int put_branch(const struct fod_route *rt, size_t first, size_t replicas)
+{
+	const struct fod_branch *b = &rt->branches[first];
+	config_setting_t *e = (config_setting_t *)b->setting;
+	return put_ms(e, "timeout_ms", b->timeout_ns) | put_int(e, "weight", b->weight) |
+	       put_int(e, "replicas", (long long)replicas);
+}
+
+static int put_route(const struct fod_route *rt)
+{
+	config_setting_t *e = (config_setting_t *)rt->setting;
+	/* The policy as written (a module's name); the default spelt out. */
+	int r = config_setting_get_member(e, "policy") ? 0 : put_string(e, "policy", "besteffort");
+	r |= put_int(e, "limit", rt->limit) | put_ms(e, "budget_ms", rt->budget_ns) |
+	     put_ms(e, "join_reserve_ms", rt->join_reserve_ns) |
+	     put_ms(e, "min_branch_ms", rt->min_branch_ns) | put_int(e, "min_ok", rt->min_ok) |
+	     put_double(e, "ready_min_success", rt->ready_min_success) |
+	     put_ms(e, "ready_window_ms", rt->ready_window_ns) |
+	     put_int(e, "ready_min_requests", rt->ready_min_requests) |
+	     put_string(e, "access_log_format", rt->access_log_json ? "json" : "text");
+	if (!config_setting_get_member(e, "access_log"))
+		r |= put_string(e, "access_log", "");
+	for (size_t i = 0; i < rt->nbranches;) {
+		size_t n = 1;
+		while (i + n < rt->nbranches &&
+		       rt->branches[i + n].setting == rt->branches[i].setting)
+			n++;
+		r |= put_branch(rt, i, n);
+		i += n;
+	}
+	return r ? -ENOMEM : 0;
+}
+
+int fod_gen_write_effective(struct fod_gen *g, FILE *out)
+{
+	config_setting_t *root = config_root_setting(&g->cfg);
+	int r = put_settings(g, root);
+	for (size_t i = 0; r == 0 && i < g->nroutes; i++)
+		r = put_route(&g->routes[i]);
+	if (r < 0)
+		return r;
+	fprintf(out, "# fanoutd -T: the effective configuration of %s (defaults filled in)\n",
+		g->path);
+	config_write(&g->cfg, out);
+	return fflush(out) == 0 ? 0 : -errno;
 }
 
 struct fod_gen *fod_gen_ref(struct fod_gen *g)

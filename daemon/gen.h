@@ -11,6 +11,7 @@
 
 #include <libconfig.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "fanoutd/module.h"
 #include "module.h"
@@ -42,6 +43,7 @@ static inline struct fo_sem *fod_limiter_sem(const struct fod_limiter *l)
 struct fod_branch {
 	char *name; /* "price", or "lookup#3" for replica 3 */
 	unsigned index;
+	const config_setting_t *setting; /* its entry in 'branches' (shared by its replicas) */
 	int64_t timeout_ns;
 	uint32_t weight;
 	struct fod_downstream *ds;
@@ -80,6 +82,7 @@ struct fod_gen {
 	const config_setting_t *root;
 	char *path;
 	struct fod_conf_sink *sink; /* while it is being built: where config errors go */
+	bool trial_bind;	    /* fanoutd -t: the listen addresses are bound to try them */
 	/* settings */
 	/* http.listen and http.admin_listen: addresses separated by spaces ("": none) */
 	char *http_listen, *http_admin_listen, *api_socket, *modules_path;
@@ -107,6 +110,8 @@ struct fod_gen {
 /* Overrides from the command line, applied to every generation. */
 struct fod_overrides {
 	const char *listen, *socket, *modules;
+	/* -t / -T: also resolve and try binding the listen addresses (never when serving). */
+	bool trial_bind;
 };
 
 /*
@@ -116,6 +121,12 @@ struct fod_overrides {
 struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, char *err,
 			      size_t errlen);
 struct fod_gen *fod_gen_ref(struct fod_gen *g);
+/*
+ * fanoutd -T: writes g's configuration with every core setting at the value
+ * in effect (defaults filled in, overrides applied) in libconfig syntax.
+ * Changes g's config tree: for a generation that does not serve. 0 or -errno.
+ */
+int fod_gen_write_effective(struct fod_gen *g, FILE *out);
 void fod_gen_unref(struct fod_gen *g);
 
 /* The current generation (a new reference) and the swap. */

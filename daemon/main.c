@@ -2,7 +2,7 @@
 /*
  * fanoutd: the fan-out daemon. Runs in the foreground (systemd style):
  *
- *   fanoutd [-c FILE] [-t] [--listen ADDR:PORT] [--socket PATH] [--modules DIR] [-v]
+ *   fanoutd [-c FILE] [-t | -T] [--listen ADDR:PORT] [--socket PATH] [--modules DIR] [-v]
  *
  * Startup: build the first configuration generation (any error: exit 1 with
  * file:line: message), bind the listener (or take it from systemd), start
@@ -61,6 +61,55 @@ static void apply_log_level(const struct fod_gen *g)
 	fod_log_set_level(verbose ? FO_LOG_DEBUG : g->log_level);
 }
 
+/*
+ * What the daemon set up from its first generation and keeps until it
+ * stops: the listener, the admin socket (its path, mode and group) and the
+ * event loops. A reload that changes one says so, every time it differs
+ * from what runs, rather than ignore it silently.
+ */
+static struct {
+	char *http_listen, *http_admin_listen, *api_socket, *api_mode, *api_group;
+	unsigned loops;
+} at_start;
+
+static void remember_start(const struct fod_gen *g)
+{
+	at_start.http_listen = strdup(g->http_listen);
+	at_start.http_admin_listen = strdup(g->http_admin_listen);
+	at_start.api_socket = strdup(g->api_socket);
+	at_start.api_mode = strdup(g->api_mode);
+	at_start.api_group = strdup(g->api_group);
+	at_start.loops = g->loops;
+}
+
+static bool differs(const char *started, const char *now)
+{
+	return !started || strcmp(started, now) != 0;
+}
+
+/* "changed but applies only at start: api.mode, workers.loops", or "" when none is. */
+static void start_only_changes(const struct fod_gen *g, char *out, size_t len)
+{
+	const struct {
+		const char *name;
+		bool changed;
+	} settings[] = {
+		{"http.listen", differs(at_start.http_listen, g->http_listen)},
+		{"http.admin_listen", differs(at_start.http_admin_listen, g->http_admin_listen)},
+		{"api.socket", differs(at_start.api_socket, g->api_socket)},
+		{"api.mode", differs(at_start.api_mode, g->api_mode)},
+		{"api.group", differs(at_start.api_group, g->api_group)},
+		{"workers.loops", at_start.loops != g->loops},
+	};
+	size_t n = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]) && n < len; i++)
+		if (settings[i].changed)
+			n += (size_t)snprintf(
+				out + n, len - n, "%s%s",
+				n ? ", " : "changed but applies only at start: ", settings[i].name);
+}
+
 int fod_reload(char *err, size_t errlen)
 {
 	struct timespec ts;
@@ -77,12 +126,10 @@ int fod_reload(char *err, size_t errlen)
 		log_debug("reload: built generation %lu (%zu routes, %zu limiters), swapping it in",
 			  (unsigned long)g->id, g->nroutes, g->nlimiters);
 		struct fod_gen *old = fod_gen_current();
-		if (old && (strcmp(old->http_listen, g->http_listen) != 0 ||
-			    strcmp(old->http_admin_listen, g->http_admin_listen) != 0))
-			log_warn("http.listen or http.admin_listen changed: takes effect at the "
-				 "next restart");
-		if (old && old->loops != g->loops)
-			log_warn("workers.loops changed: takes effect at the next restart");
+		/* On success err carries this note to the API's reply. */
+		start_only_changes(g, err, errlen);
+		if (err[0])
+			log_warn("reload: %s (restart fanoutd to apply)", err);
 		if (old)
 			log_debug("reload: generation %lu is freed when its last request ends",
 				  (unsigned long)old->id);
@@ -248,14 +295,19 @@ static void raise_fd_limit(long max_connections)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: fanoutd [-c FILE] [-t] [--listen ADDR:PORT] [--socket PATH] "
+		"usage: fanoutd [-c FILE] [-t | -T] [--listen ADDR:PORT] [--socket PATH] "
 		"[--modules DIR] [-v]\n"
+		"       fanoutd --version\n"
 		"  -c, --config FILE   configuration (default %s)\n"
-		"  -t, --test          check the configuration and exit\n"
+		"  -t, --test          check the configuration (and try binding its listen\n"
+		"                      address) and exit\n"
+		"  -T, --dump          check it, then print the effective configuration\n"
+		"                      (defaults filled in) and exit\n"
 		"      --listen A:P    HTTP listen address (overrides http.listen)\n"
 		"      --socket PATH   API socket (overrides api.socket)\n"
 		"      --modules DIR   module directory (overrides modules.path)\n"
-		"  -v, --verbose       debug logging (overrides log_level)\n",
+		"  -v, --verbose       debug logging (overrides log_level)\n"
+		"      --version       print the version and exit\n",
 		FOD_SYSCONFDIR "/fanoutd.conf");
 }
 
@@ -265,11 +317,12 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},  {"test", no_argument, NULL, 't'},
 		{"listen", required_argument, NULL, 'L'},  {"socket", required_argument, NULL, 'S'},
 		{"modules", required_argument, NULL, 'M'}, {"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},	   {"version", no_argument, NULL, 'V'},
+		{"dump", no_argument, NULL, 'T'},	   {NULL, 0, NULL, 0},
 	};
-	bool test = false;
+	bool test = false, dump = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "c:tvh", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tTvh", longs, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -277,6 +330,12 @@ int main(int argc, char **argv)
 		case 't':
 			test = true;
 			break;
+		case 'T':
+			test = dump = true;
+			break;
+		case 'V':
+			printf("fanoutd %s\n", PACKAGE_VERSION);
+			return 0;
 		case 'L':
 			overrides.listen = optarg;
 			break;
@@ -303,6 +362,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Only a check binds to try: a daemon given its socket by systemd binds nothing. */
+	overrides.trial_bind = test;
 	char err[1024];
 	struct fod_gen *g = fod_gen_build(config_path, &overrides, err, sizeof(err));
 	if (!g) {
@@ -311,12 +372,19 @@ int main(int argc, char **argv)
 	}
 	apply_log_level(g);
 	if (test) {
-		printf("%s: configuration OK (%zu routes, %zu limiters)\n", config_path, g->nroutes,
-		       g->nlimiters);
+		/* -T: the check's verdict on stderr, as nginx -T does; the configuration on stdout.
+		 */
+		fprintf(dump ? stderr : stdout, "%s: configuration OK (%zu routes, %zu limiters)\n",
+			config_path, g->nroutes, g->nlimiters);
+		int r = dump ? fod_gen_write_effective(g, stdout) : 0;
+		if (r < 0)
+			fprintf(stderr, "<3>cannot write the effective configuration: %s\n",
+				strerror(-r));
 		fod_gen_unref(g);
-		return 0;
+		return r < 0 ? 1 : 0;
 	}
 	fod_gen_publish(g);
+	remember_start(g);
 	raise_fd_limit(g->max_connections);
 	int r = fod_loops_init(g->loops);
 	if (r < 0) {
@@ -358,5 +426,9 @@ int main(int argc, char **argv)
 	log_notice("stopped");
 	fod_loops_free();
 	fod_gen_publish(NULL);
+	free(at_start.http_listen);
+	free(at_start.api_socket);
+	free(at_start.api_mode);
+	free(at_start.api_group);
 	return 0;
 }

@@ -239,7 +239,14 @@ int fod_module_open(const char *dir, const char *name, enum fo_module_type type,
 	/* RTLD_LOCAL: modules cannot see each other's symbols, only the core table. */
 	m->handle = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
 	if (!m->handle) {
-		snprintf(err, errlen, "cannot load module %s: %s", m->path, dlerror());
+		/* dlerror() begins with the path ("X.so: undefined symbol: f"): say it once. */
+		const char *why = dlerror();
+		size_t len = strlen(m->path);
+		if (why && strncmp(why, m->path, len) == 0 && why[len] == ':' &&
+		    why[len + 1] == ' ')
+			why += len + 2;
+		snprintf(err, errlen, "cannot load module %s: %s", m->path,
+			 why ? why : "dlopen failed");
 		goto fail;
 	}
 	m->desc = dlsym(m->handle, FO_MODULE_SYMBOL);

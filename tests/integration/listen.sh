@@ -94,7 +94,8 @@ for bad in '42' '[]' '"[::1:80"' '"::1:80"' '"127.0.0.1"' '("127.0.0.1:1", 7)' '
 	conf=$(make_config -e "s/listen = \"127.0.0.1:8080\";/listen = $bad;/")
 	rc=0
 	"$FANOUTD" -t -c "$conf" --modules "$MODULES" >"$TMP/out" 2>&1 || rc=$?
-	[ "$rc" = 1 ] && grep -q "fanoutd.conf:[0-9]*: .*'listen' must" "$TMP/out" ||
+	# the value's type ('listen' must ...) or the address's syntax (listen 'X': the reason)
+	[ "$rc" = 1 ] && grep -Eq "fanoutd.conf:[0-9]+: ('listen' must|listen '[^']*': )" "$TMP/out" ||
 		fail "listen = $bad: exit $rc, $(cat "$TMP/out")"
 done
 pass "bad http.listen values refused with file:line"

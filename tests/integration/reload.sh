@@ -65,6 +65,9 @@ read -r code _ <<<"$(get /product/7)"
 [ "$code" = 200 ] || fail "/product/7: $code"
 [ "$(series 'branch="price"')" -gt 0 ] || fail "no series of branch price to begin with"
 rename_reload 1
+# A refused reload used no generation number: the next good one is the next number.
+[ "$(metric fanoutd_config_generation)" = $((gen + 1)) ] ||
+	fail "generation $gen, a refused reload, a good one: generation $(metric fanoutd_config_generation), want $((gen + 1))"
 read -r code _ <<<"$(get /product/8)"
 [ "$code" = 200 ] || fail "/product/8 after a renaming reload: $code"
 [ "$(series 'branch="price"')" = 0 ] || fail "series of the renamed branch price stay: $(series 'branch="price"')"
@@ -91,4 +94,30 @@ n=$(echo "$api" | grep -o '"branch":"[^"]*"' | grep -c '"branch":"price' || true
 echo "$api" | grep -q '"route":"enrich_50"' || fail "the API does not list route enrich_50"
 echo "$api" | grep -q '"route":"enrich_49"' && fail "the API still lists route enrich_49"
 pass "the API's branch list holds the current names only"
+
+# A refused reload over the API uses no generation number either.
+gen=$(metric fanoutd_config_generation)
+sed -e 's/budget_ms = 5000;/budget_ms = -1;/' "$TMP/base.conf" >"$conf"
+out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) && fail "a bad config reloaded over the API: $out"
+cp "$TMP/base.conf" "$conf"
+"$FANOUTCTL" -s "$TMP/api.sock" --json reload >"$TMP/reply" || fail "reload: $(cat "$TMP/reply")"
+grep -q "\"generation\":$((gen + 1))[,}]" "$TMP/reply" ||
+	fail "after generation $gen and a refused reload: $(cat "$TMP/reply"), want generation $((gen + 1))"
+pass "refused reloads use no generation numbers: $gen, refused, $((gen + 1))"
+
+# Settings that apply only at start (the admin socket's mode and group, the loops, the
+# listener): a reload that changes one says so in its reply and its log, every time.
+sed -e 's/mode = "0660";/mode = "0600";/' -e 's/loops = 0;/loops = 3;/' "$TMP/base.conf" >"$conf"
+for i in 1 2; do
+	out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) || fail "start-only reload $i: $out"
+	grep -q "changed but applies only at start: api.mode, workers.loops" <<<"$out" ||
+		fail "reload $i does not name the start-only settings: $out"
+done
+grep -q "reload: changed but applies only at start: api.mode, workers.loops (restart fanoutd to apply)" \
+	"$TMP/fanoutd.log" || fail "the log does not name the start-only settings"
+[ "$(stat -c %a "$TMP/api.sock")" = 660 ] || fail "the socket's mode changed: $(stat -c %a "$TMP/api.sock")"
+cp "$TMP/base.conf" "$conf"
+out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) || fail "reload back: $out"
+grep -q "applies only at start" <<<"$out" && fail "back to the start values, still: $out"
+pass "a reload changing start-only settings says so: $(grep -o 'changed but.*' "$TMP/fanoutd.log" | head -1)"
 stop_fanoutd
