@@ -131,8 +131,15 @@ static void pump(struct client *cl)
 	}
 }
 
+/*
+ * Bytes ready to move are moved before time passes: the client reads at
+ * once, so a timeout never finds an answer waiting in the socket (a large
+ * /metrics answer was cut by the idle timeout in a long run, when the clock
+ * jumped first).
+ */
 static void advance(struct client *cl, int64_t ms)
 {
+	pump(cl);
 	clock_offset_ns += ms * 1000000;
 	pump(cl);
 }
