@@ -55,8 +55,8 @@ static void answer(struct fo_mod *self, struct fo_timer *t)
 	struct hello *h = self->state;
 	struct call *k = t->udata;
 	char value[128];
-	int n = snprintf(value, sizeof(value), "{\"hello\":\"%s\",\"id\":%" PRIu64 "}",
-			 h->greeting, k->c->task->id);
+	int n = snprintf(value, sizeof(value), "{\"hello\":\"%s\",\"id\":%" PRIu64 "}", h->greeting,
+			 k->c->task->id);
 	fo_call_done(k->c, 0, value, (size_t)n, NULL);
 }
 
