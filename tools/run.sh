@@ -6,4 +6,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/setup.sh" build >&2
-exec "$top/build/daemon/fanoutd" -c "$top/etc/fanoutd.conf" --modules "$top/build/modules/dir" "$@"
+# Not root: the admin socket's default directory (/run/fanoutd) is not ours to make.
+sock=()
+[ "$(id -u)" = 0 ] || sock=(--socket "${XDG_RUNTIME_DIR:-/tmp}/fanoutd.sock")
+exec "$top/build/daemon/fanoutd" -c "$top/etc/fanoutd.conf" --modules "$top/build/modules/dir" \
+	"${sock[@]}" "$@"
