@@ -918,10 +918,15 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	(void)ev;
 	(void)revents;
 	struct fod_conn *c = (struct fod_conn *)((char *)w - offsetof(struct fod_conn, wio));
+	size_t before = c->out_pos;
 	int r = fod_write_some(c->fd, c->out, c->out_len, &c->out_pos);
 	if (r <= 0) {
 		if (r < 0)
 			conn_close(c);
+		else if (c->out_pos > before)
+			/* The idle timeout bounds a reader that takes nothing, not a long
+			 * answer to one that reads (a 1.5 MB answer stream was cut). */
+			ev_timer_again(c->loop->ev, &c->timer);
 		return;
 	}
 	ev_io_stop(c->loop->ev, &c->wio);
