@@ -95,13 +95,7 @@ struct handoff {
 	struct fod_job *job;
 };
 
-enum row_status { ROW_OK, ROW_DEGRADED, ROW_FAILED, ROW_SKIPPED, ROW_CANCELLED, ROW_STATUS_N };
-/* The job's summary and /metrics count rows alike. */
-_Static_assert(ROW_OK == (int)FOD_ROW_OK && ROW_DEGRADED == (int)FOD_ROW_DEGRADED &&
-		       ROW_FAILED == (int)FOD_ROW_FAILED && ROW_SKIPPED == (int)FOD_ROW_SKIPPED &&
-		       ROW_CANCELLED == (int)FOD_ROW_CANCELLED && ROW_STATUS_N == (int)FOD_ROW_N,
-	       "row statuses and fanoutd_job_rows_total outcomes differ");
-static const char *const row_status_names[] = {"ok", "degraded", "failed", "skipped", "cancelled"};
+/* A row's outcome: metrics.h's, so the job's summary and /metrics count rows alike. */
 
 /* What ended a job: job.close, job.cancel, its client leaving, the daemon's shutdown. */
 enum job_ending { END_CLOSE, END_CANCEL, END_DISCONNECT, END_SHUTDOWN };
@@ -144,7 +138,7 @@ struct fod_job {
 	struct handoff *to_engine; /* per loop (unused for the job's own) */
 	struct chain *outgoing;	   /* rows read in this pass, per engine loop */
 	struct handoff back;	   /* rows whose units joined on another loop */
-	uint64_t rows_in, rejected, count[ROW_STATUS_N];
+	uint64_t rows_in, rejected, count[FOD_ROW_N];
 	int64_t start_ns;
 	msgpack_sbuffer out;
 	msgpack_packer pk;
@@ -200,7 +194,7 @@ static void job_free(struct fod_job *j)
 static uint64_t rows_done(const struct fod_job *j)
 {
 	uint64_t done = 0;
-	for (int s = 0; s < ROW_STATUS_N; s++)
+	for (int s = 0; s < FOD_ROW_N; s++)
 		done += j->count[s];
 	return done;
 }
@@ -209,12 +203,12 @@ static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
 {
 	double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 	uint64_t done = rows_done(j);
-	msgpack_pack_map(pk, 6 + ROW_STATUS_N);
+	msgpack_pack_map(pk, 6 + FOD_ROW_N);
 	fod_mp_kv_uint(pk, "job", j->id);
 	fod_mp_kv_str(pk, "ended", ending_names[j->ending]);
 	fod_mp_kv_int(pk, "rows", (long long)done);
-	for (int s = 0; s < ROW_STATUS_N; s++)
-		fod_mp_kv_int(pk, row_status_names[s], (long long)j->count[s]);
+	for (int s = 0; s < FOD_ROW_N; s++)
+		fod_mp_kv_int(pk, fod_row_outcome_names[s], (long long)j->count[s]);
 	fod_mp_kv_int(pk, "rejected", (long long)j->rejected);
 	fod_mp_kv_double(pk, "duration_s", secs);
 	fod_mp_kv_double(pk, "rows_per_s", secs > 0 ? (double)done / secs : 0);
@@ -238,11 +232,11 @@ static void log_closed(const struct fod_job *j)
 	log_info("job %llu closed (%s): %s; %llu rows: %llu ok, %llu degraded, %llu failed, "
 		 "%llu skipped, %llu cancelled, %llu rejected; held at most %zu bytes",
 		 (unsigned long long)j->id, j->rt->job, ending_names[j->ending],
-		 (unsigned long long)j->rows_in, (unsigned long long)j->count[ROW_OK],
-		 (unsigned long long)j->count[ROW_DEGRADED],
-		 (unsigned long long)j->count[ROW_FAILED],
-		 (unsigned long long)j->count[ROW_SKIPPED],
-		 (unsigned long long)j->count[ROW_CANCELLED], (unsigned long long)j->rejected,
+		 (unsigned long long)j->rows_in, (unsigned long long)j->count[FOD_ROW_OK],
+		 (unsigned long long)j->count[FOD_ROW_DEGRADED],
+		 (unsigned long long)j->count[FOD_ROW_FAILED],
+		 (unsigned long long)j->count[FOD_ROW_SKIPPED],
+		 (unsigned long long)j->count[FOD_ROW_CANCELLED], (unsigned long long)j->rejected,
 		 j->peak_bytes);
 }
 
@@ -329,35 +323,35 @@ static bool cancelled_by_owner(enum fo_cause cause)
 	       cause == FO_CAUSE_SHUTDOWN;
 }
 
-static enum row_status classify(const struct row *r)
+static enum fod_row_outcome classify(const struct row *r)
 {
 	size_t n = r->rep.total;
 	if (r->rep.count[FO_SKIPPED] + r->rep.count[FO_SHED] == n && n)
-		return ROW_SKIPPED;
+		return FOD_ROW_SKIPPED;
 	/*
 	 * A row cut short by job.cancel, shutdown or its client leaving is
 	 * cancelled under every policy: best-effort returns 0 over the branches
 	 * it lost, but the row did not degrade, it was stopped.
 	 */
 	if ((r->rc != 0 || r->rep.failed) && cancelled_by_owner(r->rep.cause))
-		return ROW_CANCELLED;
+		return FOD_ROW_CANCELLED;
 	if (r->rc == 0)
-		return r->rep.failed ? ROW_DEGRADED : ROW_OK;
-	return ROW_FAILED;
+		return r->rep.failed ? FOD_ROW_DEGRADED : FOD_ROW_OK;
+	return FOD_ROW_FAILED;
 }
 
 /* {id, outcome, us, branches: [outcome codes], values: [bin | nil], error?} */
-static void pack_result(struct fod_job *j, const struct row *r, enum row_status st)
+static void pack_result(struct fod_job *j, const struct row *r, enum fod_row_outcome st)
 {
 	msgpack_packer *pk = &j->pk;
 	size_t n = j->rt->nbranches;
 	const char *err = NULL;
-	if (st != ROW_OK && r->rep.nerrors)
+	if (st != FOD_ROW_OK && r->rep.nerrors)
 		err = r->rep.errors[0].errmsg ? r->rep.errors[0].errmsg
 					      : fo_outcome_str(r->rep.errors[0].outcome);
 	msgpack_pack_map(pk, err ? 6 : 5);
 	fod_mp_kv_uint(pk, "id", r->id);
-	fod_mp_kv_str(pk, "outcome", row_status_names[st]);
+	fod_mp_kv_str(pk, "outcome", fod_row_outcome_names[st]);
 	fod_mp_kv_int(pk, "us", r->dur_ns / 1000);
 	fod_mp_str(pk, "branches");
 	msgpack_pack_array(pk, n);
@@ -395,9 +389,9 @@ static void charge(struct fod_job *j, struct row *r, size_t add, size_t sub)
 /* Sends a finished row (unless the client is gone) and frees its slot. */
 static void row_emit(struct fod_job *j, struct row *r)
 {
-	enum row_status st = classify(r);
+	enum fod_row_outcome st = classify(r);
 	j->count[st]++;
-	fod_metrics_job_row((enum fod_row_outcome)st);
+	fod_metrics_job_row(st);
 	if (j->conn) {
 		msgpack_sbuffer_clear(&j->out);
 		pack_result(j, r, st);
@@ -994,7 +988,7 @@ void fod_jobs_pack(msgpack_packer *pk)
 	for (struct fod_job *j = jobs; j; j = j->next) {
 		double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 		uint64_t done = rows_done(j);
-		msgpack_pack_map(pk, 15 + ROW_STATUS_N);
+		msgpack_pack_map(pk, 15 + FOD_ROW_N);
 		fod_mp_kv_uint(pk, "job", j->id);
 		fod_mp_kv_str(pk, "kind", j->rt->job);
 		fod_mp_kv_str(pk, "policy", j->cfg.policy->name);
@@ -1007,8 +1001,8 @@ void fod_jobs_pack(msgpack_packer *pk)
 		fod_mp_kv_int(pk, "in_flight", j->in_flight);
 		fod_mp_kv_int(pk, "held", j->held);
 		fod_mp_kv_int(pk, "held_bytes", (long long)j->held_bytes);
-		for (int s = 0; s < ROW_STATUS_N; s++)
-			fod_mp_kv_int(pk, row_status_names[s], (long long)j->count[s]);
+		for (int s = 0; s < FOD_ROW_N; s++)
+			fod_mp_kv_int(pk, fod_row_outcome_names[s], (long long)j->count[s]);
 		fod_mp_kv_int(pk, "rejected", (long long)j->rejected);
 		fod_mp_kv_double(pk, "age_s", secs);
 		fod_mp_kv_str(pk, "state",

@@ -62,8 +62,8 @@ void fod_metrics_job_row(enum fod_row_outcome outcome)
 		atomic_fetch_add_explicit(&fod_counters.job_rows[outcome], 1, memory_order_relaxed);
 }
 
-static const char *const row_outcome_names[FOD_ROW_N] = {"ok", "degraded", "failed", "skipped",
-							 "cancelled"};
+const char *const fod_row_outcome_names[FOD_ROW_N] = {"ok", "degraded", "failed", "skipped",
+						      "cancelled"};
 
 /* ---- /readyz: the recent success ratio per route */
 
@@ -506,7 +506,7 @@ static void render_process(struct buf *b)
 	put(b, "fanoutd_job_rows_in_flight %ld\n", atomic_load(&fod_counters.job_rows_in_flight));
 	help(b, "fanoutd_job_rows_total", "counter", "Job rows ended, by outcome.");
 	for (int o = 0; o < FOD_ROW_N; o++)
-		put(b, "fanoutd_job_rows_total{outcome=\"%s\"} %lu\n", row_outcome_names[o],
+		put(b, "fanoutd_job_rows_total{outcome=\"%s\"} %lu\n", fod_row_outcome_names[o],
 		    atomic_load(&fod_counters.job_rows[o]));
 }
 

@@ -106,6 +106,8 @@ enum fod_row_outcome {
 	FOD_ROW_CANCELLED,
 	FOD_ROW_N
 };
+/* Their names, on the wire (job results, summaries) and in /metrics. */
+extern const char *const fod_row_outcome_names[FOD_ROW_N];
 
 /* Process-wide counters. */
 struct fod_counters {

@@ -121,23 +121,9 @@ int ctl_full_io(int fd, void *buf, size_t len, bool writing)
 {
 	char *p = buf;
 	while (len) {
-		ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* send() without SIGPIPE: a daemon that refused us has closed, but its reason is there to read. */
-static int send_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		/* send() without SIGPIPE: a daemon that refused us has closed, but its reason
+		 * is there to read. */
+		ssize_t n = writing ? send(fd, p, len, MSG_NOSIGNAL) : read(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -151,9 +137,9 @@ static int send_all(int fd, const void *buf, size_t len)
 int ctl_send(int fd, const struct ctl_req *req)
 {
 	uint32_t be = htonl((uint32_t)req->buf.size);
-	if (send_all(fd, &be, 4) < 0)
+	if (ctl_full_io(fd, &be, 4, true) < 0)
 		return -1;
-	return send_all(fd, req->buf.data, req->buf.size);
+	return ctl_full_io(fd, req->buf.data, req->buf.size, true);
 }
 
 long ctl_recv(int fd, char **out)
