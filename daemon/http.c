@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -906,6 +907,21 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 	if (c->state == WAITING && c->in_request) {
 		c->keep_alive = false;
 		fod_http_error(c, 408, "request", "header timeout");
+		return;
+	}
+	/*
+	 * A timer and the socket's readiness can fall due in the same loop turn
+	 * (the loop was held up past the timeout), and libev runs the later-queued
+	 * timer first: a socket that takes bytes now, or holds the next request,
+	 * says the peer is not idle. The write or read watcher runs next.
+	 */
+	bool writing = c->state == WRITING || c->state == CLOSING;
+	short wanted = writing && ev_is_active(&c->wio)			  ? POLLOUT
+		       : c->state == WAITING && ev_is_active(&c->rio) ? POLLIN
+								      : 0;
+	struct pollfd pfd = {.fd = c->fd, .events = wanted};
+	if (wanted && poll(&pfd, 1, 0) == 1 && (pfd.revents & wanted)) {
+		ev_timer_again(c->loop->ev, &c->timer);
 		return;
 	}
 	conn_close(c); /* idle, or a reader too slow to take its answer */
