@@ -416,24 +416,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			     open_before + atomic_load(&fod_counters.http_connections_open) -
 				     forced);
 
-	char *seg = malloc(size);
-	size_t seg_len = 0;
+	/* The stream as sent, all segments together: segments are sent from it. */
+	char *stream = malloc(size);
+	size_t stream_len = 0, seg_at = 0;
 	for (size_t i = 1; i <= size; i++) {
 		if (i < size && data[i] != 0xff) {
-			seg[seg_len++] = (char)data[i];
+			stream[stream_len++] = (char)data[i];
 			continue;
 		}
 		if (i + 1 < size && data[i + 1] == 0xff) {
-			seg[seg_len++] = (char)0xff;
+			stream[stream_len++] = (char)0xff;
 			i++;
 			continue;
 		}
-		send_segment(&cl, seg, seg_len);
-		seg_len = 0;
+		send_segment(&cl, stream + seg_at, stream_len - seg_at);
+		seg_at = stream_len;
 		if (i + 1 < size)
 			advance(&cl, steps_ms[data[++i] & 7]);
 	}
-	free(seg);
 
 	bool complete = end_mode != 1;
 	if (end_mode == 1) {
@@ -452,9 +452,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			cl.fd >= 0 && !cl.eof ? ", the connection still open" : "");
 		abort();
 	}
+	/* Counted in the stream as sent: a HEAD may be split across segments. */
 	size_t heads = 0;
-	for (const uint8_t *h = data; (h = memmem(h, size - (size_t)(h - data), "HEAD", 4)); h += 4)
+	for (const char *h = stream; (h = memmem(h, stream_len - (size_t)(h - stream), "HEAD", 4));
+	     h += 4)
 		heads++;
+	free(stream);
 	check_answers(&cl, complete, heads);
 	if (atomic_load(&fod_counters.http_connections_open) != open_before) {
 		fprintf(stderr, "fuzz: http_connections_open %ld, was %ld\n",
