@@ -660,7 +660,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_ms(g, shutdown, "drain_ms", 0, 3600000, &g->drain_ns) < 0 ||
 	    conf_string(g, root, "log_level", false, &log_level) < 0 ||
 	    conf_ms(g, root, "log_failure_interval_ms", 100, 3600000, &g->log_failure_interval_ns) <
-		    0)
+		    0 ||
+	    fod_simsrv_conf(g->sink, root, &g->sim_endpoint) < 0)
 		return -EINVAL;
 	if ((g->log_level = fod_log_level_parse(log_level)) < 0) {
 		error_at(g, child(g, root, "log_level"),

@@ -41,7 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoints.h"
 #include "gateway.h"
+#include "simsrv.h"
 #include "gen.h"
 #include "http.h"
 #include "log.h"
@@ -376,6 +378,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fod_loop_adopt(&fod_loops[0]);
 	if (fod_http_adopt_listener(fd) < 0) {
 		fprintf(stderr, "fuzz: cannot adopt the listener\n");
+		abort();
+	}
+	if (fod_endpoints_register() < 0 || fod_simsrv_register() < 0 ||
+	    fod_gateway_register() < 0) {
+		fprintf(stderr, "fuzz: cannot register the HTTP routes\n");
 		abort();
 	}
 	fod_http_start();
