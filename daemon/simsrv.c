@@ -40,8 +40,12 @@ static int read_branches(struct fod_conf_sink *k, const config_setting_t *sec,
 		const char *name = NULL;
 		if (fod_conf_string(k, e, NULL, 64, true, &name) < 0)
 			return -EINVAL;
-		if (!*name || strchr(name, '/')) {
-			fod_conf_error(k, e, "sim branch name '%s' must be non-empty, without '/'",
+		/* A path segment as it is, and safe in a JSON error message. */
+		if (!*name || name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						"0123456789_.-")]) {
+			fod_conf_error(k, e,
+				       "sim branch name '%s' must be letters, digits, '_', '.' or "
+				       "'-'",
 				       name);
 			return -EINVAL;
 		}
@@ -188,10 +192,13 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 	const char *name = req->path + strlen(FOD_SIM_PATH), *slash = strchr(name, '/');
 	int b = slash ? fod_simsrv_branch(s, name, (size_t)(slash - name)) : -1;
 	uint64_t id;
-	char msg[200];
+	char msg[256];
 	if (b < 0) {
-		snprintf(msg, sizeof(msg), "want /sim/{branch}/{id}, {branch} one of %s%s",
-			 s->branches[0], s->nbranches > 1 ? ", ..." : "");
+		/* The branches, not the path's bytes: those are not escaped for JSON. */
+		int n = snprintf(msg, sizeof(msg), "want /sim/{branch}/{id}, {branch} one of");
+		for (size_t i = 0; i < s->nbranches && n > 0 && (size_t)n < sizeof(msg); i++)
+			n += snprintf(msg + n, sizeof(msg) - (size_t)n, "%s %s", i ? "," : "",
+				      s->branches[i]);
 		fod_gen_unref(g);
 		fod_http_error(c, 404, "branch", msg);
 		return 0;
