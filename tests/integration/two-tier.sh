@@ -29,6 +29,27 @@ cat "$SRCDIR/etc/fanoutd.conf" "$TMP/example" >"$TMP/example.conf"
 out=$("$FANOUTD" -t -c "$TMP/example.conf" --modules "$MODULES" 2>&1) || fail "the uncommented example: $out"
 pass "etc/two-tier/{back,front}.conf and etc/fanoutd.conf's example pass -t"
 
+# ---- the section: -T prints it whole; bad settings are refused at their line
+out=$("$FANOUTD" -T -c "$T/back.conf" --modules "$MODULES" 2>&1) || fail "-T back.conf: $out"
+echo "$out" | tr -d '\n ' | grep -q 'sim_endpoint:{enabled=true;seed=1;base_ms=5;p99_ms=200;tail_rate=0.001;tail_ms=2000;err_rate=0.0;fail_branch="";branches=\["price","inventory","reviews","recommendations","shipping"\];}' ||
+	fail "-T does not print the sim_endpoint section: $out"
+out=$("$FANOUTD" -T -c "$T/front.conf" --modules "$MODULES" 2>&1) || fail "-T front.conf: $out"
+echo "$out" | tr -d '\n ' | grep -q 'sim_endpoint:{enabled=false;' || fail "-T without the section: $out"
+refused() { # WHAT PATTERN SED-EXPRESSION: back.conf so edited fails -t saying PATTERN
+	sed -e "$3" "$T/back.conf" >"$TMP/bad.conf"
+	out=$("$FANOUTD" -t -c "$TMP/bad.conf" --modules "$MODULES" 2>&1) && fail "$1: accepted"
+	echo "$out" | grep -qE "$2" || fail "$1: $out"
+}
+refused "a misspelt setting" "bad.conf:[0-9]+: unknown setting 'eror_rate' in 'sim_endpoint': did you mean 'err_rate'\?" \
+	's/err_rate = 0.0;/eror_rate = 0.0;/'
+refused "err_rate out of range" "bad.conf:[0-9]+: 'err_rate' = 1.5 is out of range \[0, 1\]" 's/err_rate = 0.0;/err_rate = 1.5;/'
+refused "a fail_branch not listed" "bad.conf:[0-9]+: fail_branch 'nope' is not one of the sim_endpoint's branches" \
+	's/fail_branch = "";/fail_branch = "nope";/'
+refused "a branch listed twice" "bad.conf:[0-9]+: sim branch 'price' is listed twice" 's/"shipping"\]/"price"]/'
+refused "a branch name with a slash" "bad.conf:[0-9]+: sim branch name 'a/b' must be letters" 's/"shipping"\]/"a\/b"]/'
+refused "no routes and not enabled" "no 'routes'" 's/enabled = true;/enabled = false;/'
+pass "-T prints sim_endpoint; misspelt, out-of-range and inconsistent settings are refused at their line"
+
 # ---- the back tier: the shipped back.conf, drawing failures and stragglers
 SEED=7 BASE=1 P99=20 RATE=0.05 TAIL=1500 ERR=0.1 FIDX=2 # fail_branch reviews: index 2
 BRANCHES=(price inventory reviews recommendations shipping)
