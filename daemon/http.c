@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "gateway.h"
 #include "gen.h"
 #include "log.h"
 #include "loop.h"
@@ -1071,31 +1070,7 @@ static void conn_close(struct fod_conn *c)
 	free(c);
 }
 
-/* ---- routing */
-
-static const char dashboard[] =
-	"<!doctype html><meta charset=utf-8><title>fanoutd</title>"
-	"<style>body{font:14px monospace;margin:2em}pre{white-space:pre-wrap}</style>"
-	"<h1>fanoutd</h1><p>Live metrics, refreshed every second. Try <a "
-	"href=/product/1>/product/1</a>.</p><pre id=m></pre><script>"
-	"async function t(){const r=await fetch('/metrics');const x=await r.text();"
-	"document.getElementById('m').textContent=x.split('\\n').filter(l=>l&&l[0]!='#'&&"
-	"!l.includes('_bucket')).join('\\n')}t();setInterval(t,1000)</script>";
-
-/* The internal endpoint at path, or FOD_EP_N. */
-static enum fod_endpoint endpoint(const char *path)
-{
-	for (int e = 0; e < FOD_EP_N; e++)
-		if (strcmp(path, fod_endpoint_paths[e]) == 0)
-			return (enum fod_endpoint)e;
-	return FOD_EP_N;
-}
-
-/* What the monitoring reserve serves: metrics and both probes (not the dashboard). */
-static bool is_monitoring(enum fod_endpoint e)
-{
-	return e == FOD_EP_METRICS || e == FOD_EP_HEALTHZ || e == FOD_EP_READYZ;
-}
+/* ---- routing: through the table the subsystems registered (router.h) */
 
 /*
  * The internal endpoints are served on the admin listeners; on the public
@@ -1104,51 +1079,6 @@ static bool is_monitoring(enum fod_endpoint e)
 static bool internal_served_here(const struct fod_conn *c)
 {
 	return c->admin || !have_admin_listener || c->gen->http_admin_on_public;
-}
-
-/* Liveness: the loops turn and answer. Nothing else: a restart would not cure it. */
-static void serve_healthz(struct fod_conn *c)
-{
-	struct fod_gen *g = fod_gen_current();
-	char body[128];
-	int n = snprintf(body, sizeof(body), "{\"status\":\"alive\",\"generation\":%lu}\n",
-			 g ? (unsigned long)g->id : 0UL);
-	fod_gen_unref(g);
-	fod_http_respond(c, 200, "application/json", NULL, body, (size_t)n);
-}
-
-/*
- * Readiness: whether a load balancer should send requests here. Not while
- * drained by the operator, nor while a route's recent success ratio is
- * under its ready_min_success floor (the first such route is named).
- */
-static void serve_readyz(struct fod_conn *c)
-{
-	struct fod_gen *g = fod_gen_current();
-	char body[512];
-	int n = 0;
-	if (fod_gateway_draining())
-		n = snprintf(body, sizeof(body),
-			     "{\"status\":\"not ready\",\"reason\":\"draining\"}\n");
-	for (size_t i = 0; g && !n && i < g->nroutes; i++) {
-		unsigned long ok, total;
-		const struct fod_route *rt = &g->routes[i];
-		if (!fod_metrics_route_ready(rt, &ok, &total))
-			n = snprintf(body, sizeof(body),
-				     "{\"status\":\"not ready\",\"reason\":\"success ratio\","
-				     "\"route\":\"%s\",\"ok\":%lu,\"requests\":%lu,"
-				     "\"floor\":%g,\"window_ms\":%lld}\n",
-				     rt->name, ok, total, rt->ready_min_success,
-				     (long long)(rt->ready_window_ns / FO_MSEC));
-	}
-	bool ready = n == 0;
-	if (ready)
-		n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"generation\":%lu}\n",
-			     g ? (unsigned long)g->id : 0UL);
-	fod_gen_unref(g);
-	if (n >= (int)sizeof(body))
-		n = (int)sizeof(body) - 1;
-	fod_http_respond(c, ready ? 200 : 503, "application/json", NULL, body, (size_t)n);
 }
 
 static void dispatch(struct fod_conn *c)
@@ -1172,45 +1102,32 @@ static void dispatch(struct fod_conn *c)
 		.request_id = c->request_id,
 	};
 	c->url[u.field_data[UF_PATH].off + u.field_data[UF_PATH].len] = '\0';
-	if (method != HTTP_GET && method != HTTP_HEAD) {
-		fod_http_error(c, 405, "method", "only GET is served");
-		return;
+	bool here = internal_served_here(c);
+	for (const struct fod_http_route *r = fod_http_route_next(NULL, req.path, c->admin, here);
+	     r; r = fod_http_route_next(r, req.path, c->admin, here)) {
+		c->responses = r->responses ? r->responses : fod_counters.http_unrouted;
+		if (!(r->methods & FOD_HTTP_GET) || (method != HTTP_GET && method != HTTP_HEAD)) {
+			fod_http_error(c, 405, "method", "only GET is served");
+			return;
+		}
+		if (c->monitor_only && !r->monitoring) {
+			/* The reserve beyond max_connections is for monitoring only. */
+			c->keep_alive = false;
+			fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
+					 BUSY_BODY, sizeof(BUSY_BODY) - 1);
+			return;
+		}
+		if (r->serve(c, c->loop, &req, r->arg) != FOD_HTTP_DECLINED)
+			return;
 	}
-	enum fod_endpoint ep = endpoint(req.path);
-	if (ep < FOD_EP_N && !internal_served_here(c))
-		ep = FOD_EP_N; /* on this listener, only a route may have that path */
-	if (ep == FOD_EP_N && c->admin) {
+	c->responses = fod_counters.http_unrouted;
+	if (c->admin) {
 		/* An admin listener serves the internal endpoints, never the routes. */
-		fod_http_error(c, 404, "path",
-			       "the admin listener serves only /metrics, /healthz, "
-			       "/readyz and /");
+		char msg[256], paths[200];
+		fod_http_routes_internal(paths, sizeof(paths));
+		snprintf(msg, sizeof(msg), "the admin listener serves only %s", paths);
+		fod_http_error(c, 404, "path", msg);
 		return;
 	}
-	if (ep < FOD_EP_N)
-		c->responses = fod_counters.http_internal[ep];
-	if (c->monitor_only && !is_monitoring(ep)) {
-		/* The reserve beyond max_connections is for monitoring only. */
-		c->keep_alive = false;
-		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n", BUSY_BODY,
-				 sizeof(BUSY_BODY) - 1);
-		return;
-	}
-	if (ep == FOD_EP_METRICS) {
-		struct fod_gen *g = fod_gen_current();
-		size_t len;
-		char *text = fod_metrics_render(g, &len);
-		fod_gen_unref(g);
-		fod_http_respond(c, 200, "text/plain; version=0.0.4", NULL, text ? text : "",
-				 text ? len : 0);
-		free(text);
-	} else if (ep == FOD_EP_HEALTHZ) {
-		serve_healthz(c);
-	} else if (ep == FOD_EP_READYZ) {
-		serve_readyz(c);
-	} else if (ep == FOD_EP_DASHBOARD) {
-		fod_http_respond(c, 200, "text/html; charset=utf-8", NULL, dashboard,
-				 sizeof(dashboard) - 1);
-	} else {
-		fod_gateway_serve(c, c->loop, &req);
-	}
+	fod_http_error(c, 404, "path", "no such route");
 }

@@ -19,6 +19,7 @@ struct fod_conn;
 struct fod_loop;
 
 #include "fanoutd/fanout.h"
+#include "router.h"
 
 /*
  * Connections accepted beyond http.max_connections that may only ask for

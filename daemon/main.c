@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "endpoints.h"
 #include "gateway.h"
 #include "gen.h"
 #include "http.h"
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "simsrv.h"
 
 #ifndef FOD_SYSCONFDIR
 #define FOD_SYSCONFDIR "/etc"
@@ -397,6 +399,11 @@ int main(int argc, char **argv)
 	if ((r = fod_http_open_listeners(g)) < 0) {
 		log_err("cannot open the HTTP listeners: %s", strerror(-r));
 		fod_api_stop(); /* not left behind as a stale socket */
+		return 1;
+	}
+	if ((r = fod_endpoints_register()) < 0 || (r = fod_simsrv_register()) < 0 ||
+	    (r = fod_gateway_register()) < 0) {
+		log_err("cannot register the HTTP routes: %s", strerror(-r));
 		return 1;
 	}
 	fod_http_start();

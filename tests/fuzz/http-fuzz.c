@@ -14,7 +14,9 @@
  * (0, 3: half-close and read everything; 1: close without reading; 2: stay
  * silent until the server hangs up), bit 2 the gateway is draining, bit 3
  * the connection limit and its monitoring reserve are reached, bit 4 only the
- * limit (the connection is one of the reserve: internal endpoints only).
+ * limit (the connection is one of the reserve: internal endpoints only),
+ * bit 5 the sim endpoint is enabled (GET /sim/{branch}/{id}, drawing
+ * failures and stragglers; otherwise /sim/ paths are the gateway's).
  *
  * Time is virtual: the monotonic clocks (libev's timers, fo_now_ns, the
  * deadline thread) read the real clock plus an offset the harness advances,
@@ -41,7 +43,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoints.h"
 #include "gateway.h"
+#include "simsrv.h"
 #include "gen.h"
 #include "http.h"
 #include "log.h"
@@ -94,7 +98,30 @@ static const int64_t steps_ms[8] = {0, 1, 3, 20, 300, 2000, 10000, 60000};
 
 static struct sockaddr_un server_addr;
 static socklen_t server_addr_len;
-static struct fod_gen *shipped;
+static struct fod_gen *shipped, *with_sim;
+
+/* The shipped config and an enabled sim endpoint (bit 5): a file beside nothing, gone at once. */
+static struct fod_gen *build_with_sim(const char *conf, const struct fod_overrides *ov)
+{
+	char path[] = "/tmp/fanoutd-http-fuzz-XXXXXX", err[1024], buf[4096];
+	int fd = mkstemp(path);
+	FILE *in = fopen(conf, "r"), *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!in || !out)
+		return NULL;
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	fputs("\nsim_endpoint = { enabled = true; err_rate = 0.3; tail_rate = 0.2; "
+	      "tail_ms = 2000; fail_branch = \"reviews\"; };\n",
+	      out);
+	fclose(in);
+	fclose(out);
+	struct fod_gen *g = fod_gen_build(path, ov, err, sizeof(err));
+	unlink(path);
+	if (!g)
+		fprintf(stderr, "fuzz: %s\n", err);
+	return g;
+}
 
 struct client {
 	int fd;
@@ -367,7 +394,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz: %s\n", err);
 		abort();
 	}
-	fod_gen_publish(shipped);
+	if (!(with_sim = build_with_sim(conf, &ov)))
+		abort();
+	/* Both kept here: each input publishes one of them. */
+	fod_gen_publish(fod_gen_ref(shipped));
 	int fd = listen_unix();
 	if (fd < 0 || fod_loops_init(1) < 0) {
 		perror("fuzz: setup");
@@ -376,6 +406,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fod_loop_adopt(&fod_loops[0]);
 	if (fod_http_adopt_listener(fd) < 0) {
 		fprintf(stderr, "fuzz: cannot adopt the listener\n");
+		abort();
+	}
+	if (fod_endpoints_register() < 0 || fod_simsrv_register() < 0 ||
+	    fod_gateway_register() < 0) {
+		fprintf(stderr, "fuzz: cannot register the HTTP routes\n");
 		abort();
 	}
 	fod_http_start();
@@ -397,6 +432,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int end_mode = flags & 3;
 	long open_before = atomic_load(&fod_counters.http_connections_open);
 	fod_gateway_set_draining(flags & 4);
+	fod_gen_publish(fod_gen_ref(flags & 32 ? with_sim : shipped));
 	/* The connection arrives with the daemon full (8), or with only the
 	 * monitoring reserve left (16: /metrics, /healthz, /readyz only). */
 	long forced = flags & 8	   ? shipped->max_connections + FOD_HTTP_MONITOR_RESERVE
