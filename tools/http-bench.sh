@@ -33,8 +33,7 @@ simserver)
 	"$peer/simserver" -addr "127.0.0.1:$dport" -seed 1 2>"$out/downstream.log" &
 	pids+=($!) ;;
 fanoutd)
-	sed "s/@PORT@/$dport/" "$top/etc/two-tier/back.conf" >"$out/back.conf"
-	"$build/daemon/fanoutd" -c "$out/back.conf" --modules "$build/modules/dir" \
+	"$build/daemon/fanoutd" -c "$top/etc/two-tier/back.conf" --modules "$build/modules/dir" \
 		--listen "127.0.0.1:$dport" --socket "$out/back.sock" 2>"$out/downstream.log" &
 	pids+=($!) ;;
 *) echo "http-bench: DOWNSTREAM is simserver or fanoutd" >&2; exit 2 ;;
