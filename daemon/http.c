@@ -34,9 +34,24 @@ enum conn_state {
 	LINGERING /* answer sent, write side shut: reading the rest until EOF, then close */
 };
 
+/* Each loop's share of HTTP: its accept watchers, its connections, its drain. */
+struct http_loop {
+	struct fod_loop *loop;
+	ev_io accept_watchers[FOD_HTTP_MAX_LISTENERS]; /* one per listener */
+	ev_timer accept_pause; /* out of descriptors: accept again after it */
+	struct fod_task accept_start, accept_stop, drain_expire, close_all;
+	struct fod_conn *conns; /* walked by the drain */
+	long connections;
+	bool accepting;
+	bool draining; /* shutting down: no keep-alive, idle connections closed */
+};
+/* fod_nloops of them, indexed like fod_loops (fod_http_start makes them). */
+static struct http_loop *http_loops;
+
 struct fod_conn {
 	struct fod_loop *loop;
-	struct fod_conn *prev, *next; /* the loop's list, walked by the drain */
+	struct http_loop *hl;	      /* the same loop's HTTP state */
+	struct fod_conn *prev, *next; /* hl's list */
 	int fd;
 	ev_io rio, wio;
 	ev_timer timer;
@@ -73,9 +88,6 @@ struct listener {
 	bool admin;
 };
 static struct listener listeners[FOD_HTTP_MAX_LISTENERS];
-_Static_assert(sizeof(((struct fod_loop *)0)->accept_watchers) / sizeof(ev_io) ==
-		       FOD_HTTP_MAX_LISTENERS,
-	       "a loop needs a watcher per listener");
 static size_t nlisteners;
 static bool have_admin_listener;
 /* Open connections by kind: the public ones are held to http.max_connections. */
@@ -390,8 +402,8 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents);
 static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	(void)revents;
-	struct fod_loop *l =
-		(struct fod_loop *)((char *)w - offsetof(struct fod_loop, accept_pause));
+	struct http_loop *l =
+		(struct http_loop *)((char *)w - offsetof(struct http_loop, accept_pause));
 	if (l->accepting)
 		for (size_t i = 0; i < nlisteners; i++)
 			ev_io_start(ev, &l->accept_watchers[i]);
@@ -399,25 +411,41 @@ static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
 
 static void start_accepting(struct fod_task *t)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
+	struct http_loop *l =
+		(struct http_loop *)((char *)t - offsetof(struct http_loop, accept_start));
 	ev_init(&l->accept_pause, resume_accepting);
 	for (size_t i = 0; i < nlisteners; i++) {
 		ev_io_init(&l->accept_watchers[i], on_accept, listeners[i].fd, EV_READ);
 		l->accept_watchers[i].data = &listeners[i];
-		ev_io_start(l->ev, &l->accept_watchers[i]);
+		ev_io_start(l->loop->ev, &l->accept_watchers[i]);
 	}
 	l->accepting = true;
 }
 
-void fod_http_start(void)
+int fod_http_start(void)
 {
+	http_loops = calloc(fod_nloops, sizeof(*http_loops));
+	if (!http_loops)
+		return -ENOMEM;
 	format_busy_reply();
 	atomic_store(&loops_still_accepting, fod_nloops);
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].accept_start.fn = start_accepting;
-		fod_loop_post(&fod_loops[i], &fod_loops[i].accept_start);
+		http_loops[i].loop = &fod_loops[i];
+		http_loops[i].accept_start.fn = start_accepting;
+		fod_loop_post(&fod_loops[i], &http_loops[i].accept_start);
 	}
+	return 0;
+}
+
+void fod_http_free(void)
+{
+	free(http_loops);
+	http_loops = NULL;
+}
+
+long fod_http_loop_connections(unsigned loop)
+{
+	return http_loops ? http_loops[loop].connections : 0;
 }
 
 /*
@@ -428,12 +456,12 @@ void fod_http_start(void)
  * leaving them to time out. A socket systemd passed stays open in systemd,
  * which queues connects for the next start.
  */
-static void stop_listening(struct fod_loop *l)
+static void stop_listening(struct http_loop *l)
 {
 	if (l->accepting)
 		for (size_t i = 0; i < nlisteners; i++)
-			ev_io_stop(l->ev, &l->accept_watchers[i]);
-	ev_timer_stop(l->ev, &l->accept_pause);
+			ev_io_stop(l->loop->ev, &l->accept_watchers[i]);
+	ev_timer_stop(l->loop->ev, &l->accept_pause);
 	l->accepting = false;
 	if (atomic_fetch_sub(&loops_still_accepting, 1) == 1)
 		close_listeners();
@@ -453,8 +481,8 @@ static bool conn_idle(const struct fod_conn *c)
 
 static void drain_loop(struct fod_task *t)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
+	struct http_loop *l =
+		(struct http_loop *)((char *)t - offsetof(struct http_loop, accept_stop));
 	l->draining = true;
 	stop_listening(l);
 	for (struct fod_conn *c = l->conns, *next; c; c = next) {
@@ -467,16 +495,16 @@ static void drain_loop(struct fod_task *t)
 void fod_http_drain(void)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].accept_stop.fn = drain_loop;
-		fod_loop_post(&fod_loops[i], &fod_loops[i].accept_stop);
+		http_loops[i].accept_stop.fn = drain_loop;
+		fod_loop_post(&fod_loops[i], &http_loops[i].accept_stop);
 	}
 }
 
 /* Drain time over on this loop: every request in progress gets its 503 now. */
 static void expire_loop(struct fod_task *t)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
+	struct http_loop *l =
+		(struct http_loop *)((char *)t - offsetof(struct http_loop, drain_expire));
 	for (struct fod_conn *c = l->conns, *next; c; c = next) {
 		next = c->next;
 		/* A client already gone has had its request cancelled: nobody to answer. */
@@ -498,8 +526,8 @@ static void expire_loop(struct fod_task *t)
 
 static void close_loop(struct fod_task *t)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
+	struct http_loop *l =
+		(struct http_loop *)((char *)t - offsetof(struct http_loop, close_all));
 	for (struct fod_conn *c = l->conns, *next; c; c = next) {
 		next = c->next;
 		/*
@@ -515,16 +543,16 @@ void fod_http_close_all(void)
 {
 	/* Posted before fod_loops_stop(): each loop runs it before it breaks. */
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].close_all.fn = close_loop;
-		fod_loop_post(&fod_loops[i], &fod_loops[i].close_all);
+		http_loops[i].close_all.fn = close_loop;
+		fod_loop_post(&fod_loops[i], &http_loops[i].close_all);
 	}
 }
 
 void fod_http_expire(void)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].drain_expire.fn = expire_loop;
-		fod_loop_post(&fod_loops[i], &fod_loops[i].drain_expire);
+		http_loops[i].drain_expire.fn = expire_loop;
+		fod_loop_post(&fod_loops[i], &http_loops[i].drain_expire);
 	}
 }
 
@@ -535,7 +563,8 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents);
 static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 {
 	(void)revents;
-	struct fod_loop *l = ev_userdata(ev);
+	struct fod_loop *loop = ev_userdata(ev);
+	struct http_loop *l = &http_loops[loop->index];
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -574,7 +603,8 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->loop = l;
+		c->loop = loop;
+		c->hl = l;
 		c->fd = fd;
 		c->gen = g;
 		c->admin = ln->admin;
@@ -915,7 +945,7 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 	 * says the peer is not idle. The write or read watcher runs next.
 	 */
 	bool writing = c->state == WRITING || c->state == CLOSING;
-	short wanted = writing && ev_is_active(&c->wio)			  ? POLLOUT
+	short wanted = writing && ev_is_active(&c->wio)		      ? POLLOUT
 		       : c->state == WAITING && ev_is_active(&c->rio) ? POLLIN
 								      : 0;
 	struct pollfd pfd = {.fd = c->fd, .events = wanted};
@@ -954,7 +984,7 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 		return;
 	}
 	/* A drain began while this answer was written: no next request. */
-	if (c->state == CLOSING || !c->keep_alive || c->loop->draining) {
+	if (c->state == CLOSING || !c->keep_alive || c->hl->draining) {
 		/*
 		 * Closing with unread input would send a reset that can overtake
 		 * the answer: shut the write side, read until the peer closes (at
@@ -994,7 +1024,7 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 		return;
 	}
 	/* Draining: this is the connection's last answer, and the client is told. */
-	if (c->loop->draining)
+	if (c->hl->draining)
 		c->keep_alive = false;
 	/* A HEAD answer has the headers a GET would have, and no body. */
 	size_t body_len = c->head ? 0 : len;
@@ -1054,14 +1084,14 @@ static void conn_close(struct fod_conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		c->loop->conns = c->next;
+		c->hl->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	ev_io_stop(c->loop->ev, &c->rio);
 	ev_io_stop(c->loop->ev, &c->wio);
 	ev_timer_stop(c->loop->ev, &c->timer);
 	close(c->fd);
-	c->loop->connections--;
+	c->hl->connections--;
 	atomic_fetch_sub(c->admin ? &admin_open : &public_open, 1);
 	atomic_fetch_sub(&fod_counters.http_connections_open, 1);
 	fod_gen_unref(c->gen);

@@ -406,7 +406,10 @@ int main(int argc, char **argv)
 		log_err("cannot register the HTTP routes: %s", strerror(-r));
 		return 1;
 	}
-	fod_http_start();
+	if ((r = fod_http_start()) < 0) {
+		log_err("cannot start accepting HTTP: %s", strerror(-r));
+		return 1;
+	}
 	fod_metrics_start();
 	struct ev_loop *ev = fod_loops[0].ev;
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
@@ -432,6 +435,7 @@ int main(int argc, char **argv)
 	fod_loops_run();
 	log_notice("stopped");
 	fod_loops_free();
+	fod_http_free();
 	fod_gen_publish(NULL);
 	free(at_start.http_listen);
 	free(at_start.api_socket);

@@ -413,14 +413,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz: cannot register the HTTP routes\n");
 		abort();
 	}
-	fod_http_start();
+	if (fod_http_start() < 0) {
+		fprintf(stderr, "fuzz: cannot start HTTP\n");
+		abort();
+	}
 	ev_run(fod_loops[0].ev, EVRUN_NOWAIT); /* runs the posted start of accepting */
 	return 0;
 }
 
 static bool settled(void)
 {
-	return fod_loops[0].connections == 0 && fod_gateway_in_flight() == 0 &&
+	return fod_http_loop_connections(0) == 0 && fod_gateway_in_flight() == 0 &&
 	       fo_live_branches() == 0;
 }
 
@@ -484,7 +487,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!settled() || (cl.fd >= 0 && !cl.eof)) {
 		fprintf(stderr,
 			"fuzz: left behind: %ld connections, %ld requests, %ld branches%s\n",
-			fod_loops[0].connections, fod_gateway_in_flight(), fo_live_branches(),
+			fod_http_loop_connections(0), fod_gateway_in_flight(), fo_live_branches(),
 			cl.fd >= 0 && !cl.eof ? ", the connection still open" : "");
 		abort();
 	}

@@ -41,12 +41,14 @@ static void test_frames_built_in_place(void)
 
 	uint32_t len = mp_frame_len((const unsigned char *)buf.data);
 	CU_ASSERT_EQUAL(4 + len, second);
-	CU_ASSERT_EQUAL(mp_frame_len((const unsigned char *)buf.data + second), buf.size - second - 4);
+	CU_ASSERT_EQUAL(mp_frame_len((const unsigned char *)buf.data + second),
+			buf.size - second - 4);
 
 	msgpack_unpacked u;
 	msgpack_unpacked_init(&u);
 	size_t off = 0;
-	CU_ASSERT_EQUAL_FATAL(msgpack_unpack_next(&u, buf.data + 4, len, &off), MSGPACK_UNPACK_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(msgpack_unpack_next(&u, buf.data + 4, len, &off),
+			      MSGPACK_UNPACK_SUCCESS);
 	CU_ASSERT_EQUAL(off, len);
 	CU_ASSERT(mp_str_is(mp_member(&u.data, "op"), "status"));
 	CU_ASSERT_EQUAL(mp_uint(mp_member(&u.data, "id")), UINT64_MAX);
