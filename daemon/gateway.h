@@ -17,8 +17,5 @@ struct fod_loop;
 void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req);
 /* Units still running (drain waits for 0). */
 long fod_gateway_in_flight(void);
-/* Operator drain (`fanoutctl drain`): new requests and jobs are refused with 503 / busy. */
-bool fod_gateway_draining(void);
-void fod_gateway_set_draining(bool on);
 
 #endif

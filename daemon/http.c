@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "control.h"
 #include "gateway.h"
 #include "gen.h"
 #include "log.h"
@@ -1111,7 +1112,7 @@ static void serve_readyz(struct fod_conn *c)
 	struct fod_gen *g = fod_gen_current();
 	char body[512];
 	int n = 0;
-	if (fod_gateway_draining())
+	if (fod_control_draining())
 		n = snprintf(body, sizeof(body),
 			     "{\"status\":\"not ready\",\"reason\":\"draining\"}\n");
 	for (size_t i = 0; g && !n && i < g->nroutes; i++) {

@@ -29,18 +29,6 @@
 
 static char dir[64], path[96];
 
-/* ---- stubs for main.c, which is not linked (api.c calls them) */
-
-int fod_reload(char *err, size_t errlen)
-{
-	snprintf(err, errlen, "fuzz: reload is stubbed");
-	return -1;
-}
-
-void fod_shutdown(void)
-{
-}
-
 /* ---- file access confined to the harness's directory */
 
 /* libconfig opens the file and its @includes with fopen: this one comes first. */

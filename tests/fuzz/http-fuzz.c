@@ -76,18 +76,6 @@ int clock_gettime(clockid_t id, struct timespec *ts)
 	return r;
 }
 
-/* ---- stubs for main.c, which is not linked (api.c calls them) */
-
-int fod_reload(char *err, size_t errlen)
-{
-	snprintf(err, errlen, "fuzz: reload is stubbed");
-	return -1;
-}
-
-void fod_shutdown(void)
-{
-}
-
 /* ---- the client side */
 
 static const int64_t steps_ms[8] = {0, 1, 3, 20, 300, 2000, 10000, 60000};
@@ -396,7 +384,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned flags = data[0];
 	int end_mode = flags & 3;
 	long open_before = atomic_load(&fod_counters.http_connections_open);
-	fod_gateway_set_draining(flags & 4);
+	fod_control_set_draining(flags & 4);
 	/* The connection arrives with the daemon full (8), or with only the
 	 * monitoring reserve left (16: /metrics, /healthz, /readyz only). */
 	long forced = flags & 8	   ? shipped->max_connections + FOD_HTTP_MONITOR_RESERVE
@@ -464,6 +452,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cl.fd >= 0)
 		close(cl.fd);
 	free(cl.in);
-	fod_gateway_set_draining(false);
+	fod_control_set_draining(false);
 	return 0;
 }
