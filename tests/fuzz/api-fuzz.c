@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "fuzz.h"
 #include "gen.h"
 #include "job.h"
 #include "log.h"

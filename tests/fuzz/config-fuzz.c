@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "gen.h"
 #include "log.h"
 #include "metrics.h"

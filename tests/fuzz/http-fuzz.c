@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "gateway.h"
 #include "gen.h"
 #include "http.h"
