@@ -22,10 +22,7 @@
 #ifndef FOD_JOB_H
 #define FOD_JOB_H
 
-#include <msgpack.h>
-#include <stdbool.h>
-
-#include "fanoutd/fanout.h"
+#include <stddef.h>
 
 /* Adds the job ops (job.open, job.cancel, jobs) to the admin socket's command table: 0 or -errno. */
 int fod_jobs_init(void);
