@@ -11,9 +11,7 @@
 
 #include "api.h"
 #include "apiconn.h"
-#include "gateway.h"
 #include "gen.h"
-#include "http.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"
@@ -30,6 +28,7 @@ static atomic_bool draining;
 static const char *config_path;
 static const struct fod_overrides *overrides;
 static bool verbose; /* -v: debug lines whatever log_level says */
+static const struct fod_control_http *http;
 static int64_t started_ns;
 static bool stopping, expired;
 static int64_t drain_until, expired_until;
@@ -45,6 +44,11 @@ static struct {
 	char *http_listen, *http_admin_listen, *api_socket, *api_mode, *api_group;
 	unsigned loops;
 } at_start;
+
+static long requests_in_flight(void)
+{
+	return http ? http->requests_in_flight() : 0;
+}
 
 bool fod_control_draining(void)
 {
@@ -72,7 +76,7 @@ void fod_control_notify(const char *what)
 	struct fod_gen *g = fod_gen_current();
 	sd_notifyf(0, "STATUS=%s; generation %lu; %ld connections; %ld requests in flight", what,
 		   g ? (unsigned long)g->id : 0UL, atomic_load(&fod_counters.http_connections_open),
-		   fod_gateway_in_flight());
+		   requests_in_flight());
 	fod_gen_unref(g);
 }
 
@@ -154,8 +158,8 @@ static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	(void)w;
 	(void)revents;
-	long left = fod_gateway_in_flight(), rows = fod_jobs_rows_in_flight();
-	long answering = fod_http_busy();
+	long left = requests_in_flight(), rows = fod_jobs_rows_in_flight();
+	long answering = http ? http->answering() : 0;
 	/* Cancelled jobs' last results and summaries are on their way to their clients too. */
 	bool unsent = fod_api_unsent() > 0;
 	bool busy = left > 0 || rows > 0 || answering > 0 || unsent;
@@ -166,7 +170,8 @@ static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 			 left, rows);
 		expired = true;
 		expired_until = now + EXPIRY_GRACE_NS;
-		fod_http_expire();
+		if (http)
+			http->expire();
 		fod_jobs_cancel_all(); /* rows left are cancelled, their results and summary sent */
 		return;
 	}
@@ -176,7 +181,8 @@ static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
 		log_warn("stopping with %ld requests, %ld HTTP answers and %ld job rows unfinished",
 			 left, answering, rows);
 	ev_timer_stop(ev, &drain_timer);
-	fod_http_close_all();
+	if (http)
+		http->close_all();
 	fod_loops_stop();
 }
 
@@ -191,8 +197,9 @@ void fod_control_shutdown(void)
 	drain_until = fo_now_ns() + (g ? g->drain_ns : 0);
 	fod_gen_unref(g);
 	log_notice("stopping: no new connections, draining %ld requests in flight",
-		   fod_gateway_in_flight());
-	fod_http_drain();
+		   requests_in_flight());
+	if (http)
+		http->drain();
 	fod_api_stop();
 	/* Jobs take no further task; their rows in flight drain like requests. */
 	fod_jobs_drain();
@@ -220,7 +227,7 @@ static void cmd_status(struct fod_api_conn *c, const msgpack_object *req)
 	fod_mp_kv_int(pk, "threads", ps.threads);
 	fod_mp_kv_int(pk, "rss_bytes", ps.rss_kib * 1024);
 	fod_mp_kv_int(pk, "connections", atomic_load(&fod_counters.http_connections_open));
-	fod_mp_kv_int(pk, "requests_in_flight", fod_gateway_in_flight());
+	fod_mp_kv_int(pk, "requests_in_flight", requests_in_flight());
 	fod_mp_kv_int(pk, "branches_in_flight", fo_live_branches());
 	fod_mp_kv_int(pk, "jobs", (long long)fod_jobs_open());
 	fod_mp_kv_int(pk, "rows_in_flight", fod_jobs_rows_in_flight());
@@ -246,7 +253,7 @@ static void cmd_drain(struct fod_api_conn *c, const msgpack_object *req)
 	msgpack_pack_map(pk, 3);
 	fod_mp_str(pk, "draining");
 	on ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-	fod_mp_kv_int(pk, "requests_in_flight", fod_gateway_in_flight());
+	fod_mp_kv_int(pk, "requests_in_flight", requests_in_flight());
 	fod_mp_kv_int(pk, "rows_in_flight", fod_jobs_rows_in_flight());
 	fod_api_reply(c, &r);
 }
@@ -289,8 +296,9 @@ static const struct fod_api_command control_commands[] = {
 /* ---- start and end */
 
 int fod_control_init(const char *path, const struct fod_overrides *ov, bool debug,
-		     const struct fod_gen *first)
+		     const struct fod_gen *first, const struct fod_control_http *hooks)
 {
+	http = hooks;
 	config_path = path;
 	overrides = ov;
 	verbose = debug;

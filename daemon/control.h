@@ -18,15 +18,29 @@ struct fod_gen;
 struct fod_overrides;
 
 /*
+ * What control.c asks of the HTTP side (http.c and the gateway), given by
+ * main.c: control.c does not link them, so the socket API, the job engine
+ * and control.c link without the HTTP server (tests/unit/api.test). Without
+ * it (NULL) there is no HTTP work to wait for.
+ */
+struct fod_control_http {
+	long (*requests_in_flight)(void); /* gateway units running */
+	long (*answering)(void);	  /* requests from first byte to last answer byte */
+	void (*drain)(void);		  /* stop accepting; answer what is in progress, then close */
+	void (*expire)(void);		  /* drain time over: what is in progress is answered 503 */
+	void (*close_all)(void);	  /* the loops stop: close every connection left */
+};
+
+/*
  * At start, once the first generation is built: where reloads read the
  * configuration (path and overrides are kept, not copied), whether -v forces
  * debug logging over log_level (applied now, and at every reload), and the
- * settings that apply only at start (a reload that changes one says so).
- * Registers the control ops in the admin socket's command table: 0 or
- * -errno.
+ * settings that apply only at start (a reload that changes one says so),
+ * and the HTTP side's hooks (kept, not copied). Registers the control ops in
+ * the admin socket's command table: 0 or -errno.
  */
 int fod_control_init(const char *config_path, const struct fod_overrides *ov, bool verbose,
-		     const struct fod_gen *first);
+		     const struct fod_gen *first, const struct fod_control_http *http);
 /* Frees what fod_control_init kept. */
 void fod_control_free(void);
 

@@ -24,6 +24,7 @@
 
 #include "api.h"
 #include "control.h"
+#include "gateway.h"
 #include "gen.h"
 #include "http.h"
 #include "job.h"
@@ -40,6 +41,15 @@ static struct fod_overrides overrides;
 static ev_signal sighup, sigterm, sigint, sigusr1;
 static bool verbose; /* -v: debug lines whatever log_level says */
 static ev_timer watchdog_timer;
+
+/* What a shutdown waits for and ends on the HTTP side. */
+static const struct fod_control_http http_work = {
+	.requests_in_flight = fod_gateway_in_flight,
+	.answering = fod_http_busy,
+	.drain = fod_http_drain,
+	.expire = fod_http_expire,
+	.close_all = fod_http_close_all,
+};
 
 static void on_sigusr1(struct ev_loop *ev, ev_signal *w, int revents)
 {
@@ -210,7 +220,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* Also sets the log level: -v's debug, or the generation's log_level. */
-	if (fod_control_init(config_path, &overrides, verbose, g) < 0 || fod_jobs_init() < 0) {
+	if (fod_control_init(config_path, &overrides, verbose, g, &http_work) < 0 || fod_jobs_init() < 0) {
 		fprintf(stderr, "<3>cannot register the admin socket's ops\n");
 		return 1;
 	}

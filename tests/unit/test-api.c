@@ -405,7 +405,7 @@ int main(void)
 				.api_mode = "", .api_group = "", .loops = 1,
 				.log_level = FO_LOG_ERR};
 	static struct fod_overrides ov;
-	if (fod_jobs_init() < 0 || fod_control_init("/nonexistent.conf", &ov, false, &first) < 0)
+	if (fod_jobs_init() < 0 || fod_control_init("/nonexistent.conf", &ov, false, &first, NULL) < 0)
 		return 1;
 	static const struct fo_test tests[] = {
 		FO_TEST(test_every_op_has_its_documented_level),
