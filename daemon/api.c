@@ -36,7 +36,7 @@ const char *fod_api_level_str(enum fod_api_level lv)
 
 struct fod_api_conn {
 	ev_io rio, wio;
-	ev_timer idle; /* no traffic and no job for the idle timeout: closed */
+	ev_timer idle; /* no traffic and no owner (a job) for the idle timeout: closed */
 	int fd;
 	enum fod_api_level level;
 	unsigned uid;
@@ -47,7 +47,7 @@ struct fod_api_conn {
 	bool close_after; /* close once the output is written */
 	bool peer_done;	  /* the peer will send nothing more */
 	bool processing, again;
-	bool hup_watched;    /* in hup_fd's set while its input is not read */
+	bool hup_watched; /* in hup_fd's set while its input is not read */
 	/* Installed by fod_api_take (job.open) until fod_api_release: frames go to them. */
 	const struct fod_api_conn_ops *ops;
 	void *owner;
@@ -331,8 +331,9 @@ static const struct fod_api_command api_commands[] = {
 
 /*
  * The command table: the socket's own ops first, then each subsystem's
- * list as it registered it (job.c's job ops, control.c's drain, reload and
- * shutdown). Filled at start, before the socket serves: read-only after.
+ * list as it registered it (job.c's job ops; control.c's status, drain,
+ * reload and shutdown). Filled at start, before the socket serves:
+ * read-only after.
  */
 #define MAX_COMMAND_LISTS 16
 static const struct fod_api_command *command_lists[MAX_COMMAND_LISTS] = {api_commands};
@@ -424,7 +425,7 @@ static void watch_hup(struct fod_api_conn *c, bool on)
 /*
  * The peer sends nothing more (can_reply: it still reads) or is gone: the
  * owner lets go, unless it keeps the connection to send what it still owes
- * (a closed job finishing its rows). A job left open is cancelled.
+ * (a closed job finishing its rows; job.c cancels one left open).
  */
 static void owner_peer_gone(struct fod_api_conn *c, bool can_reply)
 {

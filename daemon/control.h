@@ -26,9 +26,9 @@ struct fod_overrides;
 struct fod_control_http {
 	long (*requests_in_flight)(void); /* gateway units running */
 	long (*answering)(void);	  /* requests from first byte to last answer byte */
-	void (*drain)(void);		  /* stop accepting; answer what is in progress, then close */
-	void (*expire)(void);		  /* drain time over: what is in progress is answered 503 */
-	void (*close_all)(void);	  /* the loops stop: close every connection left */
+	void (*drain)(void);	 /* stop accepting; answer what is in progress, then close */
+	void (*expire)(void);	 /* drain time over: what is in progress is answered 503 */
+	void (*close_all)(void); /* the loops stop: close every connection left */
 };
 
 /*

@@ -745,7 +745,7 @@ static void job_frame(struct fod_job *j, const char *frame, size_t len)
 	j->feeding = false;
 }
 
-/* End of a pass over the connection's frames: rows read for other loops go to them, one batch each. */
+/* End of a pass over the frames read: rows for other loops go to them, one batch each. */
 static void job_flush(struct fod_job *j)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
@@ -807,7 +807,7 @@ static int job_alloc(struct fod_job *j)
 	return 0;
 }
 
-/* job.open: on success replies {job, ...} and returns the job bound to c; else replies the error. */
+/* job.open: replies {job, ...} and returns the job bound to c, or replies the error. */
 static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *req)
 {
 	char kind[128], pname[64];

@@ -220,7 +220,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* Also sets the log level: -v's debug, or the generation's log_level. */
-	if (fod_control_init(config_path, &overrides, verbose, g, &http_work) < 0 || fod_jobs_init() < 0) {
+	if (fod_control_init(config_path, &overrides, verbose, g, &http_work) < 0 ||
+	    fod_jobs_init() < 0) {
 		fprintf(stderr, "<3>cannot register the admin socket's ops\n");
 		return 1;
 	}

@@ -26,8 +26,8 @@
 /* ---- a client on the other end of a socketpair, the daemon's loop turned by hand */
 
 struct peer {
-	int fd;		  /* the client's end */
-	char buf[65536];  /* what the daemon sent, not yet taken */
+	int fd;		 /* the client's end */
+	char buf[65536]; /* what the daemon sent, not yet taken */
 	size_t len;
 	bool eof;
 };
@@ -401,11 +401,16 @@ int main(void)
 		return 1;
 	fod_loop_adopt(&fod_loops[0]);
 	/* What control.c keeps from the first generation: only its start-time settings. */
-	struct fod_gen first = {.http_listen = "", .http_admin_listen = "", .api_socket = "",
-				.api_mode = "", .api_group = "", .loops = 1,
+	struct fod_gen first = {.http_listen = "",
+				.http_admin_listen = "",
+				.api_socket = "",
+				.api_mode = "",
+				.api_group = "",
+				.loops = 1,
 				.log_level = FO_LOG_ERR};
 	static struct fod_overrides ov;
-	if (fod_jobs_init() < 0 || fod_control_init("/nonexistent.conf", &ov, false, &first, NULL) < 0)
+	if (fod_jobs_init() < 0 ||
+	    fod_control_init("/nonexistent.conf", &ov, false, &first, NULL) < 0)
 		return 1;
 	static const struct fo_test tests[] = {
 		FO_TEST(test_every_op_has_its_documented_level),
