@@ -17,33 +17,28 @@
 #include <unistd.h>
 
 #include "apiconn.h"
-#include "gateway.h"
-#include "job.h"
 #include "gen.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
-#include "procstat.h"
 
 /* Output waiting to be written beyond which a connection's input is not taken. */
 #define OUT_HIGH   (4u << 20)
 #define OUT_LOW	   (1u << 20)
 #define READ_CHUNK 65536
 
-/*
- * Each level may do what the ones below it may: users read; job submitters
- * (api.job_group) also run batch jobs, which take limiter capacity and so
- * are not for every reader; operators also change limits, drain and cancel
- * jobs; admins also reload and shut down.
- */
-enum level { LEVEL_USER, LEVEL_JOB, LEVEL_OPERATOR, LEVEL_ADMIN };
 static const char *const level_names[] = {"user", "job", "operator", "admin"};
+
+const char *fod_api_level_str(enum fod_api_level lv)
+{
+	return (unsigned)lv < sizeof(level_names) / sizeof(level_names[0]) ? level_names[lv] : "?";
+}
 
 struct fod_api_conn {
 	ev_io rio, wio;
-	ev_timer idle; /* no traffic and no job for the idle timeout: closed */
+	ev_timer idle; /* no traffic and no owner (a job) for the idle timeout: closed */
 	int fd;
-	enum level level;
+	enum fod_api_level level;
 	unsigned uid;
 	char *in;
 	size_t in_len, in_cap;
@@ -52,8 +47,10 @@ struct fod_api_conn {
 	bool close_after; /* close once the output is written */
 	bool peer_done;	  /* the peer will send nothing more */
 	bool processing, again;
-	bool hup_watched;    /* in hup_fd's set while its input is not read */
-	struct fod_job *job; /* bound by job.open until its summary */
+	bool hup_watched; /* in hup_fd's set while its input is not read */
+	/* Installed by fod_api_take (job.open) until fod_api_release: frames go to them. */
+	const struct fod_api_conn_ops *ops;
+	void *owner;
 };
 
 /* Bytes queued on every connection and not yet written: a shutdown waits for them. */
@@ -66,7 +63,6 @@ static ino_t listen_ino;
 static ev_io accept_io;
 static ev_timer accept_pause; /* out of descriptors: accepting resumes after it */
 static bool accept_paused;
-static int64_t started_ns;
 static long nconns;
 
 /*
@@ -140,34 +136,6 @@ unsigned fod_api_peer_uid(const struct fod_api_conn *c)
 }
 
 /* ---- commands */
-
-static void cmd_status(struct fod_api_conn *c, const msgpack_object *req)
-{
-	(void)req;
-	struct fod_gen *g = fod_gen_current();
-	struct procstat ps;
-	procstat_read(&ps);
-	struct fod_reply r;
-	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "ok");
-	msgpack_pack_map(pk, 14);
-	fod_mp_kv_str(pk, "version", PACKAGE_VERSION);
-	fod_mp_kv_int(pk, "generation", g ? (long long)g->id : 0);
-	fod_mp_kv_str(pk, "config", g ? g->path : "");
-	fod_mp_kv_int(pk, "uptime_s", (fo_now_ns() - started_ns) / FO_SEC);
-	fod_mp_kv_int(pk, "loops", fod_nloops);
-	fod_mp_kv_int(pk, "pool_threads", g ? g->pool_threads : 0);
-	fod_mp_kv_int(pk, "threads", ps.threads);
-	fod_mp_kv_int(pk, "rss_bytes", ps.rss_kib * 1024);
-	fod_mp_kv_int(pk, "connections", atomic_load(&fod_counters.http_connections_open));
-	fod_mp_kv_int(pk, "requests_in_flight", fod_gateway_in_flight());
-	fod_mp_kv_int(pk, "branches_in_flight", fo_live_branches());
-	fod_mp_kv_int(pk, "jobs", (long long)fod_jobs_open());
-	fod_mp_kv_int(pk, "rows_in_flight", fod_jobs_rows_in_flight());
-	fod_mp_str(pk, "draining");
-	fod_gateway_draining() ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-	fod_api_reply(c, &r);
-	fod_gen_unref(g);
-}
 
 static void cmd_stats(struct fod_api_conn *c, const msgpack_object *req)
 {
@@ -314,33 +282,6 @@ static void cmd_limit_set(struct fod_api_conn *c, const msgpack_object *req)
 	fod_gen_unref(g);
 }
 
-static void cmd_reload(struct fod_api_conn *c, const msgpack_object *req)
-{
-	(void)req;
-	char err[1024];
-	if (fod_reload(err, sizeof(err)) < 0) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "%s", err);
-		return;
-	}
-	struct fod_gen *g = fod_gen_current();
-	struct fod_reply r;
-	/* err: the start-only settings the new configuration changes, if any. */
-	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, err[0] ? err : "reloaded");
-	msgpack_pack_map(pk, err[0] ? 2 : 1);
-	fod_mp_kv_int(pk, "generation", (long long)g->id);
-	if (err[0])
-		fod_mp_kv_str(pk, "note", err);
-	fod_api_reply(c, &r);
-	fod_gen_unref(g);
-}
-
-static void cmd_shutdown(struct fod_api_conn *c, const msgpack_object *req)
-{
-	(void)req;
-	fod_api_error(c, FOD_ST_OK, "stopping");
-	fod_shutdown();
-}
-
 /* Raw histograms and outcome counts per branch: `fanoutctl top` turns deltas into rates and p99. */
 static void cmd_branches(struct fod_api_conn *c, const msgpack_object *req)
 {
@@ -378,74 +319,54 @@ static void cmd_branches(struct fod_api_conn *c, const msgpack_object *req)
 	fod_api_reply(c, &r);
 }
 
-static void cmd_jobs(struct fod_api_conn *c, const msgpack_object *req)
-{
-	(void)req;
-	struct fod_reply r;
-	fod_jobs_pack(fod_reply_begin(&r, FOD_ST_OK, "ok"));
-	fod_api_reply(c, &r);
-}
-
-static void cmd_job_open(struct fod_api_conn *c, const msgpack_object *req)
-{
-	c->job = fod_job_open(c, req); /* replies either way */
-}
-
-static void cmd_job_cancel(struct fod_api_conn *c, const msgpack_object *req)
-{
-	uint64_t id = 0;
-	if (fod_mp_arg_uint(req, "job", 1, UINT64_MAX, &id) != 1) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "'job' (a job id) is required");
-		return;
-	}
-	if (fod_job_cancel(id) < 0) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "no job %llu", (unsigned long long)id);
-		return;
-	}
-	log_notice("job %llu cancelled over the API", (unsigned long long)id);
-	fod_api_error(c, FOD_ST_OK, "job %llu cancelled", (unsigned long long)id);
-}
-
-static void cmd_drain(struct fod_api_conn *c, const msgpack_object *req)
-{
-	bool on = true;
-	if (fod_mp_arg_bool(req, "enable", &on) < 0) {
-		fod_api_error(c, FOD_ST_BAD_REQUEST, "'enable' must be a boolean");
-		return;
-	}
-	if (on != fod_gateway_draining())
-		log_notice("%s over the API", on ? "draining: refusing new requests and jobs"
-						 : "drain ended: serving again");
-	fod_gateway_set_draining(on);
-	struct fod_reply r;
-	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, on ? "draining" : "serving");
-	msgpack_pack_map(pk, 3);
-	fod_mp_str(pk, "draining");
-	on ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-	fod_mp_kv_int(pk, "requests_in_flight", fod_gateway_in_flight());
-	fod_mp_kv_int(pk, "rows_in_flight", fod_jobs_rows_in_flight());
-	fod_api_reply(c, &r);
-}
-
-static const struct command {
-	const char *op;
-	enum level level;
-	void (*fn)(struct fod_api_conn *c, const msgpack_object *req);
-} commands[] = {
-	{"status", LEVEL_USER, cmd_status},
-	{"stats", LEVEL_USER, cmd_stats},
-	{"modules", LEVEL_USER, cmd_modules},
-	{"limits", LEVEL_USER, cmd_limits},
-	{"limit.get", LEVEL_USER, cmd_limit_get},
-	{"jobs", LEVEL_USER, cmd_jobs},
-	{"branches", LEVEL_USER, cmd_branches},
-	{"job.open", LEVEL_JOB, cmd_job_open},
-	{"limit.set", LEVEL_OPERATOR, cmd_limit_set},
-	{"job.cancel", LEVEL_OPERATOR, cmd_job_cancel},
-	{"drain", LEVEL_OPERATOR, cmd_drain},
-	{"reload", LEVEL_ADMIN, cmd_reload},
-	{"shutdown", LEVEL_ADMIN, cmd_shutdown},
+static const struct fod_api_command api_commands[] = {
+	{"stats", FOD_LEVEL_USER, cmd_stats},
+	{"modules", FOD_LEVEL_USER, cmd_modules},
+	{"limits", FOD_LEVEL_USER, cmd_limits},
+	{"limit.get", FOD_LEVEL_USER, cmd_limit_get},
+	{"branches", FOD_LEVEL_USER, cmd_branches},
+	{"limit.set", FOD_LEVEL_OPERATOR, cmd_limit_set},
+	{NULL, 0, NULL},
 };
+
+/*
+ * The command table: the socket's own ops first, then each subsystem's
+ * list as it registered it (job.c's job ops; control.c's status, drain,
+ * reload and shutdown). Filled at start, before the socket serves:
+ * read-only after.
+ */
+#define MAX_COMMAND_LISTS 16
+static const struct fod_api_command *command_lists[MAX_COMMAND_LISTS] = {api_commands};
+static size_t ncommand_lists = 1;
+
+const struct fod_api_command *fod_api_command(const char *op)
+{
+	for (size_t i = 0; i < ncommand_lists; i++)
+		for (const struct fod_api_command *cmd = command_lists[i]; cmd->op; cmd++)
+			if (strcmp(cmd->op, op) == 0)
+				return cmd;
+	return NULL;
+}
+
+void fod_api_each_command(void (*fn)(const struct fod_api_command *cmd, void *arg), void *arg)
+{
+	for (size_t i = 0; i < ncommand_lists; i++)
+		for (const struct fod_api_command *cmd = command_lists[i]; cmd->op; cmd++)
+			fn(cmd, arg);
+}
+
+int fod_api_register(const struct fod_api_command *cmds)
+{
+	for (const struct fod_api_command *cmd = cmds; cmd->op; cmd++)
+		if (fod_api_command(cmd->op)) {
+			log_err("admin socket: op '%s' is registered twice", cmd->op);
+			return -EEXIST;
+		}
+	if (ncommand_lists == MAX_COMMAND_LISTS)
+		return -ENOSPC;
+	command_lists[ncommand_lists++] = cmds;
+	return 0;
+}
 
 static void dispatch(struct fod_api_conn *c, const char *frame, size_t len)
 {
@@ -477,16 +398,13 @@ static void dispatch(struct fod_api_conn *c, const char *frame, size_t len)
 			      "'op' (a string of at most %zu bytes) is required: %s",
 			      sizeof(op) - 1, fod_mp_str_problem(have_op));
 	} else {
-		const struct command *cmd = NULL;
-		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-			if (strcmp(commands[i].op, op) == 0)
-				cmd = &commands[i];
+		const struct fod_api_command *cmd = fod_api_command(op);
 		if (!cmd)
 			fod_api_error(c, FOD_ST_UNKNOWN_OP, "unknown op '%s'", op);
 		else if (c->level < cmd->level)
 			fod_api_error(c, FOD_ST_FORBIDDEN,
 				      "'%s' needs the %s level; this peer has %s", op,
-				      level_names[cmd->level], level_names[c->level]);
+				      fod_api_level_str(cmd->level), fod_api_level_str(c->level));
 		else
 			cmd->fn(c, &u.data);
 	}
@@ -504,11 +422,23 @@ static void watch_hup(struct fod_api_conn *c, bool on)
 		c->hup_watched = on;
 }
 
+/*
+ * The peer sends nothing more (can_reply: it still reads) or is gone: the
+ * owner lets go, unless it keeps the connection to send what it still owes
+ * (a closed job finishing its rows; job.c cancels one left open).
+ */
+static void owner_peer_gone(struct fod_api_conn *c, bool can_reply)
+{
+	if (c->ops && !c->ops->peer_gone(c->owner, can_reply)) {
+		c->ops = NULL;
+		c->owner = NULL;
+	}
+}
+
 static void conn_close(struct fod_api_conn *c)
 {
 	unsent -= backlog(c);
-	if (c->job)
-		fod_job_detach(c->job); /* cancels what the client left in flight */
+	owner_peer_gone(c, false); /* cancels what the client left in flight */
 	watch_hup(c, false);
 	ev_io_stop(fod_loops[0].ev, &c->rio);
 	ev_io_stop(fod_loops[0].ev, &c->wio);
@@ -524,7 +454,7 @@ static void conn_close(struct fod_api_conn *c)
 static void update_reading(struct fod_api_conn *c)
 {
 	bool want = !c->close_after && !c->peer_done && backlog(c) < OUT_HIGH &&
-		    (!c->job || fod_job_has_room(c->job));
+		    (!c->ops || c->ops->has_room(c->owner));
 	if (want)
 		ev_io_start(fod_loops[0].ev, &c->rio);
 	else
@@ -551,7 +481,7 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	if (r == 1) {
 		ev_io_stop(ev, w);
 		c->out_len = c->out_pos = 0;
-		if (c->close_after && !c->job) {
+		if (c->close_after && !c->ops) {
 			conn_close(c);
 			return;
 		}
@@ -585,10 +515,10 @@ static void process_input(struct fod_api_conn *c)
 			}
 			if (c->in_len - pos < 4 + (size_t)len)
 				break;
-			if (c->job) {
-				if (!fod_job_has_room(c->job))
+			if (c->ops) {
+				if (!c->ops->has_room(c->owner))
 					break;
-				fod_job_frame(c->job, c->in + pos + 4, len);
+				c->ops->frame(c->owner, c->in + pos + 4, len);
 			} else {
 				dispatch(c, c->in + pos + 4, len);
 			}
@@ -596,14 +526,15 @@ static void process_input(struct fod_api_conn *c)
 		}
 		memmove(c->in, c->in + pos, c->in_len - pos);
 		c->in_len -= pos;
-		if (c->job)
-			fod_job_flush(c->job);
+		if (c->ops)
+			c->ops->flush(c->owner);
 	} while (c->again);
 	c->processing = false;
-	if (c->close_after && c->job) {
+	if (c->close_after && c->ops) {
 		/* An unframeable stream mid-job: the job goes with the connection. */
-		fod_job_detach(c->job);
-		c->job = NULL;
+		c->ops->peer_gone(c->owner, false);
+		c->ops = NULL;
+		c->owner = NULL;
 	}
 	update_reading(c);
 	if (c->close_after)
@@ -620,9 +551,16 @@ void fod_api_kick(struct fod_api_conn *c)
 	process_input(c);
 }
 
-void fod_api_job_ended(struct fod_api_conn *c, bool close)
+void fod_api_take(struct fod_api_conn *c, const struct fod_api_conn_ops *ops, void *owner)
 {
-	c->job = NULL;
+	c->ops = ops;
+	c->owner = owner;
+}
+
+void fod_api_release(struct fod_api_conn *c, bool close)
+{
+	c->ops = NULL;
+	c->owner = NULL;
 	if (close || c->peer_done) {
 		c->close_after = true;
 		ev_io_start(fod_loops[0].ev, &c->wio);
@@ -655,13 +593,10 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
 		 * summary; one it left open is abandoned: its rows are cancelled.
 		 */
 		c->peer_done = true;
-		if (c->job && !fod_job_closed(c->job)) {
-			fod_job_detach(c->job);
-			c->job = NULL;
-		}
-		c->close_after = !c->job;
+		owner_peer_gone(c, true);
+		c->close_after = !c->ops;
 		update_reading(c);
-		if (backlog(c) == 0 && !c->job)
+		if (backlog(c) == 0 && !c->ops)
 			conn_close(c);
 		return;
 	}
@@ -678,7 +613,7 @@ static void on_idle(struct ev_loop *ev, ev_timer *w, int revents)
 	(void)revents;
 	struct fod_api_conn *c =
 		(struct fod_api_conn *)((char *)w - offsetof(struct fod_api_conn, idle));
-	if (c->job) {
+	if (c->ops) {
 		ev_timer_again(ev, w); /* a job's rows are bounded by their route's budget */
 		return;
 	}
@@ -695,7 +630,7 @@ static void on_hup(struct ev_loop *ev, ev_io *w, int revents)
 	int n = epoll_wait(w->fd, evs, 64, 0);
 	for (int i = 0; i < n; i++) {
 		struct fod_api_conn *c = evs[i].data.ptr;
-		if (c->job)
+		if (c->ops)
 			log_info("admin connection (uid %u) closed with its job running: "
 				 "cancelling its rows",
 				 c->uid);
@@ -725,25 +660,25 @@ static bool in_group(uid_t uid, gid_t gid, const char *group)
 	return false;
 }
 
-static enum level peer_level(int fd, unsigned *uid)
+static enum fod_api_level peer_level(int fd, unsigned *uid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	*uid = (unsigned)-1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return LEVEL_USER;
+		return FOD_LEVEL_USER;
 	*uid = cred.uid;
 	/* root, and the daemon's own user (ExecReload under DynamicUser), administer it. */
 	if (cred.uid == 0 || cred.uid == geteuid())
-		return LEVEL_ADMIN;
+		return FOD_LEVEL_ADMIN;
 	struct fod_gen *g = fod_gen_current();
-	enum level lv = LEVEL_USER;
+	enum fod_api_level lv = FOD_LEVEL_USER;
 	if (g && in_group(cred.uid, cred.gid, g->api_admin_group))
-		lv = LEVEL_ADMIN;
+		lv = FOD_LEVEL_ADMIN;
 	else if (g && in_group(cred.uid, cred.gid, g->api_operator_group))
-		lv = LEVEL_OPERATOR;
+		lv = FOD_LEVEL_OPERATOR;
 	else if (g && in_group(cred.uid, cred.gid, g->api_job_group))
-		lv = LEVEL_JOB;
+		lv = FOD_LEVEL_JOB;
 	fod_gen_unref(g);
 	return lv;
 }
@@ -767,6 +702,26 @@ static void refuse(int fd, long max)
 	}
 	msgpack_sbuffer_destroy(&r.buf);
 	close(fd);
+}
+
+/* A connection on fd (not yet watched) at a level, or NULL. */
+static struct fod_api_conn *conn_new(int fd, enum fod_api_level level)
+{
+	struct fod_api_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	struct fod_gen *g = fod_gen_current();
+	double idle_s = g ? (double)g->api_idle_timeout_ns / 1e9 : 60.;
+	fod_gen_unref(g);
+	nconns++;
+	c->fd = fd;
+	c->level = level;
+	c->uid = (unsigned)-1;
+	ev_io_init(&c->rio, on_read, fd, EV_READ);
+	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+	ev_init(&c->idle, on_idle);
+	c->idle.repeat = idle_s;
+	return c;
 }
 
 static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
@@ -804,23 +759,28 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		accept_paused = false;
 		struct fod_gen *g = fod_gen_current();
 		long max = g ? g->api_max_connections : 1;
-		double idle_s = g ? (double)g->api_idle_timeout_ns / 1e9 : 60.;
 		fod_gen_unref(g);
-		struct fod_api_conn *c = nconns < max ? calloc(1, sizeof(*c)) : NULL;
+		unsigned uid;
+		enum fod_api_level lv = nconns < max ? peer_level(fd, &uid) : FOD_LEVEL_USER;
+		struct fod_api_conn *c = nconns < max ? conn_new(fd, lv) : NULL;
 		if (!c) {
 			refuse(fd, max);
 			continue;
 		}
-		nconns++;
-		c->fd = fd;
-		c->level = peer_level(fd, &c->uid);
-		ev_io_init(&c->rio, on_read, fd, EV_READ);
-		ev_io_init(&c->wio, on_write, fd, EV_WRITE);
-		ev_init(&c->idle, on_idle);
-		c->idle.repeat = idle_s;
+		c->uid = uid;
 		ev_timer_again(ev, &c->idle);
 		ev_io_start(ev, &c->rio);
 	}
+}
+
+int fod_api_serve(int fd, enum fod_api_level level)
+{
+	struct fod_api_conn *c = conn_new(fd, level);
+	if (!c)
+		return -ENOMEM;
+	ev_timer_again(fod_loops[0].ev, &c->idle);
+	ev_io_start(fod_loops[0].ev, &c->rio);
+	return 0;
 }
 
 #ifdef FOD_FUZZING
@@ -830,13 +790,7 @@ void fod_api_fuzz_feed(const char *data, size_t len)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return;
-	struct fod_api_conn *c = calloc(1, sizeof(*c));
-	c->fd = sv[0];
-	c->level = LEVEL_ADMIN;
-	nconns++;
-	ev_init(&c->idle, on_idle);
-	ev_io_init(&c->rio, on_read, sv[0], EV_READ);
-	ev_io_init(&c->wio, on_write, sv[0], EV_WRITE);
+	struct fod_api_conn *c = conn_new(sv[0], FOD_LEVEL_ADMIN);
 	c->in = malloc(len + 1);
 	memcpy(c->in, data, len);
 	c->in_len = len;
@@ -925,7 +879,6 @@ int fod_api_listen(const char *path, const char *mode, const char *group)
 
 void fod_api_start(int fd)
 {
-	started_ns = fo_now_ns();
 	listen_fd = fd;
 	ev_io_init(&accept_io, on_accept, fd, EV_READ);
 	ev_io_start(fod_loops[0].ev, &accept_io);

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "gateway.h"
+#include "control.h"
 #include "gen.h"
 #include "http.h"
 #include "metrics.h"
@@ -63,7 +63,7 @@ static int serve_readyz(struct fod_conn *c, struct fod_loop *l, const struct fod
 	struct fod_gen *g = fod_gen_current();
 	char body[512];
 	int n = 0;
-	if (fod_gateway_draining())
+	if (fod_control_draining())
 		n = snprintf(body, sizeof(body),
 			     "{\"status\":\"not ready\",\"reason\":\"draining\"}\n");
 	for (size_t i = 0; g && !n && i < g->nroutes; i++) {

@@ -9,27 +9,17 @@
 #include <time.h>
 
 #include "call.h"
+#include "control.h"
 #include "gen.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
 
 static atomic_long in_flight;
-static atomic_bool draining;
 
 long fod_gateway_in_flight(void)
 {
 	return atomic_load(&in_flight);
-}
-
-bool fod_gateway_draining(void)
-{
-	return atomic_load(&draining);
-}
-
-void fod_gateway_set_draining(bool on)
-{
-	atomic_store(&draining, on);
 }
 
 struct request {
@@ -412,7 +402,7 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 	struct fod_route *rt = g ? fod_gen_route_http(g, req->path, &rest) : NULL;
 	if (!rt) {
 		fod_gen_unref(g);
-		if (fod_gateway_draining())
+		if (fod_control_draining())
 			fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
 					 "{\"error\":\"draining\"}\n", 21);
 		else
@@ -422,7 +412,7 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 	/* From here the answer is the route's, in its counters and its access log. */
 	if (rt->metrics)
 		fod_http_count_as(c, rt->metrics->responses);
-	if (fod_gateway_draining()) {
+	if (fod_control_draining()) {
 		access_log(rt, NULL, 503, 0, NULL, req->request_id);
 		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
 				 "{\"error\":\"draining\"}\n", 21);

@@ -18,8 +18,5 @@ struct fod_loop;
 int fod_gateway_register(void);
 /* Units still running (drain waits for 0). */
 long fod_gateway_in_flight(void);
-/* Operator drain (`fanoutctl drain`): new requests and jobs are refused with 503 / busy. */
-bool fod_gateway_draining(void);
-void fod_gateway_set_draining(bool on);
 
 #endif

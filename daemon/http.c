@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "control.h"
 #include "gen.h"
 #include "log.h"
 #include "loop.h"

@@ -10,7 +10,7 @@
 
 #include "apiconn.h"
 #include "call.h"
-#include "gateway.h"
+#include "control.h"
 #include "gen.h"
 #include "log.h"
 #include "loop.h"
@@ -149,7 +149,8 @@ struct fod_job {
 static struct fod_job *jobs; /* loop 0 only */
 static uint64_t last_id;
 static long rows_in_flight;
-static bool shutting_down;
+
+static bool job_has_room(const struct fod_job *j);
 
 /* The first early ending is the one reported; job.close counts only when nothing cut the job. */
 static void job_ended_by(struct fod_job *j, enum job_ending e)
@@ -303,7 +304,7 @@ static void job_end(struct fod_job *j)
 		struct fod_api_conn *c = j->conn;
 		bool close = j->early;
 		job_free(j);
-		fod_api_job_ended(c, close);
+		fod_api_release(c, close);
 	} else {
 		job_free(j);
 	}
@@ -435,7 +436,7 @@ static void row_settled(struct fod_job *j, struct row *r)
 		j->end_due |= job_finished(j); /* the batch's caller ends it */
 	else if (job_finished(j))
 		job_end(j);
-	else if (!j->feeding && j->conn && fod_job_has_room(j))
+	else if (!j->feeding && j->conn && job_has_room(j))
 		fod_api_kick(j->conn);
 }
 
@@ -544,7 +545,7 @@ static void rows_back(struct fod_task *t)
 	j->settling = false;
 	if (j->end_due || job_finished(j))
 		job_end(j);
-	else if (!j->feeding && j->conn && fod_job_has_room(j))
+	else if (!j->feeding && j->conn && job_has_room(j))
 		fod_api_kick(j->conn);
 }
 
@@ -589,15 +590,11 @@ static void rows_to_start(struct fod_task *t)
 
 /* ---- rows */
 
-bool fod_job_has_room(const struct fod_job *j)
+/* Whether the job takes another frame now (room in its window, not closing). */
+static bool job_has_room(const struct fod_job *j)
 {
 	return !j->closing && !j->cancelled && !j->draining && j->in_flight < j->limit &&
 	       j->held < j->window && (j->held == 0 || j->held_bytes < MAX_HELD_BYTES);
-}
-
-bool fod_job_closed(const struct fod_job *j)
-{
-	return j->closing || j->cancelled;
 }
 
 /* A slot's first use: its pages become resident now, not at job.open. */
@@ -671,7 +668,7 @@ static void row_start(struct fod_job *j, uint64_t id, const void *payload, size_
 	r->engine = &fod_loops[j->rows_in % fod_nloops];
 	r->unit = NULL;
 	if (r->engine != j->loop) {
-		/* queued here; fod_job_flush() hands each loop its batch */
+		/* queued here; job_flush() hands each loop its batch */
 		chain_push(&j->outgoing[r->engine->index], r);
 		return;
 	}
@@ -690,7 +687,8 @@ static void reject(struct fod_job *j, const char *why)
 			      (unsigned long long)(j->rows_in + j->rejected), why);
 }
 
-void fod_job_frame(struct fod_job *j, const char *frame, size_t len)
+/* One frame on the job's connection: a task, or {op: "job.close"}. */
+static void job_frame(struct fod_job *j, const char *frame, size_t len)
 {
 	msgpack_object o;
 	size_t off = 0;
@@ -747,7 +745,8 @@ void fod_job_frame(struct fod_job *j, const char *frame, size_t len)
 	j->feeding = false;
 }
 
-void fod_job_flush(struct fod_job *j)
+/* End of a pass over the frames read: rows for other loops go to them, one batch each. */
+static void job_flush(struct fod_job *j)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
 		struct chain *o = &j->outgoing[i];
@@ -808,15 +807,16 @@ static int job_alloc(struct fod_job *j)
 	return 0;
 }
 
-struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
+/* job.open: replies {job, ...} and returns the job bound to c, or replies the error. */
+static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *req)
 {
 	char kind[128], pname[64];
 	uint64_t limit = DEFAULT_LIMIT, window = 0;
 	bool ordered = false;
-	if (fod_gateway_draining() || shutting_down) {
+	if (fod_control_draining() || fod_control_stopping()) {
 		fod_api_error(c, FOD_ST_BUSY,
-			      shutting_down ? "shutting down: no new jobs"
-					    : "draining: no new jobs");
+			      fod_control_stopping() ? "shutting down: no new jobs"
+						     : "draining: no new jobs");
 		return NULL;
 	}
 	int have_kind = fod_mp_arg_str(req, "kind", kind, sizeof(kind));
@@ -920,7 +920,8 @@ struct fod_job *fod_job_open(struct fod_api_conn *c, const msgpack_object *req)
 
 /* ---- control */
 
-void fod_job_detach(struct fod_job *j)
+/* The connection is gone: cancel every row; the job frees itself when they have ended. */
+static void job_detach(struct fod_job *j)
 {
 	j->conn = NULL;
 	job_ended_by(j, END_DISCONNECT);
@@ -940,7 +941,8 @@ static void job_cancel(struct fod_job *j, enum fo_cause cause)
 		job_end(j);
 }
 
-int fod_job_cancel(uint64_t id)
+/* job.cancel: 0, or -ENOENT. The job's client gets the summary with status cancelled. */
+static int job_cancel_id(uint64_t id)
 {
 	for (struct fod_job *j = jobs; j; j = j->next)
 		if (j->id == id) {
@@ -968,7 +970,6 @@ void fod_jobs_cancel_all(void)
  */
 void fod_jobs_drain(void)
 {
-	shutting_down = true;
 	struct fod_job *j = jobs;
 	while (j) {
 		struct fod_job *next = j->next; /* j may be freed */
@@ -981,7 +982,8 @@ void fod_jobs_drain(void)
 	}
 }
 
-void fod_jobs_pack(msgpack_packer *pk)
+/* The `jobs` op: an array of every open job. */
+static void jobs_pack(msgpack_packer *pk)
 {
 	size_t n = fod_jobs_open();
 	msgpack_pack_array(pk, n);
@@ -1024,4 +1026,84 @@ size_t fod_jobs_open(void)
 	for (struct fod_job *j = jobs; j; j = j->next)
 		n++;
 	return n;
+}
+
+/* ---- the connection's handlers, and the job ops in the admin socket's command table */
+
+static void conn_frame(void *owner, const char *frame, size_t len)
+{
+	job_frame(owner, frame, len);
+}
+
+static void conn_flush(void *owner)
+{
+	job_flush(owner);
+}
+
+static bool conn_has_room(const void *owner)
+{
+	return job_has_room(owner);
+}
+
+/*
+ * The client sends nothing more: a job it closed keeps running to its
+ * summary (and keeps the connection for it); one it left open, or whose
+ * connection is going, is abandoned: its rows are cancelled.
+ */
+static bool conn_peer_gone(void *owner, bool can_reply)
+{
+	struct fod_job *j = owner;
+	if (can_reply && (j->closing || j->cancelled))
+		return true;
+	job_detach(j);
+	return false;
+}
+
+static const struct fod_api_conn_ops job_conn_ops = {
+	.frame = conn_frame,
+	.flush = conn_flush,
+	.has_room = conn_has_room,
+	.peer_gone = conn_peer_gone,
+};
+
+static void cmd_job_open(struct fod_api_conn *c, const msgpack_object *req)
+{
+	struct fod_job *j = job_open(c, req); /* replies either way */
+	if (j)
+		fod_api_take(c, &job_conn_ops, j);
+}
+
+static void cmd_job_cancel(struct fod_api_conn *c, const msgpack_object *req)
+{
+	uint64_t id = 0;
+	if (fod_mp_arg_uint(req, "job", 1, UINT64_MAX, &id) != 1) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST, "'job' (a job id) is required");
+		return;
+	}
+	if (job_cancel_id(id) < 0) {
+		fod_api_error(c, FOD_ST_BAD_REQUEST, "no job %llu", (unsigned long long)id);
+		return;
+	}
+	log_notice("job %llu cancelled over the API", (unsigned long long)id);
+	fod_api_error(c, FOD_ST_OK, "job %llu cancelled", (unsigned long long)id);
+}
+
+static void cmd_jobs(struct fod_api_conn *c, const msgpack_object *req)
+{
+	(void)req;
+	struct fod_reply r;
+	jobs_pack(fod_reply_begin(&r, FOD_ST_OK, "ok"));
+	fod_api_reply(c, &r);
+}
+
+static const struct fod_api_command job_commands[] = {
+	{"jobs", FOD_LEVEL_USER, cmd_jobs},
+	{"job.open", FOD_LEVEL_JOB, cmd_job_open},
+	{"job.cancel", FOD_LEVEL_OPERATOR, cmd_job_cancel},
+	{NULL, 0, NULL},
+};
+
+int fod_jobs_init(void)
+{
+	return fod_api_register(job_commands);
 }

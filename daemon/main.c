@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "control.h"
 #include "endpoints.h"
 #include "gateway.h"
 #include "gen.h"
@@ -41,112 +42,16 @@ static const char *config_path = FOD_SYSCONFDIR "/fanoutd.conf";
 static struct fod_overrides overrides;
 static ev_signal sighup, sigterm, sigint, sigusr1;
 static bool verbose; /* -v: debug lines whatever log_level says */
-static ev_timer drain_timer, watchdog_timer;
-static int64_t drain_until, expired_until;
-static bool stopping, expired;
+static ev_timer watchdog_timer;
 
-/* After the drain time, the 503s that replace unfinished answers get this long to be sent. */
-#define EXPIRY_GRACE_NS (1 * FO_SEC)
-
-static void notify_status(const char *what)
-{
-	struct fod_gen *g = fod_gen_current();
-	sd_notifyf(0, "STATUS=%s; generation %lu; %ld connections; %ld requests in flight", what,
-		   g ? (unsigned long)g->id : 0UL, atomic_load(&fod_counters.http_connections_open),
-		   fod_gateway_in_flight());
-	fod_gen_unref(g);
-}
-
-/* The generation's log_level, unless -v asked for everything. */
-static void apply_log_level(const struct fod_gen *g)
-{
-	fod_log_set_level(verbose ? FO_LOG_DEBUG : g->log_level);
-}
-
-/*
- * What the daemon set up from its first generation and keeps until it
- * stops: the listener, the admin socket (its path, mode and group) and the
- * event loops. A reload that changes one says so, every time it differs
- * from what runs, rather than ignore it silently.
- */
-static struct {
-	char *http_listen, *http_admin_listen, *api_socket, *api_mode, *api_group;
-	unsigned loops;
-} at_start;
-
-static void remember_start(const struct fod_gen *g)
-{
-	at_start.http_listen = strdup(g->http_listen);
-	at_start.http_admin_listen = strdup(g->http_admin_listen);
-	at_start.api_socket = strdup(g->api_socket);
-	at_start.api_mode = strdup(g->api_mode);
-	at_start.api_group = strdup(g->api_group);
-	at_start.loops = g->loops;
-}
-
-static bool differs(const char *started, const char *now)
-{
-	return !started || strcmp(started, now) != 0;
-}
-
-/* "changed but applies only at start: api.mode, workers.loops", or "" when none is. */
-static void start_only_changes(const struct fod_gen *g, char *out, size_t len)
-{
-	const struct {
-		const char *name;
-		bool changed;
-	} settings[] = {
-		{"http.listen", differs(at_start.http_listen, g->http_listen)},
-		{"http.admin_listen", differs(at_start.http_admin_listen, g->http_admin_listen)},
-		{"api.socket", differs(at_start.api_socket, g->api_socket)},
-		{"api.mode", differs(at_start.api_mode, g->api_mode)},
-		{"api.group", differs(at_start.api_group, g->api_group)},
-		{"workers.loops", at_start.loops != g->loops},
-	};
-	size_t n = 0;
-	out[0] = '\0';
-	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]) && n < len; i++)
-		if (settings[i].changed)
-			n += (size_t)snprintf(
-				out + n, len - n, "%s%s",
-				n ? ", " : "changed but applies only at start: ", settings[i].name);
-}
-
-int fod_reload(char *err, size_t errlen)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-		   (unsigned long long)ts.tv_sec * 1000000ULL +
-			   (unsigned long long)ts.tv_nsec / 1000);
-	log_debug("reload: reading %s", config_path);
-	struct fod_gen *g = fod_gen_build(config_path, &overrides, err, errlen);
-	if (!g) {
-		fod_metrics_reload_result(false);
-		log_err("reload refused, keeping the running configuration: %s", err);
-	} else {
-		log_debug("reload: built generation %lu (%zu routes, %zu limiters), swapping it in",
-			  (unsigned long)g->id, g->nroutes, g->nlimiters);
-		struct fod_gen *old = fod_gen_current();
-		/* On success err carries this note to the API's reply. */
-		start_only_changes(g, err, errlen);
-		if (err[0])
-			log_warn("reload: %s (restart fanoutd to apply)", err);
-		if (old)
-			log_debug("reload: generation %lu is freed when its last request ends",
-				  (unsigned long)old->id);
-		fod_gen_unref(old);
-		fod_gen_publish(g);
-		apply_log_level(g);
-		fod_metrics_reload_result(true);
-		/* A reload is also when a rotated access log is picked up. */
-		fod_access_log_reopen();
-		log_notice("reloaded %s: generation %lu", config_path, (unsigned long)g->id);
-	}
-	sd_notify(0, "READY=1");
-	notify_status(g ? "reloaded" : "reload failed");
-	return g ? 0 : -1;
-}
+/* What a shutdown waits for and ends on the HTTP side. */
+static const struct fod_control_http http_work = {
+	.requests_in_flight = fod_gateway_in_flight,
+	.answering = fod_http_busy,
+	.drain = fod_http_drain,
+	.expire = fod_http_expire,
+	.close_all = fod_http_close_all,
+};
 
 static void on_sigusr1(struct ev_loop *ev, ev_signal *w, int revents)
 {
@@ -161,65 +66,9 @@ static void on_sighup(struct ev_loop *ev, ev_signal *w, int revents)
 	(void)ev;
 	(void)w;
 	(void)revents;
-	char err[1024];
-	if (!stopping)
-		fod_reload(err, sizeof(err));
-}
-
-/*
- * Polls until nothing is in progress (requests, their answers, job rows,
- * API replies), then stops. When the drain time is up first, the requests
- * still in progress are answered 503 (not cut with EOF); their answers get
- * a short grace to be written, then the loops stop whatever is left.
- */
-static void drain_tick(struct ev_loop *ev, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	long left = fod_gateway_in_flight(), rows = fod_jobs_rows_in_flight();
-	long answering = fod_http_busy();
-	/* Cancelled jobs' last results and summaries are on their way to their clients too. */
-	bool unsent = fod_api_unsent() > 0;
-	bool busy = left > 0 || rows > 0 || answering > 0 || unsent;
-	int64_t now = fo_now_ns();
-	if (busy && !expired && now >= drain_until) {
-		log_warn("drain time over with %ld requests and %ld job rows in flight: answering "
-			 "503 to what is left",
-			 left, rows);
-		expired = true;
-		expired_until = now + EXPIRY_GRACE_NS;
-		fod_http_expire();
-		fod_jobs_cancel_all(); /* rows left are cancelled, their results and summary sent */
-		return;
-	}
-	if (busy && (!expired || now < expired_until))
-		return;
-	if (busy)
-		log_warn("stopping with %ld requests, %ld HTTP answers and %ld job rows unfinished",
-			 left, answering, rows);
-	ev_timer_stop(ev, &drain_timer);
-	fod_http_close_all();
-	fod_loops_stop();
-}
-
-void fod_shutdown(void)
-{
-	struct ev_loop *ev = fod_loops[0].ev;
-	if (stopping)
-		return;
-	stopping = true;
-	sd_notify(0, "STOPPING=1");
-	struct fod_gen *g = fod_gen_current();
-	drain_until = fo_now_ns() + (g ? g->drain_ns : 0);
-	fod_gen_unref(g);
-	log_notice("stopping: no new connections, draining %ld requests in flight",
-		   fod_gateway_in_flight());
-	fod_http_drain();
-	fod_api_stop();
-	/* Jobs take no further task; their rows in flight drain like requests. */
-	fod_jobs_drain();
-	ev_timer_init(&drain_timer, drain_tick, 0., 0.01);
-	ev_timer_again(ev, &drain_timer);
+	char note[1024];
+	if (!fod_control_stopping())
+		fod_control_reload(note, sizeof(note));
 }
 
 static void on_sigterm(struct ev_loop *ev, ev_signal *w, int revents)
@@ -227,7 +76,7 @@ static void on_sigterm(struct ev_loop *ev, ev_signal *w, int revents)
 	(void)ev;
 	(void)w;
 	(void)revents;
-	fod_shutdown();
+	fod_control_shutdown();
 }
 
 /* WATCHDOG=1 only while every loop keeps turning. */
@@ -372,7 +221,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "<3>%s\n", err);
 		return 1;
 	}
-	apply_log_level(g);
+	/* Also sets the log level: -v's debug, or the generation's log_level. */
+	if (fod_control_init(config_path, &overrides, verbose, g, &http_work) < 0 ||
+	    fod_jobs_init() < 0) {
+		fprintf(stderr, "<3>cannot register the admin socket's ops\n");
+		return 1;
+	}
 	if (test) {
 		/* -T: the check's verdict on stderr, as nginx -T does; the configuration on stdout.
 		 */
@@ -383,10 +237,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "<3>cannot write the effective configuration: %s\n",
 				strerror(-r));
 		fod_gen_unref(g);
+		fod_control_free();
 		return r < 0 ? 1 : 0;
 	}
 	fod_gen_publish(g);
-	remember_start(g);
 	raise_fd_limit(g->max_connections);
 	int r = fod_loops_init(g->loops);
 	if (r < 0) {
@@ -431,15 +285,12 @@ int main(int argc, char **argv)
 		   (unsigned long)cur->id);
 	fod_gen_unref(cur);
 	sd_notify(0, "READY=1");
-	notify_status("serving");
+	fod_control_notify("serving");
 	fod_loops_run();
 	log_notice("stopped");
 	fod_loops_free();
 	fod_http_free();
 	fod_gen_publish(NULL);
-	free(at_start.http_listen);
-	free(at_start.api_socket);
-	free(at_start.api_mode);
-	free(at_start.api_group);
+	fod_control_free();
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "control.h"
 #include "gateway.h"
 #include "gen.h"
 #include "job.h"
@@ -490,7 +491,7 @@ static void render_process(struct buf *b)
 		    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	help(b, "fanoutd_draining", "gauge",
 	     "1 while drained by the operator (fanoutctl drain): not ready, refusing work.");
-	put(b, "fanoutd_draining %d\n", fod_gateway_draining() ? 1 : 0);
+	put(b, "fanoutd_draining %d\n", fod_control_draining() ? 1 : 0);
 	help(b, "fanoutd_config_last_reload_success", "gauge",
 	     "1 if the last configuration load (startup or reload) succeeded.");
 	put(b, "fanoutd_config_last_reload_success %d\n",

@@ -5,7 +5,9 @@
  * framing, decoding, bounds checks, command table and job engine as a real
  * connection, then the connection closes. The configuration has one job
  * kind served by the echo downstream, so rows end inside their own start and
- * nothing outlives an input. reload and shutdown are stubbed (counted).
+ * nothing outlives an input. The command table is the socket's own ops and
+ * the job ops (job.c registers them); control.c's drain, reload and shutdown
+ * are not registered: a fuzzer that stopped the daemon would stop itself.
  *
  * Built and run by tools/fuzz.sh (FANOUTD_MODULES names the module dir).
  */
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "fuzz.h"
 #include "gen.h"
 #include "job.h"
 #include "log.h"
@@ -28,20 +31,6 @@ static const char config[] =
 	"routes = ( { name = \"echo\"; job = \"echo\"; policy = \"collectall\";\n"
 	"  limiter = \"l\"; branches = ( { name = \"a\"; downstream = \"echo\"; },\n"
 	"  { name = \"b\"; downstream = \"echo\"; } ); } );\n";
-
-static unsigned reloads, shutdowns;
-
-int fod_reload(char *err, size_t errlen)
-{
-	reloads++;
-	snprintf(err, errlen, "fuzz: reload is stubbed");
-	return -1;
-}
-
-void fod_shutdown(void)
-{
-	shutdowns++;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -64,7 +53,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	fod_gen_publish(g);
-	if (fod_loops_init(1) < 0)
+	if (fod_jobs_init() < 0 || fod_loops_init(1) < 0)
 		abort();
 	fod_loop_adopt(&fod_loops[0]);
 	return 0;

@@ -23,23 +23,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "gen.h"
 #include "log.h"
 #include "metrics.h"
 
 static char dir[64], path[96];
-
-/* ---- stubs for main.c, which is not linked (api.c calls them) */
-
-int fod_reload(char *err, size_t errlen)
-{
-	snprintf(err, errlen, "fuzz: reload is stubbed");
-	return -1;
-}
-
-void fod_shutdown(void)
-{
-}
 
 /* ---- file access confined to the harness's directory */
 

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "endpoints.h"
+#include "fuzz.h"
 #include "gateway.h"
 #include "simsrv.h"
 #include "gen.h"
@@ -78,18 +79,6 @@ int clock_gettime(clockid_t id, struct timespec *ts)
 		ts->tv_nsec = ns % 1000000000;
 	}
 	return r;
-}
-
-/* ---- stubs for main.c, which is not linked (api.c calls them) */
-
-int fod_reload(char *err, size_t errlen)
-{
-	snprintf(err, errlen, "fuzz: reload is stubbed");
-	return -1;
-}
-
-void fod_shutdown(void)
-{
 }
 
 /* ---- the client side */
@@ -434,7 +423,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned flags = data[0];
 	int end_mode = flags & 3;
 	long open_before = atomic_load(&fod_counters.http_connections_open);
-	fod_gateway_set_draining(flags & 4);
+	fod_control_set_draining(flags & 4);
 	fod_gen_publish(fod_gen_ref(flags & 32 ? with_sim : shipped));
 	/* The connection arrives with the daemon full (8), or with only the
 	 * monitoring reserve left (16: /metrics, /healthz, /readyz only). */
@@ -506,6 +495,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cl.fd >= 0)
 		close(cl.fd);
 	free(cl.in);
-	fod_gateway_set_draining(false);
+	fod_control_set_draining(false);
 	return 0;
 }
