@@ -168,8 +168,8 @@ int fod_metrics_module_declare(const char *module, const struct fo_metric_def *d
 	for (size_t i = 0; i < n; i++) {
 		const char *bad = bad_def(&defs[i], why, sizeof(why));
 		if (bad) {
-			snprintf(err, errlen, "metric '%s': %s", defs[i].name ? defs[i].name : "(null)",
-				 bad);
+			snprintf(err, errlen, "metric '%s': %s",
+				 defs[i].name ? defs[i].name : "(null)", bad);
 			return -EINVAL;
 		}
 	}

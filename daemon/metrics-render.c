@@ -57,7 +57,10 @@ static void put_escaped(struct fod_mbuf *b, const char *s, bool quote)
 {
 	const char *run = s;
 	for (; *s; s++) {
-		const char *esc = *s == '\\' ? "\\\\" : *s == '\n' ? "\\n" : quote && *s == '"' ? "\\\"" : NULL;
+		const char *esc = *s == '\\'	       ? "\\\\"
+				  : *s == '\n'	       ? "\\n"
+				  : quote && *s == '"' ? "\\\""
+						       : NULL;
 		if (!esc)
 			continue;
 		fod_mbuf_put(b, "%.*s%s", (int)(s - run), run, esc);

@@ -227,12 +227,13 @@ static void prune_unused(void)
 		return;
 	struct fod_strmap bmap = {0}, rmap = {0};
 	for (size_t i = 0; i < nbranches; i++)
-		if (branches[i]->refs && fod_strmap_add(&bmap, branches[i]->route,
-							 branch_key_len(branches[i]), branches[i]) < 0)
+		if (branches[i]->refs &&
+		    fod_strmap_add(&bmap, branches[i]->route, branch_key_len(branches[i]),
+				   branches[i]) < 0)
 			goto nomem;
 	for (size_t i = 0; i < nroutes; i++)
-		if (routes[i]->refs &&
-		    fod_strmap_add(&rmap, routes[i]->route, strlen(routes[i]->route), routes[i]) < 0)
+		if (routes[i]->refs && fod_strmap_add(&rmap, routes[i]->route,
+						      strlen(routes[i]->route), routes[i]) < 0)
 			goto nomem;
 	some_unused = false;
 	fod_strmap_clear(&branch_map);
@@ -533,7 +534,8 @@ static void s_accepted(struct fod_mr *r, const struct scrape *s)
 	fod_mr_uint(r, NULL, atomic_load(&fod_counters.http_connections_total));
 }
 
-/* One series per status seen (first label: who, second: the code): a status never answered has none. */
+/* One series per status seen (first label: who, second: the code): a status never answered has
+ * none. */
 static void by_status(struct fod_mr *r, const char *who, atomic_ulong *counts)
 {
 	for (int i = 0; i < FOD_STATUS_N; i++) {
@@ -622,10 +624,10 @@ static void s_branch_outcomes(struct fod_mr *r, const struct scrape *s)
 {
 	for (size_t i = 0; i < s->nbranches; i++)
 		for (int o = 0; o < FO_OUTCOME_MAX; o++)
-			fod_mr_uint(r,
-				    V(s->branches[i]->route, s->branches[i]->branch,
-				      fo_outcome_str(o)),
-				    atomic_load(&s->branches[i]->outcomes[o]));
+			fod_mr_uint(
+				r,
+				V(s->branches[i]->route, s->branches[i]->branch, fo_outcome_str(o)),
+				atomic_load(&s->branches[i]->outcomes[o]));
 }
 static void s_request_latency(struct fod_mr *r, const struct scrape *s)
 {
@@ -662,23 +664,35 @@ static void s_rejected(struct fod_mr *r, const struct scrape *s)
 /* The daemon's families, in the order /metrics shows them. */
 static const struct family families[] = {
 	/* identity and life: build, start, CPU, drain, last reload, jobs */
-	{{"fanoutd_build_info", "Always 1: the version of the running fanoutd.", GAUGE,
+	{{"fanoutd_build_info",
+	  "Always 1: the version of the running fanoutd.",
+	  GAUGE,
 	  {"version"}},
 	 s_build_info},
-	{{"process_start_time_seconds", "Start time since the Unix epoch.", GAUGE, {NULL}}, s_start_time},
+	{{"process_start_time_seconds", "Start time since the Unix epoch.", GAUGE, {NULL}},
+	 s_start_time},
 	{{"process_cpu_seconds_total", "User and system CPU time spent.", COUNTER, {NULL}}, s_cpu},
 	{{"fanoutd_draining",
-	  "1 while drained by the operator (fanoutctl drain): not ready, refusing work.", GAUGE, {NULL}},
+	  "1 while drained by the operator (fanoutctl drain): not ready, refusing work.",
+	  GAUGE,
+	  {NULL}},
 	 s_draining},
 	{{"fanoutd_config_last_reload_success",
-	  "1 if the last configuration load (startup or reload) succeeded.", GAUGE, {NULL}},
+	  "1 if the last configuration load (startup or reload) succeeded.",
+	  GAUGE,
+	  {NULL}},
 	 s_reload_ok},
 	{{"fanoutd_config_last_reload_timestamp_seconds",
-	  "Time of the last configuration load (startup or reload) since the Unix epoch.", GAUGE, {NULL}},
+	  "Time of the last configuration load (startup or reload) since the Unix epoch.",
+	  GAUGE,
+	  {NULL}},
 	 s_reload_time},
-	{{"fanoutd_jobs_open", "Batch jobs open (sampled every 250 ms).", GAUGE, {NULL}}, s_jobs_open},
-	{{"fanoutd_job_rows_in_flight", "Job rows started and not yet ended (sampled every 250 ms).",
-	  GAUGE, {NULL}},
+	{{"fanoutd_jobs_open", "Batch jobs open (sampled every 250 ms).", GAUGE, {NULL}},
+	 s_jobs_open},
+	{{"fanoutd_job_rows_in_flight",
+	  "Job rows started and not yet ended (sampled every 250 ms).",
+	  GAUGE,
+	  {NULL}},
 	 s_job_rows_in_flight},
 	{{"fanoutd_job_rows_total", "Job rows ended, by outcome.", COUNTER, {"outcome"}},
 	 s_job_rows},
@@ -687,7 +701,10 @@ static const struct family families[] = {
 	{{"process_open_fds", "Open file descriptors.", GAUGE, {NULL}}, s_fds},
 	{{"fanoutd_branches_in_flight", "Branches started and not yet ended.", GAUGE, {NULL}},
 	 s_branches_in_flight},
-	{{"fanoutd_config_generation", "Id of the configuration generation serving.", GAUGE, {NULL}},
+	{{"fanoutd_config_generation",
+	  "Id of the configuration generation serving.",
+	  GAUGE,
+	  {NULL}},
 	 s_generation},
 	{{"fanoutd_reloads_total", "Configuration reloads by result.", COUNTER, {"result"}},
 	 s_reloads},
@@ -705,37 +722,53 @@ static const struct family families[] = {
 	{{"fanoutd_limiter_in_flight", "Weight held in the limiter now.", GAUGE, {"limiter"}},
 	 s_lim_in_flight},
 	{{"fanoutd_limiter_in_flight_high_water",
-	  "Most weight ever held at once in this limiter instance.", GAUGE, {"limiter"}},
+	  "Most weight ever held at once in this limiter instance.",
+	  GAUGE,
+	  {"limiter"}},
 	 s_lim_high_water},
 	{{"fanoutd_limiter_limit", "The limiter's current limit.", GAUGE, {"limiter"}},
 	 s_lim_limit},
 	{{"fanoutd_limiter_waiting", "Units queued for admission.", GAUGE, {"limiter"}},
 	 s_lim_waiting},
-	{{"fanoutd_limiter_partition_in_flight", "Weight held by this partition's work now.", GAUGE,
+	{{"fanoutd_limiter_partition_in_flight",
+	  "Weight held by this partition's work now.",
+	  GAUGE,
 	  {"limiter", "partition"}},
 	 s_part_in_flight},
-	{{"fanoutd_limiter_partition_guaranteed", "Weight this partition is guaranteed.", GAUGE,
+	{{"fanoutd_limiter_partition_guaranteed",
+	  "Weight this partition is guaranteed.",
+	  GAUGE,
 	  {"limiter", "partition"}},
 	 s_part_guaranteed},
 	/* the serving generation's branches and routes */
-	{{"fanoutd_branch_duration_seconds", "Branch latency, start to end.", HISTOGRAM,
+	{{"fanoutd_branch_duration_seconds",
+	  "Branch latency, start to end.",
+	  HISTOGRAM,
 	  {"route", "branch"}},
 	 s_branch_latency},
-	{{"fanoutd_branch_outcomes_total", "Branch ends by outcome.", COUNTER,
+	{{"fanoutd_branch_outcomes_total",
+	  "Branch ends by outcome.",
+	  COUNTER,
 	  {"route", "branch", "outcome"}},
 	 s_branch_outcomes},
-	{{"fanoutd_request_duration_seconds", "Unit latency by route and policy.", HISTOGRAM,
+	{{"fanoutd_request_duration_seconds",
+	  "Unit latency by route and policy.",
+	  HISTOGRAM,
 	  {"route", "policy"}},
 	 s_request_latency},
 	{{"fanoutd_join_wait_seconds", "Fan-out start to join.", HISTOGRAM, {"route"}},
 	 s_join_wait},
-	{{"fanoutd_admission_wait_seconds", "Time a unit's branches waited for the global limiter.",
-	  HISTOGRAM, {"route"}},
+	{{"fanoutd_admission_wait_seconds",
+	  "Time a unit's branches waited for the global limiter.",
+	  HISTOGRAM,
+	  {"route"}},
 	 s_admission_wait},
 	{{"fanoutd_degraded_total", "Units answered with branches dropped.", COUNTER, {"route"}},
 	 s_degraded},
 	{{"fanoutd_admission_rejections_total",
-	  "Units refused (503) for lack of admission within their budget.", COUNTER, {"route"}},
+	  "Units refused (503) for lack of admission within their budget.",
+	  COUNTER,
+	  {"route"}},
 	 s_rejected},
 	{{"fanoutd_http_responses_total",
 	  "HTTP responses by route and status; route=\"\" matched no route (or was refused "

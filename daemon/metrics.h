@@ -159,8 +159,7 @@ void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy
 int fod_metrics_module_declare(const char *module, const struct fo_metric_def *defs, size_t n,
 			       struct fo_metric_family **out, char *err, size_t errlen);
 void fod_metrics_module_release(struct fo_metric_family *f);
-struct fo_metric *fod_metrics_module_series(struct fo_metric_family *f,
-					    const char *const *values);
+struct fo_metric *fod_metrics_module_series(struct fo_metric_family *f, const char *const *values);
 void fod_metrics_module_add(struct fo_metric *m, int64_t delta);
 void fod_metrics_module_set(struct fo_metric *m, int64_t value);
 void fod_metrics_module_observe(struct fo_metric *m, int64_t ns);

@@ -62,10 +62,10 @@ enum fo_module_type {
 enum { FO_LOG_ERR = 3, FO_LOG_WARNING = 4, FO_LOG_NOTICE = 5, FO_LOG_INFO = 6, FO_LOG_DEBUG = 7 };
 
 struct fo_core_api;
-struct fo_conf; /* a setting of the configuration: opaque */
+struct fo_conf;		 /* a setting of the configuration: opaque */
 struct fo_metric_family; /* a declared metric family: opaque */
 struct fo_metric;	 /* one series of a family: opaque */
-struct fo_loop; /* one of the daemon's event loops: opaque */
+struct fo_loop;		 /* one of the daemon's event loops: opaque */
 struct fo_ds_call;
 
 /* ---------------------------------------------------------------- handle */

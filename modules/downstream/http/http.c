@@ -64,9 +64,9 @@ enum kind {
 	K_OTHER,
 	K_N
 };
-static const char *const kind_names[K_N] = {NULL, "refused", "reset",	    "dns",	"tls",
-					    "timeout", "4xx",	    "5xx",	"oversized",
-					    "bad_body", "connect", "other"};
+static const char *const kind_names[K_N] = {NULL,	 "refused",  "reset",	"dns",
+					    "tls",	 "timeout",  "4xx",	"5xx",
+					    "oversized", "bad_body", "connect", "other"};
 
 struct branch {
 	/* For the failure counters' labels (strings kept for the instance's life). */
@@ -138,7 +138,8 @@ struct call {
 static const struct fo_metric_def metric_defs[] = {
 	{"failures_total",
 	 "Failed calls of http downstream branches, by kind (refused, reset, dns, tls, timeout, "
-	 "4xx, 5xx, oversized, bad_body, connect, other); replicas count under their branch's name.",
+	 "4xx, 5xx, oversized, bad_body, connect, other); replicas count under their branch's "
+	 "name.",
 	 FO_METRIC_COUNTER,
 	 {"route", "branch", "kind"}},
 };
