@@ -217,12 +217,12 @@ struct fo_core_api {
 	 * (-EEXIST, with the configuration error saying why).
 	 *
 	 * metric_series: the series of family f with these label values (one
-	 * per declared label, in order; copied), made at its first use (0, or
-	 * NULL for a histogram's count); NULL when out of memory. It takes a
-	 * lock: get it once (in branch_init, or at a kind's first use) and keep
-	 * the handle; it is valid as long as the family. A series lives as long
-	 * as its family: a label value that is no longer used keeps its last
-	 * count until no instance declares the family any more.
+	 * per declared label, in order, copied; NULL for a family without
+	 * labels), made at 0 at its first use; NULL when out of memory. It
+	 * takes a lock: get it once (in branch_init, or at a kind's first use)
+	 * and keep the handle, valid as long as the family. A series lives as
+	 * long as its family: a label value that is no longer used keeps its
+	 * last count until no instance declares the family any more.
 	 *
 	 * The updates are lock-free, from any thread (a relaxed atomic add):
 	 * metric_add for a counter (delta >= 0) or a gauge, metric_set for a
