@@ -458,9 +458,7 @@ static struct fo_loop *api_loop_at(struct fo_mod *self, unsigned i)
 
 struct fod_errmsgs {
 	pthread_mutex_t lock;
-	struct fod_strmap map; /* text -> itself */
-	char **texts;
-	size_t n;
+	struct fod_strmap map; /* each copy, its own key and value */
 };
 
 #define STR_(x) #x
@@ -472,9 +470,8 @@ static void errmsgs_free(struct fod_errmsgs *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->n; i++)
-		free(e->texts[i]);
-	free(e->texts);
+	for (size_t i = 0; i < e->map.cap; i++)
+		free(e->map.slot[i].val);
 	fod_strmap_clear(&e->map);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
@@ -503,15 +500,11 @@ static const char *errmsg_keep(struct fod_instance *in, const char *text)
 	}
 	pthread_mutex_lock(&e->lock);
 	const char *kept = fod_strmap_get(&e->map, text, len);
-	if (!kept && e->n >= FO_ERRMSG_DISTINCT) {
+	if (!kept && e->map.n >= FO_ERRMSG_DISTINCT) {
 		kept = too_many_errmsgs;
 	} else if (!kept) {
 		char *copy = strndup(text, len);
-		char **texts = realloc(e->texts, (e->n + 1) * sizeof(*texts));
-		if (texts)
-			e->texts = texts;
-		if (copy && texts && fod_strmap_add(&e->map, copy, len, copy) == 0) {
-			e->texts[e->n++] = copy;
+		if (copy && fod_strmap_add(&e->map, copy, len, copy) == 0) {
 			kept = copy;
 		} else {
 			free(copy);
