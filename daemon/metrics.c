@@ -565,6 +565,7 @@ static void s_responses(struct fod_mr *r, const struct scrape *s)
 	for (size_t i = 0; i < s->nroutes; i++)
 		by_status(r, s->routes[i]->route, s->routes[i]->responses);
 	by_status(r, "", fod_counters.http_unrouted);
+	by_status(r, "sim_endpoint", fod_counters.http_sim);
 }
 
 /* The limiters' gauges: one per limiter, or per partition of a partitioned one. */
