@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "metrics.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,12 +12,12 @@
 
 #include "config.h"
 #include "control.h"
-#include "gateway.h"
 #include "gen.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"
 #include "procstat.h"
+#include "strmap.h"
 
 struct fod_counters fod_counters;
 
@@ -174,22 +175,6 @@ static const char *branch_errmsg(const struct fo_report *rep, size_t i)
 	return NULL;
 }
 
-/* Upper bounds in seconds; the last bucket is +Inf. */
-static const double bounds[FOD_HIST_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-						    0.25,  0.5,	   1,	  2.5,	5,     10,   30};
-
-void fod_hist_observe(struct fod_hist *h, int64_t ns)
-{
-	double s = (double)ns / 1e9;
-	int i = 0;
-	while (i < FOD_HIST_BUCKETS - 1 && s > bounds[i])
-		i++;
-	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->sum_ns, (unsigned long long)(ns > 0 ? ns : 0),
-				  memory_order_relaxed);
-}
-
 void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy *p,
 			      const struct fo_result *results, const struct fo_report *rep,
 			      int64_t dur_ns)
@@ -215,35 +200,53 @@ void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy
 }
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Every registered object, and the maps that find them by name (keys in the objects). */
 static struct fod_metrics_branch **branches;
-static size_t nbranches;
+static size_t nbranches, branches_cap;
 static struct fod_metrics_route **routes;
-static size_t nroutes;
-
-const double *fod_hist_bounds(void)
-{
-	return bounds;
-}
+static size_t nroutes, routes_cap;
+static struct fod_strmap branch_map, route_map;
 
 static bool some_unused; /* a _put brought an object to 0 since the last prune */
 
+/* A branch's key: its route's name and its own, with the route's NUL between. */
+static size_t branch_key_len(const struct fod_metrics_branch *m)
+{
+	return (size_t)(m->branch - m->route) + strlen(m->branch);
+}
+
 /*
- * Frees the objects no generation uses any more; under reg_lock, on loop 0
- * only, where the API reads the branch array without the lock.
+ * Frees the objects no generation uses any more and rebuilds the maps of
+ * those left (new maps first: out of memory, everything stays for the next
+ * try); under reg_lock, on loop 0 only, where the API reads the branch
+ * array without the lock.
  */
 static void prune_unused(void)
 {
 	if (!some_unused)
 		return;
+	struct fod_strmap bmap = {0}, rmap = {0};
+	for (size_t i = 0; i < nbranches; i++)
+		if (branches[i]->refs &&
+		    fod_strmap_add(&bmap, branches[i]->route, branch_key_len(branches[i]),
+				   branches[i]) < 0)
+			goto nomem;
+	for (size_t i = 0; i < nroutes; i++)
+		if (routes[i]->refs && fod_strmap_add(&rmap, routes[i]->route,
+						      strlen(routes[i]->route), routes[i]) < 0)
+			goto nomem;
 	some_unused = false;
+	fod_strmap_clear(&branch_map);
+	fod_strmap_clear(&route_map);
+	branch_map = bmap;
+	route_map = rmap;
 	size_t k = 0;
 	for (size_t i = 0; i < nbranches; i++) {
 		if (branches[i]->refs) {
 			branches[k++] = branches[i];
 			continue;
 		}
-		free(branches[i]->route);
-		free(branches[i]->branch);
+		free(branches[i]->route); /* branch is in the same allocation */
 		free(branches[i]);
 	}
 	nbranches = k;
@@ -257,6 +260,10 @@ static void prune_unused(void)
 		free(routes[i]);
 	}
 	nroutes = k;
+	return;
+nomem:
+	fod_strmap_clear(&bmap);
+	fod_strmap_clear(&rmap);
 }
 
 size_t fod_metrics_branches(struct fod_metrics_branch *const **out)
@@ -290,55 +297,76 @@ void fod_metrics_route_put(struct fod_metrics_route *m)
 		put_ref(&m->refs);
 }
 
+/* Room for one more in a registry array, grown by doubling. */
+static int reserve(void *arr, size_t n, size_t *cap)
+{
+	void ***a = arr;
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 64;
+	void **p = realloc(*a, c * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*a = p;
+	*cap = c;
+	return 0;
+}
+
 struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *branch)
 {
+	size_t rl = strlen(route), bl = strlen(branch);
+	char *key = malloc(rl + 1 + bl + 1);
+	if (!key)
+		return NULL;
+	memcpy(key, route, rl + 1);
+	memcpy(key + rl + 1, branch, bl + 1);
 	pthread_mutex_lock(&reg_lock);
 	prune_unused();
-	struct fod_metrics_branch *m = NULL;
-	for (size_t i = 0; i < nbranches && !m; i++)
-		if (!strcmp(branches[i]->route, route) && !strcmp(branches[i]->branch, branch))
-			m = branches[i];
-	if (!m) {
-		struct fod_metrics_branch **b = realloc(branches, (nbranches + 1) * sizeof(*b));
-		m = calloc(1, sizeof(*m));
-		if (b && m) {
-			branches = b;
-			m->route = strdup(route);
-			m->branch = strdup(branch);
-			branches[nbranches++] = m;
-		} else {
+	struct fod_metrics_branch *m = fod_strmap_get(&branch_map, key, rl + 1 + bl);
+	if (m) {
+		free(key);
+	} else if (reserve(&branches, nbranches, &branches_cap) == 0 &&
+		   (m = calloc(1, sizeof(*m)))) {
+		m->route = key;
+		m->branch = key + rl + 1;
+		if (fod_strmap_add(&branch_map, key, rl + 1 + bl, m) < 0) {
 			free(m);
 			m = NULL;
+		} else {
+			branches[nbranches++] = m;
 		}
 	}
 	if (m)
 		m->refs++;
+	else
+		free(key);
 	pthread_mutex_unlock(&reg_lock);
 	return m;
 }
 
 struct fod_metrics_route *fod_metrics_route(const char *route)
 {
+	char *key = strdup(route);
+	if (!key)
+		return NULL;
 	pthread_mutex_lock(&reg_lock);
 	prune_unused();
-	struct fod_metrics_route *m = NULL;
-	for (size_t i = 0; i < nroutes && !m; i++)
-		if (!strcmp(routes[i]->route, route))
-			m = routes[i];
-	if (!m) {
-		struct fod_metrics_route **r = realloc(routes, (nroutes + 1) * sizeof(*r));
-		m = calloc(1, sizeof(*m));
-		if (r && m) {
-			routes = r;
-			m->route = strdup(route);
-			routes[nroutes++] = m;
-		} else {
+	struct fod_metrics_route *m = fod_strmap_get(&route_map, key, strlen(key));
+	if (m) {
+		free(key);
+	} else if (reserve(&routes, nroutes, &routes_cap) == 0 && (m = calloc(1, sizeof(*m)))) {
+		m->route = key;
+		if (fod_strmap_add(&route_map, key, strlen(key), m) < 0) {
 			free(m);
 			m = NULL;
+		} else {
+			routes[nroutes++] = m;
 		}
 	}
 	if (m)
 		m->refs++;
+	else
+		free(key);
 	pthread_mutex_unlock(&reg_lock);
 	return m;
 }
@@ -397,133 +425,127 @@ void fod_metrics_start(void)
 static const char *const policy_names[FOD_POLICY_N] = {"failfast", "collectall", "besteffort",
 						       "other"};
 
-/* ---- rendering into a growing buffer */
+/* ---- rendering: every family declared once, below, and written by metrics-render */
 
-struct buf {
-	char *p;
-	size_t len, cap;
+/* What one scrape shows: read once, shared by the families' series. */
+struct scrape {
+	struct fod_gen *g;
+	struct procstat ps;
+	struct rusage ru;
+	/* The serving generation's objects, each once (under reg_lock). */
+	struct fod_metrics_branch **branches;
+	size_t nbranches;
+	struct fod_metrics_route **routes;
+	size_t nroutes;
 };
 
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct buf *b, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap + (size_t)n) * 2;
-		char *p = realloc(b->p, cap);
-		if (!p)
-			return;
-		b->p = p;
-		b->cap = cap;
-	}
-}
+/* A family: its declaration and the function that writes its series. */
+struct family {
+	struct fo_metric_def def;
+	void (*series)(struct fod_mr *r, const struct scrape *s);
+};
 
-static void help(struct buf *b, const char *name, const char *type, const char *text)
-{
-	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
+#define V(...) ((const char *const[]){__VA_ARGS__})
 
-/* A partitioned limiter's share of each kind of work: held, guaranteed, waiting. */
-static void render_partitions(struct buf *b, struct fod_gen *g)
+static void s_build_info(struct fod_mr *r, const struct scrape *s)
 {
-	static const struct {
-		const char *name, *help;
-		int64_t (*get)(struct fo_sem *, unsigned);
-	} series[] = {
-		{"fanoutd_limiter_partition_in_flight", "Weight held by this partition's work now.",
-		 fo_sem_partition_in_use},
-		{"fanoutd_limiter_partition_guaranteed", "Weight this partition is guaranteed.",
-		 fo_sem_partition_guaranteed},
-	};
-	for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
-		bool any = false;
-		for (size_t i = 0; i < g->nlimiters; i++) {
-			if (!g->limiters[i].partitioned)
-				continue;
-			if (!any)
-				help(b, series[k].name, "gauge", series[k].help);
-			any = true;
-			struct fo_sem *sem = fod_limiter_sem(&g->limiters[i]);
-			for (unsigned p = 0; p < FOD_PARTITIONS; p++)
-				put(b, "%s{limiter=\"%s\",partition=\"%s\"} %lld\n", series[k].name,
-				    g->limiters[i].name, fod_partition_names[p],
-				    (long long)series[k].get(sem, p));
-		}
-	}
+	(void)s;
+	fod_mr_uint(r, V(PACKAGE_VERSION), 1);
 }
-
-static void hist(struct buf *b, const char *name, const char *labels, struct fod_hist *h)
+static void s_start_time(struct fod_mr *r, const struct scrape *s)
 {
-	unsigned long cum = 0;
-	for (int i = 0; i < FOD_HIST_BUCKETS; i++) {
-		cum += atomic_load(&h->bucket[i]);
-		if (i < FOD_HIST_BUCKETS - 1)
-			put(b, "%s_bucket{%s,le=\"%g\"} %lu\n", name, labels, bounds[i], cum);
-		else
-			put(b, "%s_bucket{%s,le=\"+Inf\"} %lu\n", name, labels, cum);
-	}
-	put(b, "%s_sum{%s} %.9f\n", name, labels, (double)atomic_load(&h->sum_ns) / 1e9);
-	put(b, "%s_count{%s} %lu\n", name, labels, atomic_load(&h->count));
+	(void)s;
+	fod_mr_real(r, NULL, (double)atomic_load(&fod_counters.start_time_ns) / 1e9, 3);
 }
-
-/* The daemon's identity and life: build, start, CPU, drain, last reload, jobs. */
-static void render_process(struct buf *b)
+static void s_cpu(struct fod_mr *r, const struct scrape *s)
 {
-	help(b, "fanoutd_build_info", "gauge", "Always 1: the version of the running fanoutd.");
-	put(b, "fanoutd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
-	help(b, "process_start_time_seconds", "gauge", "Start time since the Unix epoch.");
-	put(b, "process_start_time_seconds %.3f\n",
-	    (double)atomic_load(&fod_counters.start_time_ns) / 1e9);
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	help(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
-	put(b, "process_cpu_seconds_total %.6f\n",
-	    (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-		    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-	help(b, "fanoutd_draining", "gauge",
-	     "1 while drained by the operator (fanoutctl drain): not ready, refusing work.");
-	put(b, "fanoutd_draining %d\n", fod_control_draining() ? 1 : 0);
-	help(b, "fanoutd_config_last_reload_success", "gauge",
-	     "1 if the last configuration load (startup or reload) succeeded.");
-	put(b, "fanoutd_config_last_reload_success %d\n",
-	    atomic_load(&fod_counters.last_reload_ok) ? 1 : 0);
-	help(b, "fanoutd_config_last_reload_timestamp_seconds", "gauge",
-	     "Time of the last configuration load (startup or reload) since the Unix epoch.");
-	put(b, "fanoutd_config_last_reload_timestamp_seconds %.3f\n",
-	    (double)atomic_load(&fod_counters.last_reload_ns) / 1e9);
-	help(b, "fanoutd_jobs_open", "gauge", "Batch jobs open (sampled every 250 ms).");
-	put(b, "fanoutd_jobs_open %ld\n", atomic_load(&fod_counters.jobs_open));
-	help(b, "fanoutd_job_rows_in_flight", "gauge",
-	     "Job rows started and not yet ended (sampled every 250 ms).");
-	put(b, "fanoutd_job_rows_in_flight %ld\n", atomic_load(&fod_counters.job_rows_in_flight));
-	help(b, "fanoutd_job_rows_total", "counter", "Job rows ended, by outcome.");
+	const struct rusage *ru = &s->ru;
+	fod_mr_real(r, NULL,
+		    (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) +
+			    (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6,
+		    6);
+}
+static void s_draining(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_int(r, NULL, fod_control_draining() ? 1 : 0);
+}
+static void s_reload_ok(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_int(r, NULL, atomic_load(&fod_counters.last_reload_ok) ? 1 : 0);
+}
+static void s_reload_time(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_real(r, NULL, (double)atomic_load(&fod_counters.last_reload_ns) / 1e9, 3);
+}
+static void s_jobs_open(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_int(r, NULL, atomic_load(&fod_counters.jobs_open));
+}
+static void s_job_rows_in_flight(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_int(r, NULL, atomic_load(&fod_counters.job_rows_in_flight));
+}
+static void s_job_rows(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
 	for (int o = 0; o < FOD_ROW_N; o++)
-		put(b, "fanoutd_job_rows_total{outcome=\"%s\"} %lu\n", fod_row_outcome_names[o],
-		    atomic_load(&fod_counters.job_rows[o]));
+		fod_mr_uint(r, V(fod_row_outcome_names[o]), atomic_load(&fod_counters.job_rows[o]));
+}
+static void s_threads(struct fod_mr *r, const struct scrape *s)
+{
+	fod_mr_int(r, NULL, s->ps.threads);
+}
+static void s_rss(struct fod_mr *r, const struct scrape *s)
+{
+	fod_mr_int(r, NULL, (long long)s->ps.rss_kib * 1024);
+}
+static void s_fds(struct fod_mr *r, const struct scrape *s)
+{
+	fod_mr_int(r, NULL, s->ps.fds);
+}
+static void s_branches_in_flight(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_int(r, NULL, fo_live_branches());
+}
+static void s_generation(struct fod_mr *r, const struct scrape *s)
+{
+	fod_mr_uint(r, NULL, s->g ? (unsigned long long)s->g->id : 0);
+}
+static void s_reloads(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_uint(r, V("ok"), atomic_load(&fod_counters.reloads_ok));
+	fod_mr_uint(r, V("failed"), atomic_load(&fod_counters.reloads_failed));
+}
+static void s_connections(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_int(r, NULL, atomic_load(&fod_counters.http_connections_open));
+}
+static void s_accepted(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_uint(r, NULL, atomic_load(&fod_counters.http_connections_total));
 }
 
-/* One sample per status seen: a status never answered has no series. */
-static void render_by_status(struct buf *b, const char *name, const char *label, const char *value,
-			     atomic_ulong *by_status)
+/* One series per status seen (first label: who, second: the code): a status never answered has
+ * none. */
+static void by_status(struct fod_mr *r, const char *who, atomic_ulong *counts)
 {
 	for (int i = 0; i < FOD_STATUS_N; i++) {
-		unsigned long n = atomic_load(&by_status[i]);
+		unsigned long n = atomic_load(&counts[i]);
+		char code[16] = "other";
 		if (!n)
 			continue;
 		if (i < FOD_STATUS_N - 1)
-			put(b, "%s{%s=\"%s\",code=\"%d\"} %lu\n", name, label, value, statuses[i],
-			    n);
-		else
-			put(b, "%s{%s=\"%s\",code=\"other\"} %lu\n", name, label, value, n);
+			snprintf(code, sizeof(code), "%d", statuses[i]);
+		fod_mr_uint(r, V(who, code), n);
 	}
 }
 
@@ -531,30 +553,231 @@ static void render_by_status(struct buf *b, const char *name, const char *label,
  * The internal endpoints apart, so monitoring's own traffic (this very
  * scrape is counted once it is answered) never mixes with the routes'.
  */
-static void render_internal(struct buf *b)
+static void s_internal(struct fod_mr *r, const struct scrape *s)
 {
-	help(b, "fanoutd_http_internal_responses_total", "counter",
-	     "HTTP responses of the internal endpoints (/metrics, /healthz, /readyz, /) by "
-	     "endpoint and status.");
+	(void)s;
 	for (int e = 0; e < FOD_EP_N; e++)
-		render_by_status(b, "fanoutd_http_internal_responses_total", "endpoint",
-				 fod_endpoint_paths[e], fod_counters.http_internal[e]);
+		by_status(r, fod_endpoint_paths[e], fod_counters.http_internal[e]);
 }
 
-/* Under reg_lock: the routes' objects are those shown. */
-static void render_responses(struct buf *b, struct fod_metrics_route **shown, size_t n)
+static void s_responses(struct fod_mr *r, const struct scrape *s)
 {
-	help(b, "fanoutd_http_responses_total", "counter",
-	     "HTTP responses by route and status; route=\"\" matched no route (or was refused "
-	     "before its path was read).");
-	for (size_t i = 0; i < n; i++)
-		render_by_status(b, "fanoutd_http_responses_total", "route", shown[i]->route,
-				 shown[i]->responses);
-	render_by_status(b, "fanoutd_http_responses_total", "route", "",
-			 fod_counters.http_unrouted);
-	render_by_status(b, "fanoutd_http_responses_total", "route", "sim_endpoint",
-			 fod_counters.http_sim);
+	for (size_t i = 0; i < s->nroutes; i++)
+		by_status(r, s->routes[i]->route, s->routes[i]->responses);
+	by_status(r, "", fod_counters.http_unrouted);
+	by_status(r, "sim_endpoint", fod_counters.http_sim);
 }
+
+/* The limiters' gauges: one per limiter, or per partition of a partitioned one. */
+static void limiters(struct fod_mr *r, const struct scrape *s, int64_t (*get)(struct fo_sem *))
+{
+	for (size_t i = 0; s->g && i < s->g->nlimiters; i++)
+		fod_mr_int(r, V(s->g->limiters[i].name), get(fod_limiter_sem(&s->g->limiters[i])));
+}
+static int64_t sem_waiting(struct fo_sem *sem)
+{
+	return (int64_t)fo_sem_waiting(sem);
+}
+static void s_lim_in_flight(struct fod_mr *r, const struct scrape *s)
+{
+	limiters(r, s, fo_sem_in_use);
+}
+static void s_lim_high_water(struct fod_mr *r, const struct scrape *s)
+{
+	limiters(r, s, fo_sem_high_water);
+}
+static void s_lim_limit(struct fod_mr *r, const struct scrape *s)
+{
+	limiters(r, s, fo_sem_size);
+}
+static void s_lim_waiting(struct fod_mr *r, const struct scrape *s)
+{
+	limiters(r, s, sem_waiting);
+}
+static void partitions(struct fod_mr *r, const struct scrape *s,
+		       int64_t (*get)(struct fo_sem *, unsigned))
+{
+	for (size_t i = 0; s->g && i < s->g->nlimiters; i++) {
+		if (!s->g->limiters[i].partitioned)
+			continue;
+		struct fo_sem *sem = fod_limiter_sem(&s->g->limiters[i]);
+		for (unsigned p = 0; p < FOD_PARTITIONS; p++)
+			fod_mr_int(r, V(s->g->limiters[i].name, fod_partition_names[p]),
+				   get(sem, p));
+	}
+}
+static void s_part_in_flight(struct fod_mr *r, const struct scrape *s)
+{
+	partitions(r, s, fo_sem_partition_in_use);
+}
+static void s_part_guaranteed(struct fod_mr *r, const struct scrape *s)
+{
+	partitions(r, s, fo_sem_partition_guaranteed);
+}
+
+static void s_branch_latency(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nbranches; i++)
+		fod_mr_hist(r, V(s->branches[i]->route, s->branches[i]->branch),
+			    &s->branches[i]->latency);
+}
+static void s_branch_outcomes(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nbranches; i++)
+		for (int o = 0; o < FO_OUTCOME_MAX; o++)
+			fod_mr_uint(
+				r,
+				V(s->branches[i]->route, s->branches[i]->branch, fo_outcome_str(o)),
+				atomic_load(&s->branches[i]->outcomes[o]));
+}
+static void s_request_latency(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nroutes; i++)
+		for (int p = 0; p < FOD_POLICY_N; p++)
+			fod_mr_hist(r, V(s->routes[i]->route, policy_names[p]),
+				    &s->routes[i]->request[p]);
+}
+static void s_join_wait(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nroutes; i++)
+		fod_mr_hist(r, V(s->routes[i]->route), &s->routes[i]->join_wait);
+}
+static void s_admission_wait(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nroutes; i++)
+		fod_mr_hist(r, V(s->routes[i]->route), &s->routes[i]->admission_wait);
+}
+static void s_degraded(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nroutes; i++)
+		fod_mr_uint(r, V(s->routes[i]->route), atomic_load(&s->routes[i]->degraded));
+}
+static void s_rejected(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nroutes; i++)
+		fod_mr_uint(r, V(s->routes[i]->route), atomic_load(&s->routes[i]->rejected));
+}
+
+#define COUNTER	  FO_METRIC_COUNTER
+#define GAUGE	  FO_METRIC_GAUGE
+#define HISTOGRAM FO_METRIC_HISTOGRAM
+
+/* The daemon's families, in the order /metrics shows them. */
+static const struct family families[] = {
+	/* identity and life: build, start, CPU, drain, last reload, jobs */
+	{{"fanoutd_build_info",
+	  "Always 1: the version of the running fanoutd.",
+	  GAUGE,
+	  {"version"}},
+	 s_build_info},
+	{{"process_start_time_seconds", "Start time since the Unix epoch.", GAUGE, {NULL}},
+	 s_start_time},
+	{{"process_cpu_seconds_total", "User and system CPU time spent.", COUNTER, {NULL}}, s_cpu},
+	{{"fanoutd_draining",
+	  "1 while drained by the operator (fanoutctl drain): not ready, refusing work.",
+	  GAUGE,
+	  {NULL}},
+	 s_draining},
+	{{"fanoutd_config_last_reload_success",
+	  "1 if the last configuration load (startup or reload) succeeded.",
+	  GAUGE,
+	  {NULL}},
+	 s_reload_ok},
+	{{"fanoutd_config_last_reload_timestamp_seconds",
+	  "Time of the last configuration load (startup or reload) since the Unix epoch.",
+	  GAUGE,
+	  {NULL}},
+	 s_reload_time},
+	{{"fanoutd_jobs_open", "Batch jobs open (sampled every 250 ms).", GAUGE, {NULL}},
+	 s_jobs_open},
+	{{"fanoutd_job_rows_in_flight",
+	  "Job rows started and not yet ended (sampled every 250 ms).",
+	  GAUGE,
+	  {NULL}},
+	 s_job_rows_in_flight},
+	{{"fanoutd_job_rows_total", "Job rows ended, by outcome.", COUNTER, {"outcome"}},
+	 s_job_rows},
+	{{"fanoutd_threads", "Live threads of the process.", GAUGE, {NULL}}, s_threads},
+	{{"process_resident_memory_bytes", "Resident set size in bytes.", GAUGE, {NULL}}, s_rss},
+	{{"process_open_fds", "Open file descriptors.", GAUGE, {NULL}}, s_fds},
+	{{"fanoutd_branches_in_flight", "Branches started and not yet ended.", GAUGE, {NULL}},
+	 s_branches_in_flight},
+	{{"fanoutd_config_generation",
+	  "Id of the configuration generation serving.",
+	  GAUGE,
+	  {NULL}},
+	 s_generation},
+	{{"fanoutd_reloads_total", "Configuration reloads by result.", COUNTER, {"result"}},
+	 s_reloads},
+	/* the HTTP front */
+	{{"fanoutd_http_connections", "Open HTTP connections.", GAUGE, {NULL}}, s_connections},
+	{{"fanoutd_http_connections_accepted_total", "HTTP connections accepted.", COUNTER, {NULL}},
+	 s_accepted},
+	{{"fanoutd_http_internal_responses_total",
+	  "HTTP responses of the internal endpoints (/metrics, /healthz, /readyz, /) by "
+	  "endpoint and status.",
+	  COUNTER,
+	  {"endpoint", "code"}},
+	 s_internal},
+	/* the serving generation's limiters */
+	{{"fanoutd_limiter_in_flight", "Weight held in the limiter now.", GAUGE, {"limiter"}},
+	 s_lim_in_flight},
+	{{"fanoutd_limiter_in_flight_high_water",
+	  "Most weight ever held at once in this limiter instance.",
+	  GAUGE,
+	  {"limiter"}},
+	 s_lim_high_water},
+	{{"fanoutd_limiter_limit", "The limiter's current limit.", GAUGE, {"limiter"}},
+	 s_lim_limit},
+	{{"fanoutd_limiter_waiting", "Units queued for admission.", GAUGE, {"limiter"}},
+	 s_lim_waiting},
+	{{"fanoutd_limiter_partition_in_flight",
+	  "Weight held by this partition's work now.",
+	  GAUGE,
+	  {"limiter", "partition"}},
+	 s_part_in_flight},
+	{{"fanoutd_limiter_partition_guaranteed",
+	  "Weight this partition is guaranteed.",
+	  GAUGE,
+	  {"limiter", "partition"}},
+	 s_part_guaranteed},
+	/* the serving generation's branches and routes */
+	{{"fanoutd_branch_duration_seconds",
+	  "Branch latency, start to end.",
+	  HISTOGRAM,
+	  {"route", "branch"}},
+	 s_branch_latency},
+	{{"fanoutd_branch_outcomes_total",
+	  "Branch ends by outcome.",
+	  COUNTER,
+	  {"route", "branch", "outcome"}},
+	 s_branch_outcomes},
+	{{"fanoutd_request_duration_seconds",
+	  "Unit latency by route and policy.",
+	  HISTOGRAM,
+	  {"route", "policy"}},
+	 s_request_latency},
+	{{"fanoutd_join_wait_seconds", "Fan-out start to join.", HISTOGRAM, {"route"}},
+	 s_join_wait},
+	{{"fanoutd_admission_wait_seconds",
+	  "Time a unit's branches waited for the global limiter.",
+	  HISTOGRAM,
+	  {"route"}},
+	 s_admission_wait},
+	{{"fanoutd_degraded_total", "Units answered with branches dropped.", COUNTER, {"route"}},
+	 s_degraded},
+	{{"fanoutd_admission_rejections_total",
+	  "Units refused (503) for lack of admission within their budget.",
+	  COUNTER,
+	  {"route"}},
+	 s_rejected},
+	{{"fanoutd_http_responses_total",
+	  "HTTP responses by route and status; route=\"\" matched no route (or was refused "
+	  "before its path was read).",
+	  COUNTER,
+	  {"route", "code"}},
+	 s_responses},
+};
 
 /*
  * The series to show are those of what the serving generation has: a
@@ -604,117 +827,30 @@ static size_t live_routes(struct fod_gen *g, struct fod_metrics_route ***out)
 
 char *fod_metrics_render(struct fod_gen *g, size_t *len)
 {
-	struct buf b = {.cap = 16384};
+	struct fod_mbuf b = {.cap = 16384};
 	b.p = malloc(b.cap);
 	if (!b.p)
 		return NULL;
-	struct procstat ps;
-	procstat_read(&ps);
-
-	render_process(&b);
-	help(&b, "fanoutd_threads", "gauge", "Live threads of the process.");
-	put(&b, "fanoutd_threads %ld\n", ps.threads);
-	help(&b, "process_resident_memory_bytes", "gauge", "Resident set size in bytes.");
-	put(&b, "process_resident_memory_bytes %ld\n", ps.rss_kib * 1024);
-	help(&b, "process_open_fds", "gauge", "Open file descriptors.");
-	put(&b, "process_open_fds %ld\n", ps.fds);
-	help(&b, "fanoutd_branches_in_flight", "gauge", "Branches started and not yet ended.");
-	put(&b, "fanoutd_branches_in_flight %ld\n", fo_live_branches());
-	help(&b, "fanoutd_config_generation", "gauge",
-	     "Id of the configuration generation serving.");
-	put(&b, "fanoutd_config_generation %lu\n", g ? (unsigned long)g->id : 0UL);
-	help(&b, "fanoutd_reloads_total", "counter", "Configuration reloads by result.");
-	put(&b, "fanoutd_reloads_total{result=\"ok\"} %lu\n",
-	    atomic_load(&fod_counters.reloads_ok));
-	put(&b, "fanoutd_reloads_total{result=\"failed\"} %lu\n",
-	    atomic_load(&fod_counters.reloads_failed));
-
-	help(&b, "fanoutd_http_connections", "gauge", "Open HTTP connections.");
-	put(&b, "fanoutd_http_connections %ld\n", atomic_load(&fod_counters.http_connections_open));
-	help(&b, "fanoutd_http_connections_accepted_total", "counter",
-	     "HTTP connections accepted.");
-	put(&b, "fanoutd_http_connections_accepted_total %lu\n",
-	    atomic_load(&fod_counters.http_connections_total));
-	render_internal(&b);
-
-	if (g && g->nlimiters) {
-		help(&b, "fanoutd_limiter_in_flight", "gauge", "Weight held in the limiter now.");
-		for (size_t i = 0; i < g->nlimiters; i++)
-			put(&b, "fanoutd_limiter_in_flight{limiter=\"%s\"} %lld\n",
-			    g->limiters[i].name,
-			    (long long)fo_sem_in_use(fod_limiter_sem(&g->limiters[i])));
-		help(&b, "fanoutd_limiter_in_flight_high_water", "gauge",
-		     "Most weight ever held at once in this limiter instance.");
-		for (size_t i = 0; i < g->nlimiters; i++)
-			put(&b, "fanoutd_limiter_in_flight_high_water{limiter=\"%s\"} %lld\n",
-			    g->limiters[i].name,
-			    (long long)fo_sem_high_water(fod_limiter_sem(&g->limiters[i])));
-		help(&b, "fanoutd_limiter_limit", "gauge", "The limiter's current limit.");
-		for (size_t i = 0; i < g->nlimiters; i++)
-			put(&b, "fanoutd_limiter_limit{limiter=\"%s\"} %lld\n", g->limiters[i].name,
-			    (long long)fo_sem_size(fod_limiter_sem(&g->limiters[i])));
-		help(&b, "fanoutd_limiter_waiting", "gauge", "Units queued for admission.");
-		for (size_t i = 0; i < g->nlimiters; i++)
-			put(&b, "fanoutd_limiter_waiting{limiter=\"%s\"} %zu\n",
-			    g->limiters[i].name, fo_sem_waiting(fod_limiter_sem(&g->limiters[i])));
-		render_partitions(&b, g);
-	}
+	struct scrape s = {.g = g};
+	procstat_read(&s.ps);
+	getrusage(RUSAGE_SELF, &s.ru);
 
 	pthread_mutex_lock(&reg_lock);
-	struct fod_metrics_branch **shown_branches;
-	struct fod_metrics_route **shown_routes;
-	size_t nshown_branches = live_branches(g, &shown_branches),
-	       nshown_routes = live_routes(g, &shown_routes);
-	char labels[256];
-	help(&b, "fanoutd_branch_duration_seconds", "histogram", "Branch latency, start to end.");
-	for (size_t i = 0; i < nshown_branches; i++) {
-		snprintf(labels, sizeof(labels), "route=\"%s\",branch=\"%s\"",
-			 shown_branches[i]->route, shown_branches[i]->branch);
-		hist(&b, "fanoutd_branch_duration_seconds", labels, &shown_branches[i]->latency);
+	s.nbranches = live_branches(g, &s.branches);
+	s.nroutes = live_routes(g, &s.routes);
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		struct fod_mr r;
+		fod_mr_begin(&r, &b, "", &families[i].def);
+		families[i].series(&r, &s);
 	}
-	help(&b, "fanoutd_branch_outcomes_total", "counter", "Branch ends by outcome.");
-	for (size_t i = 0; i < nshown_branches; i++)
-		for (int o = 0; o < FO_OUTCOME_MAX; o++)
-			put(&b,
-			    "fanoutd_branch_outcomes_total{route=\"%s\",branch=\"%s\",outcome=\"%"
-			    "s\"} "
-			    "%lu\n",
-			    shown_branches[i]->route, shown_branches[i]->branch, fo_outcome_str(o),
-			    atomic_load(&shown_branches[i]->outcomes[o]));
-	help(&b, "fanoutd_request_duration_seconds", "histogram",
-	     "Unit latency by route and policy.");
-	for (size_t i = 0; i < nshown_routes; i++)
-		for (int p = 0; p < FOD_POLICY_N; p++) {
-			snprintf(labels, sizeof(labels), "route=\"%s\",policy=\"%s\"",
-				 shown_routes[i]->route, policy_names[p]);
-			hist(&b, "fanoutd_request_duration_seconds", labels,
-			     &shown_routes[i]->request[p]);
-		}
-	help(&b, "fanoutd_join_wait_seconds", "histogram", "Fan-out start to join.");
-	for (size_t i = 0; i < nshown_routes; i++) {
-		snprintf(labels, sizeof(labels), "route=\"%s\"", shown_routes[i]->route);
-		hist(&b, "fanoutd_join_wait_seconds", labels, &shown_routes[i]->join_wait);
-	}
-	help(&b, "fanoutd_admission_wait_seconds", "histogram",
-	     "Time a unit's branches waited for the global limiter.");
-	for (size_t i = 0; i < nshown_routes; i++) {
-		snprintf(labels, sizeof(labels), "route=\"%s\"", shown_routes[i]->route);
-		hist(&b, "fanoutd_admission_wait_seconds", labels,
-		     &shown_routes[i]->admission_wait);
-	}
-	help(&b, "fanoutd_degraded_total", "counter", "Units answered with branches dropped.");
-	for (size_t i = 0; i < nshown_routes; i++)
-		put(&b, "fanoutd_degraded_total{route=\"%s\"} %lu\n", shown_routes[i]->route,
-		    atomic_load(&shown_routes[i]->degraded));
-	help(&b, "fanoutd_admission_rejections_total", "counter",
-	     "Units refused (503) for lack of admission within their budget.");
-	for (size_t i = 0; i < nshown_routes; i++)
-		put(&b, "fanoutd_admission_rejections_total{route=\"%s\"} %lu\n",
-		    shown_routes[i]->route, atomic_load(&shown_routes[i]->rejected));
-	render_responses(&b, shown_routes, nshown_routes);
 	pthread_mutex_unlock(&reg_lock);
-	free(shown_branches);
-	free(shown_routes);
+	free(s.branches);
+	free(s.routes);
+	fod_metrics_modules_render(&b);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
 	*len = b.len;
 	return b.p;
 }

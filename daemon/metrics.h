@@ -13,14 +13,7 @@
 #include <stdint.h>
 
 #include "fanoutd/fanout.h"
-
-#define FOD_HIST_BUCKETS 15
-struct fod_hist {
-	atomic_ulong bucket[FOD_HIST_BUCKETS]; /* not cumulative; the last is +Inf */
-	atomic_ulong count;
-	atomic_ullong sum_ns;
-};
-void fod_hist_observe(struct fod_hist *h, int64_t ns);
+#include "metrics-render.h"
 
 /*
  * HTTP responses are counted by exact status: one slot per status fanoutd
@@ -71,8 +64,6 @@ struct fod_metrics_route {
 /* A slot's length: 256 of them cover ready_window_ms up to its maximum, 60 s. */
 #define FOD_READY_SLOT_NS (250 * FO_MSEC)
 
-/* The histogram's upper bounds in seconds (FOD_HIST_BUCKETS - 1 of them; the last is +Inf). */
-const double *fod_hist_bounds(void);
 /*
  * Every branch some live generation uses. The array, and entries no
  * generation uses any more, change only on loop 0 (at a reload's
@@ -158,6 +149,23 @@ bool fod_metrics_route_ready(const struct fod_route *rt, unsigned long *ok, unsi
 void fod_metrics_observe_unit(const struct fod_route *rt, const struct fo_policy *p,
 			      const struct fo_result *results, const struct fo_report *rep,
 			      int64_t dur_ns);
+
+/*
+ * Modules' metric families (the SDK's metrics service, metrics-module.c):
+ * shared by name among the instances that declare them, and shown as
+ * fanoutd_module_<module>_<name>. declare: 0, or -errno with err saying
+ * why (a bad name, or the name declared otherwise by a live instance); each
+ * family declared is given back with _release when the instance closes.
+ */
+int fod_metrics_module_declare(const char *module, const struct fo_metric_def *defs, size_t n,
+			       struct fo_metric_family **out, char *err, size_t errlen);
+void fod_metrics_module_release(struct fo_metric_family *f);
+struct fo_metric *fod_metrics_module_series(struct fo_metric_family *f, const char *const *values);
+void fod_metrics_module_add(struct fo_metric *m, int64_t delta);
+void fod_metrics_module_set(struct fo_metric *m, int64_t value);
+void fod_metrics_module_observe(struct fo_metric *m, int64_t ns);
+/* Every module family with its series, after the daemon's own. */
+void fod_metrics_modules_render(struct fod_mbuf *b);
 
 struct fod_gen;
 /*

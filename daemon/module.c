@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 
 #include "call.h"
 #include "log.h"
+#include "metrics.h"
+#include "strmap.h"
 
 const char *fod_module_type_str(enum fo_module_type t)
 {
@@ -74,6 +77,7 @@ static bool sizes_differ(const struct fo_module_sizes *got, char *err, size_t er
 		FIELD(timer, "struct fo_timer"),
 		FIELD(io, "struct fo_io"),
 		FIELD(post, "struct fo_post"),
+		FIELD(metric_def, "struct fo_metric_def"),
 #undef FIELD
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -321,6 +325,9 @@ int fod_instance_open(struct fod_instance *in, struct fod_conf_sink *sink, const
 		/* A module that said why has refused the configuration already. */
 		fod_conf_error(sink, conf ? conf : where, "module %s failed to initialise: %s",
 			       in->mod.desc->name, strerror(-r));
+		for (size_t i = 0; i < in->nfamilies; i++)
+			fod_metrics_module_release(in->families[i]);
+		free(in->families);
 		free(in->name);
 		fod_module_close(&in->mod);
 		memset(in, 0, sizeof(*in));
@@ -330,10 +337,17 @@ int fod_instance_open(struct fod_instance *in, struct fod_conf_sink *sink, const
 	return 0;
 }
 
+static void errmsgs_free(struct fod_errmsgs *e);
+
 void fod_instance_close(struct fod_instance *in)
 {
 	if (in->live && in->mod.desc->fini)
 		in->mod.desc->fini(&in->self);
+	/* After fini: no call of the instance is left, nor any report of one. */
+	for (size_t i = 0; i < in->nfamilies; i++)
+		fod_metrics_module_release(in->families[i]);
+	free(in->families);
+	errmsgs_free(in->errmsgs);
 	fod_module_close(&in->mod);
 	free(in->name);
 	memset(in, 0, sizeof(*in));
@@ -440,6 +454,109 @@ static struct fo_loop *api_loop_at(struct fo_mod *self, unsigned i)
 	return i < fod_nloops ? (struct fo_loop *)&fod_loops[i] : NULL;
 }
 
+/* ---- errmsg: one copy of each distinct text, for the instance's life */
+
+struct fod_errmsgs {
+	pthread_mutex_t lock;
+	struct fod_strmap map; /* each copy, its own key and value */
+};
+
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+static const char too_many_errmsgs[] =
+	"(this module's error text was not kept: over " STR(FO_ERRMSG_DISTINCT) " distinct texts)";
+
+static void errmsgs_free(struct fod_errmsgs *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->map.cap; i++)
+		free(e->map.slot[i].val);
+	fod_strmap_clear(&e->map);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+/*
+ * The kept copy of text (cut to FO_ERRMSG_MAX - 1 bytes): the report keeps
+ * the pointer past the module's answer, until the unit is answered, which
+ * is before the generation, and so this instance, ends. Called on loops
+ * with an error only: a lock per distinct-text lookup, not per call.
+ */
+static const char *errmsg_keep(struct fod_instance *in, const char *text)
+{
+	size_t len = strnlen(text, FO_ERRMSG_MAX - 1);
+	struct fod_errmsgs *e = __atomic_load_n(&in->errmsgs, __ATOMIC_ACQUIRE);
+	if (!e) {
+		struct fod_errmsgs *mine = calloc(1, sizeof(*mine));
+		if (!mine)
+			return "out of memory keeping the module's error text";
+		pthread_mutex_init(&mine->lock, NULL);
+		if (__atomic_compare_exchange_n(&in->errmsgs, &e, mine, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			e = mine;
+		else
+			errmsgs_free(mine); /* another loop was first: e is its table */
+	}
+	pthread_mutex_lock(&e->lock);
+	const char *kept = fod_strmap_get(&e->map, text, len);
+	if (!kept && e->map.n >= FO_ERRMSG_DISTINCT) {
+		kept = too_many_errmsgs;
+	} else if (!kept) {
+		char *copy = strndup(text, len);
+		if (copy && fod_strmap_add(&e->map, copy, len, copy) == 0) {
+			kept = copy;
+		} else {
+			free(copy);
+			kept = "out of memory keeping the module's error text";
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	return kept;
+}
+
+static void api_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
+			  const char *errmsg)
+{
+	if (errmsg)
+		errmsg = errmsg_keep(instance(c->self), errmsg);
+	fod_call_done(c, err, value, len, errmsg);
+}
+
+/* ---- metrics: the families and series of metrics-module.c */
+
+static int api_metrics_declare(struct fo_mod *self, const struct fo_metric_def *defs, size_t n,
+			       struct fo_metric_family **out)
+{
+	struct fod_instance *in = instance(self);
+	char err[256];
+	if (!in->sink) {
+		fo_log(self, FO_LOG_ERR, "metrics_declare is only for init");
+		return -EINVAL;
+	}
+	struct fo_metric_family **all = realloc(in->families, (in->nfamilies + n) * sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	in->families = all;
+	int r = fod_metrics_module_declare(in->mod.desc->name, defs, n, all + in->nfamilies, err,
+					   sizeof(err));
+	if (r < 0) {
+		fod_conf_error(in->sink, setting(self->conf), "module %s: %s", in->mod.desc->name,
+			       err);
+		return r;
+	}
+	memcpy(out, all + in->nfamilies, n * sizeof(*out));
+	in->nfamilies += n;
+	return 0;
+}
+
+static struct fo_metric *api_metric_series(struct fo_mod *self, struct fo_metric_family *f,
+					   const char *const *values)
+{
+	(void)self;
+	return fod_metrics_module_series(f, values);
+}
+
 const struct fo_core_api fod_core_api = {
 	.size = sizeof(struct fo_core_api),
 	.log = api_log,
@@ -462,5 +579,10 @@ const struct fo_core_api fod_core_api = {
 	.io_set = fod_io_set,
 	.io_stop = fod_io_stop,
 	.post = fod_post,
-	.call_done = fod_call_done,
+	.call_done = api_call_done,
+	.metrics_declare = api_metrics_declare,
+	.metric_series = api_metric_series,
+	.metric_add = fod_metrics_module_add,
+	.metric_set = fod_metrics_module_set,
+	.metric_observe = fod_metrics_module_observe,
 };

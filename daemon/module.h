@@ -30,6 +30,11 @@ struct fod_instance {
 	struct fod_conf_sink *sink;
 	char *name;
 	bool live; /* init succeeded: fini is owed */
+	/* Its metric families (the SDK's metrics_declare), given back at close. */
+	struct fo_metric_family **families;
+	size_t nfamilies;
+	/* One copy of each distinct errmsg its calls ended with, kept for its life. */
+	struct fod_errmsgs *errmsgs;
 };
 
 /*

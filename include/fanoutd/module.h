@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 /* Date-stamped; bumped on any incompatible change of this header. */
-#define FO_MODULE_ABI 20261201u
+#define FO_MODULE_ABI 20261202u
 /* What else must match between daemon and module: the C data model. */
 #define FO_MODULE_SIGNATURE_(p)	    "ptr" #p "-fanout3"
 #define FO_MODULE_SIGNATURE_EVAL(p) FO_MODULE_SIGNATURE_(p)
@@ -62,8 +62,10 @@ enum fo_module_type {
 enum { FO_LOG_ERR = 3, FO_LOG_WARNING = 4, FO_LOG_NOTICE = 5, FO_LOG_INFO = 6, FO_LOG_DEBUG = 7 };
 
 struct fo_core_api;
-struct fo_conf; /* a setting of the configuration: opaque */
-struct fo_loop; /* one of the daemon's event loops: opaque */
+struct fo_conf;		 /* a setting of the configuration: opaque */
+struct fo_metric_family; /* a declared metric family: opaque */
+struct fo_metric;	 /* one series of a family: opaque */
+struct fo_loop;		 /* one of the daemon's event loops: opaque */
 struct fo_ds_call;
 
 /* ---------------------------------------------------------------- handle */
@@ -110,6 +112,29 @@ enum { FO_IO_READ = 1, FO_IO_WRITE = 2 };
 typedef void (*fo_timer_fn)(struct fo_mod *self, struct fo_timer *t);
 typedef void (*fo_io_fn)(struct fo_mod *self, struct fo_io *io, int fd, unsigned revents);
 typedef void (*fo_post_fn)(struct fo_mod *self, struct fo_post *p);
+
+/* ----------------------------------------------------------------- metrics */
+
+/*
+ * A metric family, declared once: its name, help, type and label names. The
+ * daemon's own families are declared in this same form (daemon/metrics.c)
+ * and one renderer writes them all to /metrics. A module's family is shown
+ * as fanoutd_module_<module>_<name> (a '-' in the module's name becomes
+ * '_'), so it never clashes with the daemon's.
+ *
+ * name: lower-case snake_case ([a-z_][a-z0-9_]*); a counter's ends in
+ * _total, no other's does; base units (_seconds, _bytes). labels: up to
+ * FO_METRIC_LABELS names ([a-z_][a-z0-9_]*, not "le", not __...), the unused
+ * ones NULL.
+ */
+enum fo_metric_type { FO_METRIC_COUNTER = 1, FO_METRIC_GAUGE, FO_METRIC_HISTOGRAM };
+#define FO_METRIC_LABELS 4
+struct fo_metric_def {
+	const char *name;
+	const char *help;
+	enum fo_metric_type type;
+	const char *labels[FO_METRIC_LABELS];
+};
 
 /* --------------------------------------------------------------- the core */
 
@@ -171,10 +196,51 @@ struct fo_core_api {
 	/* Runs fn on loop's thread soon; callable from any thread. */
 	void (*post)(struct fo_mod *self, struct fo_loop *loop, struct fo_post *p, fo_post_fn fn);
 
-	/* Ends a downstream call (fo_downstream_ops.start), on the call's loop. */
+	/*
+	 * Ends a downstream call (fo_downstream_ops.start), on the call's loop.
+	 * errmsg (or NULL) is copied, up to FO_ERRMSG_MAX - 1 bytes: it may be
+	 * formatted in the module's own buffer ("http: 5xx: status 503 from
+	 * 127.0.0.1:8080"). The core keeps one copy of each distinct text for
+	 * the instance's life, so keep their variety low (a status and a host,
+	 * not a request id): past FO_ERRMSG_DISTINCT texts a call's is replaced
+	 * by a fixed one that says so.
+	 */
 	void (*call_done)(struct fo_ds_call *c, int err, const void *value, size_t len,
 			  const char *errmsg);
+
+	/*
+	 * Metrics (see struct fo_metric_def). metrics_declare, in init only:
+	 * the instance's n families; out[i] is defs[i]'s handle, valid until
+	 * fini returns. Another instance (of this or a later generation) that
+	 * declares the same family shares it, so counts go on across reloads;
+	 * declaring one name with another type, help or labels is refused
+	 * (-EEXIST, with the configuration error saying why).
+	 *
+	 * metric_series: the series of family f with these label values (one
+	 * per declared label, in order, copied; NULL for a family without
+	 * labels), made at 0 at its first use; NULL when out of memory. It
+	 * takes a lock: get it once (in branch_init, or at a kind's first use)
+	 * and keep the handle, valid as long as the family. A series lives as
+	 * long as its family: a label value that is no longer used keeps its
+	 * last count until no instance declares the family any more.
+	 *
+	 * The updates are lock-free, from any thread (a relaxed atomic add):
+	 * metric_add for a counter (delta >= 0) or a gauge, metric_set for a
+	 * gauge, metric_observe (nanoseconds, shown in seconds) for a histogram.
+	 * A NULL series is ignored, as is an update of the wrong type.
+	 */
+	int (*metrics_declare)(struct fo_mod *self, const struct fo_metric_def *defs, size_t n,
+			       struct fo_metric_family **out);
+	struct fo_metric *(*metric_series)(struct fo_mod *self, struct fo_metric_family *f,
+					   const char *const *values);
+	void (*metric_add)(struct fo_metric *m, int64_t delta);
+	void (*metric_set)(struct fo_metric *m, int64_t value);
+	void (*metric_observe)(struct fo_metric *m, int64_t ns);
 };
+
+/* An errmsg of fo_call_done is kept up to this many bytes (with its NUL). */
+#define FO_ERRMSG_MAX	   256
+#define FO_ERRMSG_DISTINCT 4096
 
 /* The wrappers modules call. */
 static inline void fo_log(struct fo_mod *self, int prio, const char *fmt, ...)
@@ -277,6 +343,28 @@ static inline void fo_post(struct fo_mod *self, struct fo_loop *loop, struct fo_
 {
 	self->core->post(self, loop, p, fn);
 }
+static inline int fo_metrics_declare(struct fo_mod *self, const struct fo_metric_def *defs,
+				     size_t n, struct fo_metric_family **out)
+{
+	return self->core->metrics_declare(self, defs, n, out);
+}
+static inline struct fo_metric *fo_metric_series(struct fo_mod *self, struct fo_metric_family *f,
+						 const char *const *values)
+{
+	return self->core->metric_series(self, f, values);
+}
+static inline void fo_metric_add(struct fo_mod *self, struct fo_metric *m, int64_t delta)
+{
+	self->core->metric_add(m, delta);
+}
+static inline void fo_metric_set(struct fo_mod *self, struct fo_metric *m, int64_t value)
+{
+	self->core->metric_set(m, value);
+}
+static inline void fo_metric_observe(struct fo_mod *self, struct fo_metric *m, int64_t ns)
+{
+	self->core->metric_observe(m, ns);
+}
 
 /* ---------------------------------------------------------------- limiters */
 
@@ -355,7 +443,7 @@ struct fo_downstream_ops {
  */
 struct fo_module_sizes {
 	uint32_t time_t_, result, task, report, config, policy, sem_waiter, ctx_hook, limiter_ops,
-		downstream_ops, ds_call, mod, timer, io, post;
+		downstream_ops, ds_call, mod, timer, io, post, metric_def;
 };
 #define FO_MODULE_SIZES                                                                       \
 	{                                                                                     \
@@ -365,7 +453,7 @@ struct fo_module_sizes {
 			sizeof(struct fo_ctx_hook), sizeof(struct fo_limiter_ops),            \
 			sizeof(struct fo_downstream_ops), sizeof(struct fo_ds_call),          \
 			sizeof(struct fo_mod), sizeof(struct fo_timer), sizeof(struct fo_io), \
-			sizeof(struct fo_post)                                                \
+			sizeof(struct fo_post), sizeof(struct fo_metric_def)                  \
 	}
 
 struct fo_module {

@@ -149,7 +149,7 @@ echo "$body" | grep -q '"catalog":{"name":"widget","id":7,"tags":\["a","b"\]}' |
 echo "$body" | python3 -c 'import json,sys; json.load(sys.stdin)' || fail "not JSON: $body"
 read -r code body <<<"$(get /product/8)"
 # Its only branch failed: below the route's min_ok (1), so a 502 naming the branch's outcome.
-[ "$code" = 502 ] && echo "$body" | grep -q '"branch":"catalog","outcome":"error","error":"http: 4xx: status 404"' ||
+[ "$code" = 502 ] && echo "$body" | grep -q "\"branch\":\"catalog\",\"outcome\":\"error\",\"error\":\"http: 4xx: status 404 from 127.0.0.1:$NGPORT\"" ||
 	fail "missing file: $code $body"
 pass "nginx downstream: GET /product/7 embeds its JSON under 'catalog'; a missing one is a 4xx"
 
@@ -163,11 +163,22 @@ after=$(stat_py 's["accepted"]')
 [ $((after - before)) -le 2 ] || fail "20 sequential calls opened $((after - before)) connections"
 pass "keep-alive: 20 sequential calls opened $((after - before)) connection(s) (2 loops)"
 
-# ---- each failure kind, its own outcome text
+# ---- each failure kind, its own outcome text and its own counter
+# failures NAME KIND: the module's failure counter of kinds/NAME for KIND (0 if absent)
+failures() {
+	local v
+	v=$(metric "fanoutd_module_http_failures_total{route=\"kinds\",branch=\"$1\",kind=\"$2\"}")
+	echo "${v:-0}"
+}
+KINDS="refused:refused reset:reset dns:dns tls:tls timeout:timeout c4xx:4xx c5xx:5xx oversized:oversized badbody:bad_body"
+for bk in $KINDS; do
+	[ "$(failures "${bk%%:*}" "${bk#*:}")" = 0 ] || fail "a failure counted before any call: $bk"
+done
 read -r code body <<<"$(get /kinds/5)"
 [ "$code" = 200 ] || fail "GET /kinds/5: $code $body"
 echo "$body" | python3 -c '
 import json, sys
+port = sys.argv[1]
 d = json.load(sys.stdin)
 errs = {e["branch"]: (e["outcome"], e.get("error", "")) for e in d["degraded"]}
 want = {
@@ -176,8 +187,8 @@ want = {
     "dns": ("error", "http: DNS failure"),
     "tls": ("error", "http: TLS failure"),
     "timeout": ("timeout", ""),
-    "c4xx": ("error", "http: 4xx: status 404"),
-    "c5xx": ("error", "http: 5xx: status 503"),
+    "c4xx": ("error", "http: 4xx: status 404 from 127.0.0.1:" + port),
+    "c5xx": ("error", "http: 5xx: status 503 from 127.0.0.1:" + port),
     "oversized": ("error", "http: oversized"),
     "badbody": ("error", "http: bad body"),
 }
@@ -188,9 +199,24 @@ for b, (o, text) in want.items():
 assert d["ok"] == {"id": 5}, d
 assert d["created"] == {"status": 201}, d
 assert set(errs) == set(want), errs
-' || fail "failure kinds: $body"
+# the module formatted these (status and peer): the core kept its own copy
+assert errs["c4xx"][1] == "http: 4xx: status 404 from 127.0.0.1:" + port, errs["c4xx"]
+assert errs["c5xx"][1] == "http: 5xx: status 503 from 127.0.0.1:" + port, errs["c5xx"]
+' "$DPORT" || fail "failure kinds: $body"
 pass "refused, reset, DNS, TLS, timeout, 4xx, 5xx, oversized, bad body: each its own outcome"
 in_flight_zero
+# Each failing branch counted once, under its own kind and no other.
+curl -fs "$(url /metrics)" >"$TMP/metrics" || fail "/metrics"
+for bk in $KINDS; do
+	[ "$(failures "${bk%%:*}" "${bk#*:}")" = 1 ] || fail "kinds/${bk%%:*}: $(grep "branch=\"${bk%%:*}\"" "$TMP/metrics" | grep failures)"
+done
+n=$(grep -c '^fanoutd_module_http_failures_total{route="kinds",' "$TMP/metrics" || true)
+[ "$n" = 9 ] || fail "$n failure series for route kinds, not 9: $(grep '^fanoutd_module_http_failures_total' "$TMP/metrics")"
+grep -q '^# TYPE fanoutd_module_http_failures_total counter$' "$TMP/metrics" || fail "no TYPE line for the module's counter"
+if have promtool "the /metrics exposition format with module series"; then
+	promtool check metrics <"$TMP/metrics" || fail "promtool check metrics"
+fi
+pass "/metrics: each failure kind its own counter (fanoutd_module_http_failures_total{kind=...}), promtool clean"
 
 # ---- cancellation closes the downstream's connection at once
 read -r code body <<<"$(get /cancel/1)"
@@ -274,6 +300,13 @@ for _ in $(seq 100); do
 done
 grep -q "generation 2" "$TMP/fanoutd.log" || fail "no reload: $(tail -3 "$TMP/fanoutd.log")"
 pass "reload under load: 60 requests across it, all answered"
+in_flight_zero
+# The module's counters carry on across the reload: the new instance shares the family.
+read -r code body <<<"$(get /kinds/6)"
+for bk in $KINDS; do
+	[ "$(failures "${bk%%:*}" "${bk#*:}")" = 2 ] || fail "after a reload kinds/${bk%%:*}: $(failures "${bk%%:*}" "${bk#*:}"), not 2"
+done
+pass "reload: the failure counters went on from 1 to 2 (monotonic across generations)"
 in_flight_zero
 
 # ---- reload: the old generation's pooled connections are closed (its fini

@@ -23,7 +23,7 @@ __attribute__((visibility("default"))) const struct fo_module fo_module_descript
 		  sizeof(struct fo_sem_waiter), sizeof(struct fo_ctx_hook),
 		  sizeof(struct fo_limiter_ops), sizeof(struct fo_downstream_ops),
 		  sizeof(struct fo_ds_call), sizeof(struct fo_mod), sizeof(struct fo_timer),
-		  sizeof(struct fo_io), sizeof(struct fo_post)},
+		  sizeof(struct fo_io), sizeof(struct fo_post), sizeof(struct fo_metric_def)},
 	.type = FO_MODULE_LIMITER,
 	.name = "badsize",
 	.version = "0",

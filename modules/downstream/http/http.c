@@ -48,7 +48,31 @@
 #define MAX_ID_PARTS 8 /* {id} at most 8 times in a URL */
 #define MAX_HEADER   1024
 
+/* How a call failed: each kind its own counter (fanoutd_module_http_failures_total). */
+enum kind {
+	K_NONE, /* succeeded, or cancelled by the unit: not a failure (a zeroed call's) */
+	K_REFUSED,
+	K_RESET,
+	K_DNS,
+	K_TLS,
+	K_TIMEOUT,
+	K_4XX,
+	K_5XX,
+	K_OVERSIZED,
+	K_BAD_BODY,
+	K_CONNECT,
+	K_OTHER,
+	K_N
+};
+static const char *const kind_names[K_N] = {NULL,	 "refused",  "reset",	"dns",
+					    "tls",	 "timeout",  "4xx",	"5xx",
+					    "oversized", "bad_body", "connect", "other"};
+
 struct branch {
+	/* For the failure counters' labels (strings kept for the instance's life). */
+	const char *route, *name;
+	/* A kind's series, got at its first failure (no lock after that). */
+	_Atomic(struct fo_metric *) failures[K_N];
 	/* The URL template split at each {id}: parts[0] id parts[1] id ... */
 	char *parts[MAX_ID_PARTS + 1];
 	size_t nparts;
@@ -89,6 +113,7 @@ struct loops {
 
 struct http {
 	int64_t max_host, max_total;
+	struct fo_metric_family *failures;
 	_Atomic(struct loops *) loops; /* made at the first call, when the loops exist */
 };
 
@@ -100,29 +125,40 @@ struct call {
 	size_t len, cap;
 	int64_t max_body;
 	bool oversized, nomem;
-	/* The outcome, kept until the answer. */
+	/* The outcome, kept until the answer (errmsg may point at msg: the core copies it). */
 	int err;
 	const char *errmsg;
+	enum kind kind;
+	char msg[160];
 	struct call *next;
 };
 
-/* ----------------------------------------------------------- error texts */
+/* ------------------------------------------------------------ metrics */
 
-/* errmsg must outlive the call (the report keeps the pointer): static texts. */
-#define D10(p) p "0", p "1", p "2", p "3", p "4", p "5", p "6", p "7", p "8", p "9"
-#define D100(p)                                                                             \
-	D10(p "0"), D10(p "1"), D10(p "2"), D10(p "3"), D10(p "4"), D10(p "5"), D10(p "6"), \
-		D10(p "7"), D10(p "8"), D10(p "9")
-static const char *const status_4xx[100] = {D100("http: 4xx: status 4")};
-static const char *const status_5xx[100] = {D100("http: 5xx: status 5")};
+static const struct fo_metric_def metric_defs[] = {
+	{"failures_total",
+	 "Failed calls of http downstream branches, by kind (refused, reset, dns, tls, timeout, "
+	 "4xx, 5xx, oversized, bad_body, connect, other); replicas count under their branch's "
+	 "name.",
+	 FO_METRIC_COUNTER,
+	 {"route", "branch", "kind"}},
+};
 
-static const char *status_text(long status)
+/* Counts the call's failure, if it is one; before the answer (which may end the instance). */
+static void count_failure(struct fo_mod *self, const struct branch *b, enum kind kind)
 {
-	if (status >= 400 && status < 500)
-		return status_4xx[status - 400];
-	if (status >= 500 && status < 600)
-		return status_5xx[status - 500];
-	return "http: unexpected status: not one of the branch's success codes";
+	struct http *h = self->state;
+	if (kind == K_NONE || kind >= K_N)
+		return;
+	struct branch *mb = (struct branch *)b; /* only its atomic cache changes */
+	struct fo_metric *m = atomic_load_explicit(&mb->failures[kind], memory_order_acquire);
+	if (!m) {
+		/* The same series whoever asks: a race only looks it up twice. */
+		m = fo_metric_series(self, h->failures,
+				     (const char *const[]){b->route, b->name, kind_names[kind]});
+		atomic_store_explicit(&mb->failures[kind], m, memory_order_release);
+	}
+	fo_metric_add(self, m, 1);
 }
 
 /* ---------------------------------------------------------------- settings */
@@ -156,6 +192,11 @@ static int init(struct fo_mod *self)
 		    0) {
 		free(h);
 		return -EINVAL;
+	}
+	int r = fo_metrics_declare(self, metric_defs, 1, &h->failures);
+	if (r < 0) {
+		free(h);
+		return r;
 	}
 	atomic_init(&h->loops, NULL);
 	self->state = h;
@@ -326,6 +367,8 @@ static int branch_init(struct fo_mod *self, const struct fo_conf *conf, unsigned
 	if (!b)
 		return -ENOMEM;
 	b->max_body = 1 << 20;
+	b->route = route;
+	b->name = name;
 	int r = -EINVAL;
 	if (fo_conf_string(self, g, "url", MAX_URL, true, &url) < 0 ||
 	    fo_conf_string(self, g, "method", 8, false, &method) < 0 ||
@@ -612,60 +655,83 @@ static bool tls_error(CURLcode rc)
 	}
 }
 
-/* Sets k->err / k->errmsg from how the transfer ended. */
+/* "addr:port" of the peer curl talked to (or tried), for a message; "" if unknown. */
+static void peer(struct call *k, char *buf, size_t size)
+{
+	char *ip = NULL;
+	long port = 0;
+	buf[0] = '\0';
+	if (curl_easy_getinfo(k->easy, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK || !ip || !*ip)
+		return;
+	curl_easy_getinfo(k->easy, CURLINFO_PRIMARY_PORT, &port);
+	snprintf(buf, size, strchr(ip, ':') ? "[%s]:%ld" : "%s:%ld", ip, port);
+}
+
+/* The call's message, formatted in its own buffer (the core copies it at the answer). */
+static void say(struct call *k, enum kind kind, int err, const char *what)
+{
+	char from[80];
+	peer(k, from, sizeof(from));
+	snprintf(k->msg, sizeof(k->msg), "%s%s%s", what, *from ? " from " : "", from);
+	k->kind = kind;
+	k->err = err;
+	k->errmsg = k->msg;
+}
+
+/* Sets k->err, k->errmsg and k->kind from how the transfer ended. */
 static void classify(struct call *k, CURLcode rc)
 {
 	const struct branch *b = k->dc->branch_state;
 	long os_errno = 0;
 	curl_easy_getinfo(k->easy, CURLINFO_OS_ERRNO, &os_errno);
 	k->err = -EIO;
+	k->kind = K_OTHER;
 	if (rc == CURLE_OK) {
 		long status = 0;
+		char what[64];
 		curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
-		if (!status_ok(b, status)) {
-			k->err = status >= 500 ? -EREMOTEIO : -EPROTO;
-			k->errmsg = status_text(status);
+		if (status >= 400 && status < 600 && !status_ok(b, status)) {
+			snprintf(what, sizeof(what), "http: %s: status %ld",
+				 status >= 500 ? "5xx" : "4xx", status);
+			say(k, status >= 500 ? K_5XX : K_4XX, status >= 500 ? -EREMOTEIO : -EPROTO,
+			    what);
+		} else if (!status_ok(b, status)) {
+			snprintf(what, sizeof(what),
+				 "http: unexpected status %ld: not one of the branch's", status);
+			say(k, K_OTHER, -EPROTO, what);
 		} else if (!fo_json_valid(k->body, k->len)) {
-			k->err = -EBADMSG;
-			k->errmsg = "http: bad body: the response is not one valid JSON value";
+			say(k, K_BAD_BODY, -EBADMSG,
+			    "http: bad body: the response is not one valid JSON value");
 		} else {
 			k->err = 0;
+			k->kind = K_NONE;
 		}
 		return;
 	}
-	if ((rc == CURLE_WRITE_ERROR && k->oversized) || rc == CURLE_FILESIZE_EXCEEDED) {
-		k->err = -EFBIG;
-		k->errmsg = "http: oversized: the response body is over the branch's max_body";
-	} else if (rc == CURLE_WRITE_ERROR && k->nomem) {
-		k->err = -ENOMEM;
-		k->errmsg = "http: out of memory for the response body";
-	} else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
-		k->err = -EHOSTUNREACH;
-		k->errmsg = "http: DNS failure: cannot resolve the host";
-	} else if (rc == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED) {
-		k->err = -ECONNREFUSED;
-		k->errmsg = "http: connection refused";
-	} else if (rc == CURLE_COULDNT_CONNECT) {
-		k->err = -EHOSTUNREACH;
-		k->errmsg = "http: cannot connect to the host";
-	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
-		k->err = -ETIMEDOUT;
-		k->errmsg = "http: timeout";
-	} else if (tls_error(rc)) {
-		k->err = -EPROTO;
-		k->errmsg = "http: TLS failure";
-	} else if (rc == CURLE_PARTIAL_FILE) {
-		k->err = -ECONNRESET;
-		k->errmsg = "http: connection reset: closed in the middle of the response";
-	} else if (rc == CURLE_GOT_NOTHING) {
-		k->err = -ECONNRESET;
-		k->errmsg = "http: connection reset: closed before any response";
-	} else if (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) {
-		k->err = -ECONNRESET;
-		k->errmsg = "http: connection reset by the server";
-	} else {
-		k->errmsg = curl_easy_strerror(rc); /* static text */
-	}
+	if ((rc == CURLE_WRITE_ERROR && k->oversized) || rc == CURLE_FILESIZE_EXCEEDED)
+		say(k, K_OVERSIZED, -EFBIG,
+		    "http: oversized: the response body is over the branch's max_body");
+	else if (rc == CURLE_WRITE_ERROR && k->nomem)
+		say(k, K_OTHER, -ENOMEM, "http: out of memory for the response body");
+	else if (rc == CURLE_COULDNT_RESOLVE_HOST)
+		say(k, K_DNS, -EHOSTUNREACH, "http: DNS failure: cannot resolve the host");
+	else if (rc == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED)
+		say(k, K_REFUSED, -ECONNREFUSED, "http: connection refused");
+	else if (rc == CURLE_COULDNT_CONNECT)
+		say(k, K_CONNECT, -EHOSTUNREACH, "http: cannot connect to the host");
+	else if (rc == CURLE_OPERATION_TIMEDOUT)
+		say(k, K_TIMEOUT, -ETIMEDOUT, "http: timeout");
+	else if (tls_error(rc))
+		say(k, K_TLS, -EPROTO, "http: TLS failure");
+	else if (rc == CURLE_PARTIAL_FILE)
+		say(k, K_RESET, -ECONNRESET,
+		    "http: connection reset: closed in the middle of the response");
+	else if (rc == CURLE_GOT_NOTHING)
+		say(k, K_RESET, -ECONNRESET, "http: connection reset: closed before any response");
+	else if (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR)
+		say(k, K_RESET, -ECONNRESET, "http: connection reset by the server");
+	else
+		say(k, K_OTHER, -EIO, curl_easy_strerror(rc));
 }
 
 /* Takes the call's transfer off the loop's multi. */
@@ -684,10 +750,14 @@ static bool json_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Answers a call: the last use of anything the call or the instance owns. */
+/*
+ * Answers a call: the last use of anything the call or the instance owns;
+ * its failure is counted first.
+ */
 static void answer(struct call *k)
 {
 	struct fo_ds_call *dc = k->dc;
+	count_failure(dc->self, dc->branch_state, k->kind);
 	char *body = k->body;
 	int err = k->err;
 	/* Without the whitespace around the value (a file's last newline): the
@@ -772,9 +842,10 @@ static int make_url(const struct branch *b, uint64_t id, char *buf, size_t size)
 	return 0;
 }
 
-static void fail_now(struct call *k, int err, const char *why)
+static void fail_now(struct call *k, int err, enum kind kind, const char *why)
 {
 	k->err = err;
+	k->kind = kind;
 	k->errmsg = why;
 	answer(k);
 }
@@ -787,13 +858,13 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	k->max_body = b->max_body;
 	int64_t left = c->deadline_ns == FO_NO_DEADLINE ? 0 : c->deadline_ns - fo_now_ns();
 	if (c->deadline_ns != FO_NO_DEADLINE && left <= 0)
-		return fail_now(k, -ETIMEDOUT, "http: timeout");
+		return fail_now(k, -ETIMEDOUT, K_TIMEOUT, "http: timeout");
 	char url[MAX_URL + MAX_ID_PARTS * 24];
 	if (make_url(b, c->task->id, url, sizeof(url)) < 0)
-		return fail_now(k, -ENAMETOOLONG, "http: the URL is too long");
+		return fail_now(k, -ENAMETOOLONG, K_OTHER, "http: the URL is too long");
 	k->ls = loopstate_for(self, c->loop);
 	if (!k->ls || !(k->easy = curl_easy_init()))
-		return fail_now(k, -ENOMEM, "http: out of memory starting the request");
+		return fail_now(k, -ENOMEM, K_OTHER, "http: out of memory starting the request");
 	CURL *e = k->easy;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
@@ -819,7 +890,7 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	if (curl_multi_add_handle(k->ls->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		k->easy = NULL;
-		return fail_now(k, -ENOMEM, "http: cannot add the request to the loop");
+		return fail_now(k, -ENOMEM, K_OTHER, "http: cannot add the request to the loop");
 	}
 	if (k->ls->transfers++ == 0)
 		wake(k->ls);
@@ -840,6 +911,7 @@ static void cancel(struct fo_mod *self, struct fo_ds_call *c)
 	quiesce_if_idle(ls);
 	bool late = c->deadline_ns != FO_NO_DEADLINE && fo_now_ns() >= c->deadline_ns;
 	k->err = late ? -ETIMEDOUT : -ECANCELED;
+	k->kind = late ? K_TIMEOUT : K_NONE; /* a cancel is the unit's doing, not a failure */
 	k->errmsg = late ? "http: timeout" : "http: cancelled";
 	answer(k);
 }
