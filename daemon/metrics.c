@@ -599,6 +599,32 @@ static size_t live_routes(struct fod_gen *g, struct fod_metrics_route ***out)
 	return n;
 }
 
+const char *const fod_hedge_refusal_names[FOD_HEDGE_REFUSALS] = {"tokens", "share", "limiter",
+								 "budget"};
+
+/* Hedged branches' copies (call.c): the extra load is sent over the branch's outcomes. */
+static void render_hedges(struct buf *b, struct fod_metrics_branch **m, size_t n)
+{
+	help(b, "fanoutd_branch_hedges_total", "counter", "Hedges (copies of a call) sent.");
+	for (size_t i = 0; i < n; i++)
+		put(b, "fanoutd_branch_hedges_total{route=\"%s\",branch=\"%s\"} %lu\n", m[i]->route,
+		    m[i]->branch, atomic_load(&m[i]->hedges_sent));
+	help(b, "fanoutd_branch_hedges_won_total", "counter",
+	     "Hedges whose answer was the branch's.");
+	for (size_t i = 0; i < n; i++)
+		put(b, "fanoutd_branch_hedges_won_total{route=\"%s\",branch=\"%s\"} %lu\n",
+		    m[i]->route, m[i]->branch, atomic_load(&m[i]->hedges_won));
+	help(b, "fanoutd_branch_hedges_refused_total", "counter",
+	     "Hedges due but not sent, by the budget that refused them.");
+	for (size_t i = 0; i < n; i++)
+		for (int r = 0; r < FOD_HEDGE_REFUSALS; r++)
+			put(b,
+			    "fanoutd_branch_hedges_refused_total{route=\"%s\",branch=\"%s\","
+			    "reason=\"%s\"} %lu\n",
+			    m[i]->route, m[i]->branch, fod_hedge_refusal_names[r],
+			    atomic_load(&m[i]->hedges_refused[r]));
+}
+
 char *fod_metrics_render(struct fod_gen *g, size_t *len)
 {
 	struct buf b = {.cap = 16384};
@@ -678,6 +704,7 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 			    "%lu\n",
 			    shown_branches[i]->route, shown_branches[i]->branch, fo_outcome_str(o),
 			    atomic_load(&shown_branches[i]->outcomes[o]));
+	render_hedges(&b, shown_branches, nshown_branches);
 	help(&b, "fanoutd_request_duration_seconds", "histogram",
 	     "Unit latency by route and policy.");
 	for (size_t i = 0; i < nshown_routes; i++)
