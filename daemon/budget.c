@@ -5,7 +5,6 @@
 
 #define MILLI	  1000
 #define MICRO	  1000000
-#define SHARE_CAP ((int64_t)FOD_SHARE_BURST * MICRO)
 
 void fod_tokens_init(struct fod_tokens *t, double max_tokens, double ratio)
 {
@@ -38,6 +37,9 @@ bool fod_tokens_allow(struct fod_tokens *t)
 void fod_share_init(struct fod_share *s, double share)
 {
 	s->per_call_micro = (int64_t)llround(share * MICRO);
+	s->cap_micro = s->per_call_micro * FOD_SHARE_WINDOW;
+	if (s->per_call_micro && s->cap_micro < MICRO)
+		s->cap_micro = MICRO;
 	atomic_init(&s->micro, s->per_call_micro ? MICRO : 0);
 }
 
@@ -46,8 +48,8 @@ void fod_share_call(struct fod_share *s)
 	long long cur = atomic_load_explicit(&s->micro, memory_order_relaxed), next;
 	do {
 		next = cur + s->per_call_micro;
-		if (next > SHARE_CAP)
-			next = SHARE_CAP;
+		if (next > s->cap_micro)
+			next = s->cap_micro;
 		if (next == cur)
 			return;
 	} while (!atomic_compare_exchange_weak_explicit(&s->micro, &cur, next, memory_order_relaxed,
@@ -70,8 +72,8 @@ void fod_share_return(struct fod_share *s)
 	long long cur = atomic_load_explicit(&s->micro, memory_order_relaxed), next;
 	do {
 		next = cur + MICRO;
-		if (next > SHARE_CAP)
-			next = SHARE_CAP;
+		if (next > s->cap_micro)
+			next = s->cap_micro;
 	} while (!atomic_compare_exchange_weak_explicit(&s->micro, &cur, next, memory_order_relaxed,
 							memory_order_relaxed));
 }

@@ -9,9 +9,10 @@
  *   is above max_tokens / 2. Kept in thousandths of a token, as gRPC keeps
  *   it (token_ratio has three decimals), so the arithmetic is exact.
  * - a share per branch: each call earns `share` of a hedge, each hedge
- *   spends one, and the credit never exceeds FOD_SHARE_BURST hedges, so over
- *   N calls at most share × N + FOD_SHARE_BURST hedges go out, however the
- *   calls and hedges interleave. Kept in millionths of a hedge.
+ *   spends one, and the credit never exceeds what FOD_SHARE_WINDOW calls
+ *   earn (at least one hedge), so over N calls at most
+ *   share × (N + FOD_SHARE_WINDOW) + 1 hedges go out, however the calls and
+ *   hedges interleave. Kept in millionths of a hedge.
  */
 #ifndef FOD_BUDGET_H
 #define FOD_BUDGET_H
@@ -31,11 +32,11 @@ void fod_tokens_record(struct fod_tokens *t, bool ok);
 /* Whether a hedge may go now (count > max_tokens / 2). */
 bool fod_tokens_allow(struct fod_tokens *t);
 
-/* The most hedges the share credit holds (a burst after a quiet spell). */
-#define FOD_SHARE_BURST 10
+/* The credit holds what this many calls earn: the burst after a quiet spell. */
+#define FOD_SHARE_WINDOW 200
 struct fod_share {
 	atomic_llong micro; /* credit, in millionths of a hedge */
-	int64_t per_call_micro;
+	int64_t per_call_micro, cap_micro;
 };
 /* share in [0, 1]; the credit starts at one hedge (none when share is 0). */
 void fod_share_init(struct fod_share *s, double share);

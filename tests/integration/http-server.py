@@ -15,6 +15,7 @@
 #   /bad/N        200 with a body that is not JSON
 #   /reset/N      the head and part of the body, then a TCP reset
 #   POST /echo/N  200 with the request body as it came
+#   /once-slow/N  the first request for N never answers (as /slow), later ones 200 {"id":N}
 #   /rid/N        200 {"id":N,"request_id":X} with the request's X-Request-Id (null: none)
 # Not HTTP at all (a TLS ClientHello): a 400 and close.
 # Control port: GET /stats -> {"open":..,"max":..,"accepted":..,"holding":..,"slow_closed":[..],"fail_sent":[..],
@@ -27,6 +28,7 @@ import struct
 import sys
 import time
 
+once_seen = set()
 state = {"open": 0, "max": 0, "accepted": 0, "holding": 0, "slow_started": [], "slow_closed": [], "fail_sent": []}
 
 
@@ -81,7 +83,10 @@ async def serve(reader, writer):
                 finally:
                     state["holding"] -= 1
                 writer.write(response(200, json.dumps({"id": int(parts[2])}, separators=(",", ":")).encode()))
-            elif kind == "slow":
+            elif kind == "once-slow" and int(parts[1]) in once_seen:
+                writer.write(response(200, json.dumps({"id": int(parts[1])}, separators=(",", ":")).encode()))
+            elif kind == "slow" or kind == "once-slow":
+                once_seen.add(int(parts[1]))
                 slow = True
                 state["slow_started"].append(time.monotonic())
                 await reader.read()  # until the client closes

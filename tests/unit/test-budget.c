@@ -97,7 +97,7 @@ static void test_share_per_calls(void)
 	CU_ASSERT_FALSE(fod_share_take(&s));
 }
 
-/* A quiet spell saves at most FOD_SHARE_BURST hedges; share 0 never allows one. */
+/* A quiet spell saves what FOD_SHARE_WINDOW calls earn (10 at 5 %); share 0 never allows one. */
 static void test_share_burst_and_zero(void)
 {
 	struct fod_share s;
@@ -107,7 +107,12 @@ static void test_share_burst_and_zero(void)
 	int taken = 0;
 	while (fod_share_take(&s))
 		taken++;
-	CU_ASSERT_EQUAL(taken, FOD_SHARE_BURST);
+	CU_ASSERT_EQUAL(taken, FOD_SHARE_WINDOW / 20);
+	fod_share_init(&s, 0.001); /* a window's worth is under one hedge: one still fits */
+	for (int i = 0; i < 100000; i++)
+		fod_share_call(&s);
+	CU_ASSERT_TRUE(fod_share_take(&s));
+	CU_ASSERT_FALSE(fod_share_take(&s));
 	fod_share_init(&s, 0);
 	for (int i = 0; i < 1000; i++)
 		fod_share_call(&s);
