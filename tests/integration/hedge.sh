@@ -161,14 +161,22 @@ read -r code ms < <(times deadline 1 1)
 [ "$(refused deadline budget)" = 1 ] || fail "deadline: $(refused deadline budget) refused for budget"
 pass "deadline: answered $code after $ms ms (budget 200); one hedge sent, the next refused for budget"
 
-# ---- delay "p95": no hedge until the branch has a recent p95, then about 5 % hedged
-times p95 1 200 >/dev/null
-[ "$(hm total p95)" = 0 ] || fail "p95: $(hm total p95) hedges before any p95 was known"
-sleep 1.1 # the p95 window is 1 s: the next call after it computes it
-for r in 1 2; do times p95 $((r * 1000)) 200 >/dev/null; done
-sent=$(hm total p95)
+# ---- delay "p95": no hedge before the branch has a window of 100 answers,
+# then hedges for the calls slower than its p95 (about 5 %)
+# In batches of 20, so the latencies are the model's rather than a queue's.
+for r in $(seq 4); do times p95 $((r * 20)) 20 >/dev/null; done
+[ "$(hm total p95)" = 0 ] || fail "p95: $(hm total p95) hedges before 100 answers"
+# The window also lasts at least 1 s: batches until the first hedge goes.
+for r in $(seq 200); do
+	[ "$(hm total p95)" -gt 0 ] && break
+	times p95 $((1000 + r * 20)) 20 >/dev/null
+done
+before=$(hm total p95)
+[ "$before" -gt 0 ] || fail "p95: no hedge after 4000 calls"
+for r in $(seq 20); do times p95 $((10000 + r * 20)) 20 >/dev/null; done
+sent=$(($(hm total p95) - before))
 [ "$sent" -ge 4 ] && [ "$sent" -le 60 ] || fail "p95: $sent hedges of 400 calls"
-pass "p95 delay: none before a p95 was known, then $sent hedges for 400 calls"
+pass "p95 delay: none before 100 answers, then $sent hedges for 400 calls"
 
 for _ in $(seq 100); do
 	[ "$(metric fanoutd_branches_in_flight)" = 0 ] && break
