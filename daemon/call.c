@@ -34,26 +34,33 @@ struct attempt {
  * which a module may still be unwinding), so no attempt outlives the unit.
  */
 struct call {
-	struct fod_task start_task, cancel_task, losers_task;
+	struct fod_task start_task, cancel_task;
 	struct fo_ctx_hook hook;
 	struct fo_ctx *ctx;
 	struct fo_branch *b;
 	const struct fod_branch *branch;
-	struct fod_hedge *hedge; /* NULL: not hedged */
-	unsigned partition;	 /* the route limiter's, for a hedge's slot */
-	atomic_int refs;	 /* unfinished + each pending post */
+	struct hedging *hg; /* NULL: not hedged */
+	atomic_int refs;    /* unfinished + each pending post */
 	bool started, done;
 	unsigned nattempts, running;
-	int64_t delay_ns; /* between hedges; -1: none (no p95 yet) */
-	struct fo_timer hedge_timer;
+	size_t stride; /* an attempt and its module priv */
+	alignas(max_align_t) unsigned char attempts[];
+};
+
+/* A hedged call's own state, after its attempts (an unhedged call has none). */
+struct hedging {
+	struct call *k;
+	struct fod_hedge *h;
+	unsigned partition; /* the route limiter's, for a hedge's slot */
+	int64_t delay_ns;   /* between hedges; -1: none (no p95 yet) */
+	struct fo_timer timer;
+	struct fod_task losers_task;
 	/* The answer held for the branch while losers are cancelled. */
 	bool held;
 	int err;
 	void *value;
 	size_t len;
 	const char *errmsg;
-	size_t stride; /* an attempt and its module priv */
-	alignas(max_align_t) unsigned char attempts[];
 };
 
 static struct attempt *attempt_at(struct call *k, unsigned i)
@@ -77,15 +84,16 @@ static void deliver(struct call *k, int err, const void *value, size_t len, cons
 
 static void deliver_held(struct call *k)
 {
-	k->held = false;
-	void *value = k->value;
-	deliver(k, k->err, value, k->len, k->errmsg);
+	struct hedging *hg = k->hg;
+	hg->held = false;
+	void *value = hg->value;
+	deliver(k, hg->err, value, hg->len, hg->errmsg);
 	free(value); /* fo_branch_done copied it */
 }
 
 static struct fo_sem *route_sem(const struct call *k)
 {
-	const struct fod_route *rt = k->hedge->rt;
+	const struct fod_route *rt = k->hg->h->rt;
 	return rt->limiter ? fod_limiter_sem(rt->limiter) : NULL;
 }
 
@@ -103,7 +111,7 @@ static void stop_attempts(struct call *k)
 /* Posted: the losers of a won call stop; the last one's answer delivers the winner's. */
 static void cancel_losers(struct fod_task *t)
 {
-	struct call *k = (struct call *)((char *)t - offsetof(struct call, losers_task));
+	struct call *k = ((struct hedging *)((char *)t - offsetof(struct hedging, losers_task)))->k;
 	stop_attempts(k);
 	call_put(k);
 }
@@ -113,8 +121,9 @@ static void finish(struct call *k, const struct attempt *a, int err, const void 
 		   const char *errmsg)
 {
 	k->done = true;
-	if (k->hedge) {
-		fod_timer_stop(a->c.self, &k->hedge_timer);
+	struct hedging *hg = k->hg;
+	if (hg) {
+		fod_timer_stop(a->c.self, &hg->timer);
 		if (a->c.attempt > 0 && err == 0 && k->branch->metrics)
 			atomic_fetch_add_explicit(&k->branch->metrics->hedges_won, 1,
 						  memory_order_relaxed);
@@ -123,21 +132,22 @@ static void finish(struct call *k, const struct attempt *a, int err, const void 
 		deliver(k, err, value, len, errmsg);
 		return;
 	}
-	k->value = len ? malloc(len) : NULL;
-	if (len && !k->value) {
+	/* Only a hedged call has attempts still running. */
+	hg->value = len ? malloc(len) : NULL;
+	if (len && !hg->value) {
 		err = -ENOMEM;
 		errmsg = "out of memory";
 		len = 0;
 	} else if (len) {
-		memcpy(k->value, value, len);
+		memcpy(hg->value, value, len);
 	}
-	k->held = true;
-	k->err = err;
-	k->len = len;
-	k->errmsg = errmsg;
+	hg->held = true;
+	hg->err = err;
+	hg->len = len;
+	hg->errmsg = errmsg;
 	atomic_fetch_add(&k->refs, 1);
-	k->losers_task.fn = cancel_losers;
-	fod_loop_post((struct fod_loop *)a->c.loop, &k->losers_task);
+	hg->losers_task.fn = cancel_losers;
+	fod_loop_post((struct fod_loop *)a->c.loop, &hg->losers_task);
 }
 
 void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len, const char *errmsg)
@@ -149,12 +159,12 @@ void fod_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
 	a->running = false;
 	k->running--;
 	if (a->slot)
-		fo_sem_release_in(route_sem(k), k->partition, c->task->weight);
+		fo_sem_release_in(route_sem(k), k->hg->partition, c->task->weight);
 	/* The downstream's own verdict feeds its token count; our cancels do not. */
-	if (k->hedge && !a->cancelling && err != -ECANCELED)
-		fod_tokens_record(&k->hedge->target->tokens, err == 0);
+	if (k->hg && !a->cancelling && err != -ECANCELED)
+		fod_tokens_record(&k->hg->h->target->tokens, err == 0);
 	if (k->done) {
-		if (k->running == 0 && k->held)
+		if (k->running == 0 && k->hg && k->hg->held)
 			deliver_held(k);
 		return;
 	}
@@ -174,20 +184,21 @@ static void launch(struct call *k, struct attempt *a)
 static void hedge_due(struct fo_mod *self, struct fo_timer *t);
 static void arm_hedge(struct call *k, int64_t from)
 {
-	if (!k->hedge || k->delay_ns < 0 || k->nattempts >= k->hedge->max_attempts)
+	struct hedging *hg = k->hg;
+	if (hg->delay_ns < 0 || k->nattempts >= hg->h->max_attempts)
 		return;
-	int64_t at = from + k->delay_ns, deadline = fo_ctx_deadline(k->ctx);
+	int64_t at = from + hg->delay_ns, deadline = fo_ctx_deadline(k->ctx);
 	if (deadline != FO_NO_DEADLINE && at >= deadline)
 		return; /* a hedge never extends the deadline: none due */
 	struct attempt *a = attempt_at(k, 0);
-	k->hedge_timer.udata = k;
-	fod_timer_start(a->c.self, a->c.loop, &k->hedge_timer, at, hedge_due);
+	hg->timer.udata = k;
+	fod_timer_start(a->c.self, a->c.loop, &hg->timer, at, hedge_due);
 }
 
 /* Which budget refuses a hedge now (FOD_HEDGE_REFUSALS: none; the limiter slot is then held). */
 static enum fod_hedge_refusal hedge_admit(struct call *k, int64_t now)
 {
-	struct fod_hedge *h = k->hedge;
+	struct fod_hedge *h = k->hg->h;
 	int64_t deadline = fo_ctx_deadline(k->ctx);
 	if (deadline != FO_NO_DEADLINE && deadline - now < h->rt->min_branch_ns)
 		return FOD_HEDGE_BUDGET;
@@ -197,7 +208,8 @@ static enum fod_hedge_refusal hedge_admit(struct call *k, int64_t now)
 		return FOD_HEDGE_SHARE;
 	/* Like any call it takes a slot of the route's limiter; it never waits for one. */
 	struct fo_sem *sem = route_sem(k);
-	if (sem && !fo_sem_try_acquire_in(sem, k->partition, attempt_at(k, 0)->c.task->weight)) {
+	if (sem &&
+	    !fo_sem_try_acquire_in(sem, k->hg->partition, attempt_at(k, 0)->c.task->weight)) {
 		fod_share_return(&h->share);
 		return FOD_HEDGE_LIMITER;
 	}
@@ -235,10 +247,10 @@ static void call_start(struct fod_task *t)
 		return;
 	}
 	k->nattempts = 1;
-	if (k->hedge) {
+	if (k->hg) {
 		int64_t now = fo_now_ns();
-		fod_share_call(&k->hedge->share);
-		k->delay_ns = fod_hedge_delay(k->hedge, k->branch->metrics, now);
+		fod_share_call(&k->hg->h->share);
+		k->hg->delay_ns = fod_hedge_delay(k->hg->h, k->branch->metrics, now);
 		arm_hedge(k, now);
 	}
 	launch(k, attempt_at(k, 0));
@@ -250,8 +262,8 @@ static void call_cancel(struct fod_task *t)
 	/* Not started yet: its start sees the ended context and answers. Won: the
 	 * losers' cancel is already on its way. */
 	if (k->started && !k->done) {
-		if (k->hedge)
-			fod_timer_stop(attempt_at(k, 0)->c.self, &k->hedge_timer);
+		if (k->hg)
+			fod_timer_stop(attempt_at(k, 0)->c.self, &k->hg->timer);
 		stop_attempts(k);
 	}
 	call_put(k);
@@ -276,7 +288,7 @@ static void start_call(struct fo_ctx *ctx, const struct fo_task *t, struct fo_br
 	unsigned n = br->hedge ? br->hedge->max_attempts : 1;
 	size_t head = ALIGN_UP(sizeof(struct attempt));
 	size_t stride = ALIGN_UP(head + br->ds->ops->call_size);
-	struct call *k = calloc(1, sizeof(*k) + n * stride);
+	struct call *k = calloc(1, sizeof(*k) + n * stride + (br->hedge ? sizeof(*k->hg) : 0));
 	if (!k) {
 		fo_branch_done(b, -ENOMEM, NULL, 0, "out of memory");
 		return;
@@ -298,9 +310,13 @@ static void start_call(struct fo_ctx *ctx, const struct fo_task *t, struct fo_br
 	k->ctx = ctx;
 	k->b = b;
 	k->branch = br;
-	k->hedge = br->hedge;
-	k->partition = partition;
-	k->delay_ns = -1;
+	if (br->hedge) {
+		k->hg = (struct hedging *)(k->attempts + n * stride);
+		k->hg->k = k;
+		k->hg->h = br->hedge;
+		k->hg->partition = partition;
+		k->hg->delay_ns = -1;
+	}
 	atomic_init(&k->refs, 1);
 	k->hook.fn = call_ctx_ended;
 	k->start_task.fn = call_start;

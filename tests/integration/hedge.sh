@@ -10,15 +10,7 @@
 . "$SRCDIR/tests/integration/lib.sh"
 [ -e "$MODULES/http.so" ] || fail "$MODULES/http.so was not built (configure found no libcurl?)"
 
-python3 "$SRCDIR/tests/integration/http-server.py" "$TMP/ports" &
-SRV_PID=$!
-at_exit 'kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null'
-for _ in $(seq 100); do
-	[ -s "$TMP/ports" ] && break
-	sleep 0.05
-done
-read -r DPORT CPORT <"$TMP/ports" || fail "the test server did not start"
-stat_py() { curl -fs "http://127.0.0.1:$CPORT/stats" | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
+http_server
 
 # 30 % of all draws straggle 2 s; the rest take ~5 ms.
 STRAG='sim = { seed = 7; base_ms = 5; p99_ms = 20; tail_rate = 0.3; tail_ms = 2000; };'

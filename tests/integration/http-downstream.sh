@@ -15,16 +15,8 @@ need unshare "a DNS failure that stays on loopback (util-linux)"
 [ -e "$MODULES/http.so" ] || fail "$MODULES/http.so was not built (configure found no libcurl?)"
 
 # ---- the scripted server
-python3 "$SRCDIR/tests/integration/http-server.py" "$TMP/ports" &
-SRV_PID=$!
-at_exit 'kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null'
-for _ in $(seq 100); do
-	[ -s "$TMP/ports" ] && break
-	sleep 0.05
-done
-read -r DPORT CPORT <"$TMP/ports" || fail "the test server did not start"
+http_server
 stats() { curl -fs "http://127.0.0.1:$CPORT/stats"; }
-stat_py() { stats | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
 
 # ---- nginx, on its own config in $TMP, stopped by PID
 NGPORT=$(free_port)
