@@ -76,12 +76,12 @@ start_fanoutd "$TMP/fanoutd.conf"
 hm() { metric "fanoutd_branch_hedges_${1}{route=\"$2\",branch=\"b\"}"; }
 refused() { metric "fanoutd_branch_hedges_refused_total{route=\"$1\",branch=\"b\",reason=\"$2\"}"; }
 
-# times ROUTE FIRST N: each request's status and time in ms, N at once
+# times ROUTE FIRST N: each request's status, time in ms and id, N at once
 times() {
 	local args=()
 	for i in $(seq "$2" $(($2 + $3 - 1))); do args+=(-o /dev/null "$(url "/$1/$i")"); done
-	curl -s --no-progress-meter -Z --parallel-max "$3" --max-time 30 -w '%{http_code} %{time_total}\n' "${args[@]}" |
-		awk '{ printf "%s %d\n", $1, $2 * 1000 }'
+	curl -s --no-progress-meter -Z --parallel-max "$3" --max-time 30 -w '%{http_code} %{time_total} %{url_effective}\n' \
+		"${args[@]}" | awk '{ n = split($3, p, "/"); printf "%s %d %s\n", $1, $2 * 1000, p[n] }'
 }
 
 # ---- a straggler's hedge wins: the same ids, plain and hedged
@@ -94,13 +94,39 @@ bad_codes=$(awk '$1 != 200' "$TMP/plain" "$TMP/hedged" | wc -l)
 [ "$slow_plain" -ge 10 ] || fail "the model gave only $slow_plain stragglers of 60 unhedged"
 # All five attempts of one id straggle with probability 0.3^5: hardly ever.
 [ "$slow_hedged" -le 2 ] || fail "hedged: $slow_hedged of 60 still took over 1 s (unhedged: $slow_plain)"
+# The first attempt draws the canonical (seed, id, branch) (the Go peer's and
+# fanout-load's): its stragglers are exactly the ids the model says; each
+# hedge draws under its own seed, so the ids all of whose attempts straggle
+# are the ones still slow.
+python3 - "$TMP/plain" "$TMP/hedged" <<'PY' || fail "stragglers are not the model's"
+import sys
+M = (1 << 64) - 1
+G = 0x9E3779B97F4A7C15
+def mix(x):
+    z = (x + G) & M
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+    return z ^ (z >> 31)
+def tail(seed, id, attempt):  # the first uniform of the draw, as lib/sim.c
+    if attempt:
+        seed = mix(seed ^ ((G * attempt) & M))
+    s = mix(mix(mix(seed) ^ id) ^ 0)  # the draw state; its first step gives u_tail
+    u = ((mix(s) >> 11) + 1) / 9007199254740992.0
+    return u <= 0.3
+ids = range(1000, 1060)
+slow = lambda f, ms: {int(l.split()[2]) for l in open(f) if int(l.split()[1]) >= ms}
+want = {i for i in ids if tail(7, i, 0)}
+assert slow(sys.argv[1], 1900) == want, (sorted(slow(sys.argv[1], 1900)), sorted(want))
+want = {i for i in ids if all(tail(7, i, a) for a in range(5))}
+assert slow(sys.argv[2], 1000) == want, (sorted(slow(sys.argv[2], 1000)), sorted(want))
+PY
 won=$(hm won_total hedged)
 [ "$won" -ge $((slow_plain - slow_hedged)) ] || fail "hedges won $won, fewer than the stragglers saved"
 pass "stragglers: $slow_plain of 60 over 1.9 s unhedged, $slow_hedged hedged (hedges sent $(hm total hedged), won $won)"
 
 # ---- the loser is cancelled: its connection closes as the hedge answers
 before=$(stat_py 'len(s["slow_closed"])')
-read -r code ms < <(times loser 1 1)
+read -r code ms _ < <(times loser 1 1)
 [ "$code" = 200 ] || fail "loser: $code"
 [ "$ms" -ge 40 ] && [ "$ms" -lt 500 ] || fail "the hedge (after 50 ms) answered in $ms ms"
 for _ in $(seq 100); do
@@ -145,7 +171,7 @@ done
 pass "limiter: limit 1 refused all 20 hedges; limit 2 sent 20, each in a slot of its own, all given back"
 
 # ---- the deadline: 200 ms budget, every draw straggles
-read -r code ms < <(times deadline 1 1)
+read -r code ms _ < <(times deadline 1 1)
 [ "$ms" -lt 320 ] || fail "deadline: answered after $ms ms (budget 200 ms)"
 [ "$code" = 502 ] || [ "$code" = 504 ] || fail "deadline: $code"
 # The hedge at 60 ms has ~138 ms left (sent); the next at 120 ms would have ~78 (< min_branch 100).
