@@ -15,17 +15,30 @@
 struct fo_ds_call;
 
 /*
- * An fo_async_fn: t->udata is the route's struct fod_branch, arg the struct
- * fod_loop the call runs on.
+ * A job row's branch, an fo_async_fn: t->udata is the route's struct
+ * fod_branch, arg the struct fod_loop the call runs on. Its calls have no
+ * request id (fo_ds_call.request_id NULL).
  */
 void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg);
+struct fod_loop;
+/*
+ * What an HTTP request's branch calls carry from it: fo_unit_start()'s arg
+ * for a FOD_WORK_HTTP configuration (the request owns it; it outlives the
+ * unit's calls). request_id is its X-Request-Id, sent on by modules.
+ */
+struct fod_call_origin {
+	struct fod_loop *loop;
+	const char *request_id;
+};
 struct fod_route;
 /*
  * One fan-out over a route's branches, as HTTP requests and job rows both
  * run it: the route's per-unit limit and budget rules, the policy (its
  * params only when it is the route's own), the route's global limiter (in
  * the partition of the work: HTTP requests or job rows) and its feedback,
- * every branch an async downstream call.
+ * every branch an async downstream call (a hedged branch's, with its
+ * hedges: hedge.h). A FOD_WORK_HTTP unit's arg is a struct fod_call_origin,
+ * a FOD_WORK_JOB unit's the loop.
  */
 enum fod_work { FOD_WORK_HTTP, FOD_WORK_JOB };
 struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_policy *policy,

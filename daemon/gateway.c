@@ -38,10 +38,11 @@ struct request {
 	int rc;
 	struct fod_task done_task;
 	/*
-	 * X-Request-Id (given or generated): logged, and for downstream calls
-	 * to send on (no downstream module reads it yet).
+	 * X-Request-Id (given or generated): logged, and given to every
+	 * downstream call through origin (fo_ds_call.request_id) to send on.
 	 */
 	char request_id[FOD_REQUEST_ID_MAX + 1];
+	struct fod_call_origin origin;
 };
 
 /* ---- the answer */
@@ -463,8 +464,9 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 		rq->tasks[i] = fod_route_task(rt, i, id);
 	rq->cfg = fod_route_config(rt, policy, g->pool, FOD_WORK_HTTP);
 	fod_http_set_cancel(c, cancel_request, rq);
-	int r = fo_unit_start(rq->ctx, rq->tasks, n, NULL, l, &rq->cfg, rq->results, unit_done, rq,
-			      &rq->unit);
+	rq->origin = (struct fod_call_origin){.loop = l, .request_id = rq->request_id};
+	int r = fo_unit_start(rq->ctx, rq->tasks, n, NULL, &rq->origin, &rq->cfg, rq->results,
+			      unit_done, rq, &rq->unit);
 	if (r < 0) {
 		fod_http_set_cancel(c, NULL, NULL);
 		rq->conn = NULL;

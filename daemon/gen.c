@@ -25,6 +25,7 @@
 #include "config.h"
 #include "call.h"
 #include "gateway.h"
+#include "hedge.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -245,6 +246,8 @@ static int build_branches(struct fod_gen *g, struct fod_route *rt, const config_
 				return -EINVAL;
 			}
 			b->metrics = fod_metrics_branch(rt->name, b->name);
+			if (fod_hedge_init(g, rt, b, e) < 0)
+				return -EINVAL;
 		}
 	}
 	return check_branch_names(g, rt);
@@ -1109,6 +1112,7 @@ void fod_gen_unref(struct fod_gen *g)
 			if (b->ds && b->ds->ops->branch_fini)
 				b->ds->ops->branch_fini(&b->ds->in.self, b->ds_state);
 			fod_metrics_branch_put(b->metrics);
+			fod_hedge_free(b->hedge);
 			free(b->name);
 		}
 		fod_instance_close(&rt->policy_in);
@@ -1128,6 +1132,7 @@ void fod_gen_unref(struct fod_gen *g)
 		free(l->name);
 	}
 	fo_pool_free(g->pool);
+	fod_hedge_targets_free(g);
 	free(g->routes);
 	free(g->downstreams);
 	free(g->limiters);

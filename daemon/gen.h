@@ -19,6 +19,8 @@
 
 struct fod_metrics_branch;
 struct fod_metrics_route;
+struct fod_hedge;
+struct fod_hedge_target;
 
 /* A partitioned limiter's partitions: what HTTP requests and job rows are each guaranteed. */
 enum { FOD_PARTITION_HTTP, FOD_PARTITION_JOBS, FOD_PARTITIONS };
@@ -50,6 +52,7 @@ struct fod_branch {
 	struct fod_downstream *ds;
 	void *ds_state;
 	struct fod_metrics_branch *metrics;
+	struct fod_hedge *hedge; /* its `hedge` settings and budgets (hedge.h), or NULL */
 };
 
 struct fod_route {
@@ -107,6 +110,7 @@ struct fod_gen {
 	struct fod_route *routes;
 	size_t nroutes;
 	struct fo_pool *pool;
+	struct fod_hedge_target *hedge_targets; /* hedged branches' token counts (hedge.h) */
 };
 
 /* Overrides from the command line, applied to every generation. */

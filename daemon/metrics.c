@@ -630,6 +630,28 @@ static void s_branch_outcomes(struct fod_mr *r, const struct scrape *s)
 				V(s->branches[i]->route, s->branches[i]->branch, fo_outcome_str(o)),
 				atomic_load(&s->branches[i]->outcomes[o]));
 }
+/* Hedged branches' copies (call.c): the extra load is hedges over the branch's outcomes. */
+static void s_hedges(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nbranches; i++)
+		fod_mr_uint(r, V(s->branches[i]->route, s->branches[i]->branch),
+			    atomic_load(&s->branches[i]->hedges_sent));
+}
+static void s_hedges_won(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nbranches; i++)
+		fod_mr_uint(r, V(s->branches[i]->route, s->branches[i]->branch),
+			    atomic_load(&s->branches[i]->hedges_won));
+}
+static void s_hedges_refused(struct fod_mr *r, const struct scrape *s)
+{
+	for (size_t i = 0; i < s->nbranches; i++)
+		for (int k = 0; k < FOD_HEDGE_REFUSALS; k++)
+			fod_mr_uint(r,
+				    V(s->branches[i]->route, s->branches[i]->branch,
+				      fod_hedge_refusal_names[k]),
+				    atomic_load(&s->branches[i]->hedges_refused[k]));
+}
 static void s_request_latency(struct fod_mr *r, const struct scrape *s)
 {
 	for (size_t i = 0; i < s->nroutes; i++)
@@ -752,6 +774,21 @@ static const struct family families[] = {
 	  COUNTER,
 	  {"route", "branch", "outcome"}},
 	 s_branch_outcomes},
+	{{"fanoutd_branch_hedges_total",
+	  "Hedges (copies of a call) sent.",
+	  COUNTER,
+	  {"route", "branch"}},
+	 s_hedges},
+	{{"fanoutd_branch_hedges_won_total",
+	  "Hedges whose answer was the branch's.",
+	  COUNTER,
+	  {"route", "branch"}},
+	 s_hedges_won},
+	{{"fanoutd_branch_hedges_refused_total",
+	  "Hedges due but not sent, by the budget that refused them.",
+	  COUNTER,
+	  {"route", "branch", "reason"}},
+	 s_hedges_refused},
 	{{"fanoutd_request_duration_seconds",
 	  "Unit latency by route and policy.",
 	  HISTOGRAM,
@@ -824,6 +861,9 @@ static size_t live_routes(struct fod_gen *g, struct fod_metrics_route ***out)
 	}
 	return n;
 }
+
+const char *const fod_hedge_refusal_names[FOD_HEDGE_REFUSALS] = {"tokens", "share", "limiter",
+								 "budget"};
 
 char *fod_metrics_render(struct fod_gen *g, size_t *len)
 {

@@ -24,6 +24,16 @@ int fod_metrics_status_slot(int status);
 /* Counts one response with this status in a by-status array (a route's, or fod_counters'). */
 void fod_metrics_count_response(atomic_ulong *by_status, int status);
 
+/* Why a hedge was not sent: fanoutd_branch_hedges_refused_total{reason=...}. */
+enum fod_hedge_refusal {
+	FOD_HEDGE_TOKENS,  /* the downstream's token count is at or under half */
+	FOD_HEDGE_SHARE,   /* the branch's hedges are at their share of calls */
+	FOD_HEDGE_LIMITER, /* the route's limiter has no slot free now */
+	FOD_HEDGE_BUDGET,  /* less than the route's min_branch_ms left */
+	FOD_HEDGE_REFUSALS
+};
+extern const char *const fod_hedge_refusal_names[FOD_HEDGE_REFUSALS];
+
 struct fod_metrics_branch {
 	char *route, *branch;
 	unsigned refs, mark; /* generations' branches using it; render's dedup (under the lock) */
@@ -35,6 +45,8 @@ struct fod_metrics_branch {
 	 */
 	atomic_ulong fail_pending[FO_OUTCOME_MAX];
 	atomic_llong fail_logged_ns;
+	/* Hedging (call.c): copies sent, copies that won, hedges not sent and why. */
+	atomic_ulong hedges_sent, hedges_won, hedges_refused[FOD_HEDGE_REFUSALS];
 };
 
 enum {

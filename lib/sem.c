@@ -358,16 +358,22 @@ int fo_sem_acquire(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight)
 	return fo_sem_acquire_in(sem, 0, ctx, weight);
 }
 
-bool fo_sem_try_acquire(struct fo_sem *sem, int64_t weight)
+bool fo_sem_try_acquire_in(struct fo_sem *sem, unsigned partition, int64_t weight)
 {
 	if (weight < 1)
 		weight = 1;
 	pthread_mutex_lock(&sem->lock);
-	bool ok = grant_now(sem, 0, weight);
+	/* The same rule as an acquire that would not wait: nobody is overtaken. */
+	bool ok = partition < sem->nparts && grant_now(sem, partition, weight);
 	if (ok)
-		take(sem, 0, weight);
+		take(sem, partition, weight);
 	pthread_mutex_unlock(&sem->lock);
 	return ok;
+}
+
+bool fo_sem_try_acquire(struct fo_sem *sem, int64_t weight)
+{
+	return fo_sem_try_acquire_in(sem, 0, weight);
 }
 
 void fo_sem_release_in(struct fo_sem *sem, unsigned partition, int64_t weight)

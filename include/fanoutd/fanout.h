@@ -165,6 +165,8 @@ int fo_sem_acquire_async(struct fo_sem *sem, struct fo_ctx *ctx, int64_t weight,
 			 struct fo_sem_waiter *w);
 /* Takes weight (partition 0) only if it is free now and nobody it would overtake is queued. */
 bool fo_sem_try_acquire(struct fo_sem *sem, int64_t weight);
+/* The same in a partition: false also for no such partition. */
+bool fo_sem_try_acquire_in(struct fo_sem *sem, unsigned partition, int64_t weight);
 void fo_sem_release(struct fo_sem *sem, int64_t weight);
 /* Releases weight held in a partition (what fo_sem_acquire_in() took there). */
 void fo_sem_release_in(struct fo_sem *sem, unsigned partition, int64_t weight);

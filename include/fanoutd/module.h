@@ -404,6 +404,18 @@ struct fo_ds_call {
 	int64_t deadline_ns;	    /* the branch's own deadline: never wait past it */
 	void *branch_state;	    /* from branch_init */
 	void *priv;		    /* call_size bytes, zeroed */
+	/*
+	 * The X-Request-Id of the HTTP request the call serves (the client's or
+	 * the daemon's own), for the module to send on; NULL for a job row (its
+	 * job and row ids say which it is). Valid until the call is answered.
+	 */
+	const char *request_id;
+	/*
+	 * 0 for a branch's call; 1, 2, ... for its hedges (copies of the same
+	 * call sent while the earlier ones have not answered, fanoutd.conf(5)
+	 * hedge), each a call of its own with its own priv.
+	 */
+	unsigned attempt;
 };
 
 static inline void fo_call_done(struct fo_ds_call *c, int err, const void *value, size_t len,
@@ -420,6 +432,13 @@ struct fo_downstream_ops {
 	void (*branch_fini)(struct fo_mod *self, void *branch_state);
 	void (*start)(struct fo_mod *self, struct fo_ds_call *c);
 	void (*cancel)(struct fo_mod *self, struct fo_ds_call *c);
+	/*
+	 * Optional: what a branch's calls go to ("host:port"), for what the core
+	 * keeps per downstream target (the token budget of hedged branches).
+	 * NULL here, or a NULL answer: the instance is one target. The string
+	 * lives as long as branch_state.
+	 */
+	const char *(*target)(struct fo_mod *self, void *branch_state);
 };
 
 /* ---------------------------------------------------------------- policies */

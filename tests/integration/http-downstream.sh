@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The http downstream (libcurl multi on each loop): nginx serving static JSON
 # as a real downstream, keep-alive reuse, every failure kind as its own
-# outcome text, cancellation closing the downstream's connection within
+# outcome text, the request's X-Request-Id sent on to the downstreams (nginx
+# logs it, the scripted server echoes it), cancellation closing the downstream's connection within
 # 100 ms (failfast sibling, short budget), the per-host connection cap under
 # 200 concurrent requests, and no leak (branches in flight 0, every
 # connection closed once fanoutd stops). Loopback only: the DNS failure runs
@@ -14,16 +15,8 @@ need unshare "a DNS failure that stays on loopback (util-linux)"
 [ -e "$MODULES/http.so" ] || fail "$MODULES/http.so was not built (configure found no libcurl?)"
 
 # ---- the scripted server
-python3 "$SRCDIR/tests/integration/http-server.py" "$TMP/ports" &
-SRV_PID=$!
-at_exit 'kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null'
-for _ in $(seq 100); do
-	[ -s "$TMP/ports" ] && break
-	sleep 0.05
-done
-read -r DPORT CPORT <"$TMP/ports" || fail "the test server did not start"
+http_server
 stats() { curl -fs "http://127.0.0.1:$CPORT/stats"; }
-stat_py() { stats | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
 
 # ---- nginx, on its own config in $TMP, stopped by PID
 NGPORT=$(free_port)
@@ -36,7 +29,8 @@ pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log;
 events { worker_connections 256; }
 http {
-	access_log off;
+	log_format rid '\$uri \$http_x_request_id';
+	access_log $TMP/nginx/access.log rid;
 	client_body_temp_path $TMP/nginx/tmp;
 	proxy_temp_path $TMP/nginx/tmp;
 	fastcgi_temp_path $TMP/nginx/tmp;
@@ -92,6 +86,13 @@ routes = (
     ); },
   { name = "short"; http = "/short/{id}"; policy = "besteffort"; budget_ms = 300;
     branches = ( { name = "slow"; downstream = "http"; timeout_ms = 5000; http = { url = "$D/slow/{id}"; }; } ); },
+  { name = "rid"; http = "/rid/{id}"; policy = "collectall"; budget_ms = 3000;
+    branches = (
+      { name = "server"; downstream = "http"; timeout_ms = 3000; http = { url = "$D/rid/{id}"; }; },
+      { name = "nginx"; downstream = "http"; timeout_ms = 3000; http = { url = "http://127.0.0.1:$NGPORT/product/{id}"; }; }
+    ); },
+  { name = "ridjob"; job = "ridjob"; policy = "collectall"; budget_ms = 3000;
+    branches = ( { name = "server"; downstream = "http"; timeout_ms = 3000; http = { url = "$D/rid/{id}"; }; } ); },
   { name = "post"; job = "post"; policy = "collectall"; budget_ms = 3000;
     branches = ( { name = "echo"; downstream = "http"; timeout_ms = 3000;
                    http = { url = "$D/echo/{id}"; method = "POST"; }; } ); },
@@ -152,6 +153,52 @@ read -r code body <<<"$(get /product/8)"
 [ "$code" = 502 ] && echo "$body" | grep -q "\"branch\":\"catalog\",\"outcome\":\"error\",\"error\":\"http: 4xx: status 404 from 127.0.0.1:$NGPORT\"" ||
 	fail "missing file: $code $body"
 pass "nginx downstream: GET /product/7 embeds its JSON under 'catalog'; a missing one is a 4xx"
+
+# ---- X-Request-Id: the client's, or the one fanoutd made, reaches every downstream
+rid_check() { # ID (empty: none sent): prints the id the client got back
+	local hdr=()
+	[ -n "$1" ] && hdr=(-H "X-Request-Id: $1")
+	curl -s -D "$TMP/rid.head" -o "$TMP/rid.body" "${hdr[@]}" "$(url /rid/7)" >/dev/null
+	local got
+	got=$(tr -d '\r' <"$TMP/rid.head" | awk -F': ' 'tolower($1) == "x-request-id" {print $2}')
+	[ -n "$got" ] || fail "no X-Request-Id in the answer: $(cat "$TMP/rid.head")"
+	[ -z "$1" ] || [ "$got" = "$1" ] || fail "sent X-Request-Id $1, got $got back"
+	python3 - "$TMP/rid.body" "$got" <<'PY' || fail "the server saw another id: $(cat "$TMP/rid.body")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["server"] == {"id": 7, "request_id": sys.argv[2]}, d
+PY
+	for _ in $(seq 100); do # nginx writes its log line after its answer
+		grep -qx "/product/7 $got" "$TMP/nginx/access.log" && break
+		sleep 0.02
+	done
+	grep -qx "/product/7 $got" "$TMP/nginx/access.log" ||
+		fail "nginx did not see X-Request-Id $got: $(tail -3 "$TMP/nginx/access.log")"
+	echo "$got"
+}
+rid_check "client-rid-42" >/dev/null
+made=$(rid_check "")
+[ "$made" != "client-rid-42" ] || fail "no id sent, yet the client's earlier one came back"
+made2=$(rid_check "")
+[ "$made" != "$made2" ] || fail "two requests without an id were given the same one: $made"
+pass "X-Request-Id: the client's (client-rid-42) and a generated one ($made) reach nginx and the server"
+# A job row has no request id: no header goes out.
+python3 - "$TMP/ridrows" <<'PY'
+import struct, sys
+def s(b): return bytes([0xa0 | len(b)]) + b
+def frame(body): return struct.pack(">I", len(body)) + body
+out = frame(bytes([0x83]) + s(b"kind") + s(b"ridjob") + s(b"count") + bytes([1]) + s(b"seed") + bytes([1]))
+out += frame(bytes([0x81]) + s(b"id") + bytes([9]))
+open(sys.argv[1], "wb").write(out)
+PY
+"$FANOUTCTL" -s "$TMP/api.sock" submit -i "$TMP/ridrows" -o "$TMP/ridrows.out" 2>"$TMP/err" ||
+	fail "ridjob: $(cat "$TMP/err") $(cat "$TMP/ridrows.out")"
+python3 - "$TMP/ridrows.out" <<'PY' || fail "job row's request id: $(cat "$TMP/ridrows.out")"
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+assert r["branches"]["server"]["value"] == {"id": 9, "request_id": None}, r
+PY
+pass "X-Request-Id: a job row's call sends none"
 
 # ---- keep-alive: sequential calls reuse a connection per loop
 before=$(stat_py 's["accepted"]')

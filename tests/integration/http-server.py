@@ -15,6 +15,8 @@
 #   /bad/N        200 with a body that is not JSON
 #   /reset/N      the head and part of the body, then a TCP reset
 #   POST /echo/N  200 with the request body as it came
+#   /once-slow/N  the first request for N never answers (as /slow), later ones 200 {"id":N}
+#   /rid/N        200 {"id":N,"request_id":X} with the request's X-Request-Id (null: none)
 # Not HTTP at all (a TLS ClientHello): a 400 and close.
 # Control port: GET /stats -> {"open":..,"max":..,"accepted":..,"holding":..,"slow_closed":[..],"fail_sent":[..],
 #   "slow_started":[..]} (times: time.monotonic() seconds); GET /reset-max zeroes max.
@@ -26,6 +28,7 @@ import struct
 import sys
 import time
 
+once_seen = set()
 state = {"open": 0, "max": 0, "accepted": 0, "holding": 0, "slow_started": [], "slow_closed": [], "fail_sent": []}
 
 
@@ -40,12 +43,14 @@ async def read_request(reader, first=b""):
     head = first + await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     method, path, _ = lines[0].split(" ", 2)
-    length = 0
+    headers = {}
     for line in lines[1:]:
-        if line.lower().startswith("content-length:"):
-            length = int(line.split(":", 1)[1])
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
     body = await reader.readexactly(length) if length else b""
-    return method, path, body
+    return method, path, body, headers
 
 
 async def serve(reader, writer):
@@ -63,7 +68,7 @@ async def serve(reader, writer):
             return
         while True:
             try:
-                method, path, body = await read_request(reader, first)
+                method, path, body, headers = await read_request(reader, first)
                 first = b""
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
@@ -78,7 +83,10 @@ async def serve(reader, writer):
                 finally:
                     state["holding"] -= 1
                 writer.write(response(200, json.dumps({"id": int(parts[2])}, separators=(",", ":")).encode()))
-            elif kind == "slow":
+            elif kind == "once-slow" and int(parts[1]) in once_seen:
+                writer.write(response(200, json.dumps({"id": int(parts[1])}, separators=(",", ":")).encode()))
+            elif kind == "slow" or kind == "once-slow":
+                once_seen.add(int(parts[1]))
                 slow = True
                 state["slow_started"].append(time.monotonic())
                 await reader.read()  # until the client closes
@@ -101,6 +109,9 @@ async def serve(reader, writer):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 writer.transport.abort()
                 return
+            elif kind == "rid":
+                rid = {"id": int(parts[1]), "request_id": headers.get("x-request-id")}
+                writer.write(response(200, json.dumps(rid, separators=(",", ":")).encode()))
             elif kind == "echo" and method == "POST":
                 writer.write(response(200, body))
             else:
@@ -117,7 +128,7 @@ async def serve(reader, writer):
 
 async def control(reader, writer):
     try:
-        _, path, _ = await read_request(reader)
+        _, path, _, _ = await read_request(reader)
         if path == "/reset-max":
             state["max"] = state["open"]
         writer.write(response(200, json.dumps(state).encode(), close=True))

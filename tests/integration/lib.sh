@@ -109,3 +109,18 @@ get() {
 metric() {
 	curl -fs "$(url /metrics)" | awk -v k="$1" '$1 == k {print $2}'
 }
+
+# http_server: starts the scripted downstream tests/integration/http-server.py
+# (stopped at exit) and sets DPORT (its data port) and CPORT (its control port).
+http_server() {
+	python3 "$SRCDIR/tests/integration/http-server.py" "$TMP/ports" &
+	SRV_PID=$!
+	at_exit 'kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null'
+	for _ in $(seq 100); do
+		[ -s "$TMP/ports" ] && break
+		sleep 0.05
+	done
+	read -r DPORT CPORT <"$TMP/ports" || fail "the test server did not start"
+}
+# stat_py EXPR: a Python expression over the scripted server's /stats (as s)
+stat_py() { curl -fs "http://127.0.0.1:$CPORT/stats" | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }

@@ -331,6 +331,45 @@ static void test_partition_owed_share_served_first(void)
 	fo_sem_free(sem);
 }
 
+/* A try in a partition takes only what an acquire there would get without waiting, exactly. */
+static void test_partition_try_acquire(void)
+{
+	struct fo_sem *sem = partitioned(10);
+	for (int i = 0; i < 8; i++)
+		CU_ASSERT_TRUE(fo_sem_try_acquire_in(sem, HTTP, 1));
+	/* Beyond HTTP's 8: borrowing the idle job share, nobody waits. */
+	CU_ASSERT_TRUE(fo_sem_try_acquire_in(sem, HTTP, 1));
+	CU_ASSERT_EQUAL(fo_sem_partition_in_use(sem, HTTP), 9);
+	/* The job share's guarantee still admits a job; then the semaphore is full. */
+	struct rec_waiter job;
+	CU_ASSERT_EQUAL(queue_in(sem, JOBS, &job), 0);	      /* within its guarantee: granted */
+	CU_ASSERT_FALSE(fo_sem_try_acquire_in(sem, HTTP, 1)); /* full */
+	CU_ASSERT_FALSE(fo_sem_try_acquire_in(sem, JOBS, 1));
+	fo_sem_release_in(sem, HTTP, 1);
+	CU_ASSERT_EQUAL(queue_in(sem, JOBS, &job), 0);
+	CU_ASSERT_FALSE(fo_sem_try_acquire_in(sem, HTTP, 1));
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 10);
+	/* A queued waiter in the partition is never overtaken by a try. */
+	struct rec_waiter h;
+	CU_ASSERT_EQUAL(queue_in(sem, HTTP, &h), -EINPROGRESS);
+	fo_sem_release_in(sem, JOBS, 1); /* the job share frees a slot: the queued HTTP gets it */
+	CU_ASSERT_EQUAL(h.calls, 1);
+	CU_ASSERT_FALSE(fo_sem_try_acquire_in(sem, HTTP, 1));
+	/* No such partition, and a weight over what is free: refused, nothing taken. */
+	fo_sem_release_in(sem, HTTP, 2);
+	CU_ASSERT_FALSE(fo_sem_try_acquire_in(sem, 2, 1));
+	CU_ASSERT_FALSE(fo_sem_try_acquire_in(sem, HTTP, 3));
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 8);
+	CU_ASSERT_TRUE(fo_sem_try_acquire_in(sem, HTTP, 2));
+	CU_ASSERT_EQUAL(fo_sem_partition_in_use(sem, HTTP), 9);
+	CU_ASSERT_EQUAL(fo_sem_partition_in_use(sem, JOBS), 1);
+	fo_sem_release_in(sem, HTTP, 9);
+	fo_sem_release_in(sem, JOBS, 1);
+	CU_ASSERT_EQUAL(fo_sem_in_use(sem), 0);
+	CU_ASSERT_EQUAL(fo_sem_high_water(sem), 10);
+	fo_sem_free(sem);
+}
+
 /* Capacity a waiting partition is owed is not lent, even to an older borrower. */
 static void test_partition_owed_capacity_not_lent(void)
 {
@@ -428,6 +467,7 @@ int main(void)
 		FO_TEST(test_partition_owed_share_served_first),
 		FO_TEST(test_partition_owed_capacity_not_lent),
 		FO_TEST(test_partition_arguments_checked),
+		FO_TEST(test_partition_try_acquire),
 		FO_TEST(test_partition_exact_under_contention),
 	};
 	return fo_test_main("sem", tests, ARRAY_SIZE(tests));

@@ -15,7 +15,8 @@
  *   branch: http = { url = "http://h:p/x/{id}"; method = "GET" | "POST";
  *                    headers = ["Name: value", ...]; max_body = 1048576;
  *                    success = [200, ...]; };
- * {id} is the unit id, {branch} and {route} the names. POST sends the job
+ * {id} is the unit id, {branch} and {route} the names. Every call of an HTTP
+ * request sends its X-Request-Id on. POST sends the job
  * row's payload as the body. The answer is the response body, checked to be
  * one JSON value (embedded as is under the branch's name); anything else is
  * an error outcome whose text names the kind: connection refused, connection
@@ -80,6 +81,7 @@ struct branch {
 	struct curl_slist *headers;
 	int64_t max_body;
 	uint64_t success[10]; /* bit per status code 0..639 */
+	char *target;	      /* the URL's host:port, what hedging budgets per (ops.target) */
 };
 
 struct loopstate;
@@ -123,6 +125,7 @@ struct call {
 	CURL *easy;
 	char *body;
 	size_t len, cap;
+	struct curl_slist *headers; /* the branch's plus X-Request-Id (NULL: the branch's) */
 	int64_t max_body;
 	bool oversized, nomem;
 	/* The outcome, kept until the answer (errmsg may point at msg: the core copies it). */
@@ -208,7 +211,22 @@ static void branch_free(struct branch *b)
 	for (size_t i = 0; i < b->nparts; i++)
 		free(b->parts[i]);
 	curl_slist_free_all(b->headers);
+	free(b->target);
 	free(b);
+}
+
+/* The authority of a URL ("http://h:p/x" -> "h:p"), or NULL without memory. */
+static char *url_target(const char *url)
+{
+	const char *h = strstr(url, "://");
+	h = h ? h + 3 : url;
+	return strndup(h, strcspn(h, "/?#"));
+}
+
+static const char *target(struct fo_mod *self, void *bs)
+{
+	(void)self;
+	return ((const struct branch *)bs)->target;
 }
 
 /* Appends s[0..n) to the part being built. */
@@ -386,6 +404,10 @@ static int branch_init(struct fo_mod *self, const struct fo_conf *conf, unsigned
 	if ((r = parse_url(self, fo_conf_child(self, g, "url"), b, url, name, route)) < 0 ||
 	    (r = read_headers(self, g, b)) < 0 || (r = read_success(self, g, b)) < 0)
 		goto fail;
+	if (!(b->target = url_target(b->parts[0]))) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	*out = b;
 	return 0;
 fail:
@@ -767,6 +789,7 @@ static void answer(struct call *k)
 		from++;
 	while (to > from && json_space(body[to - 1]))
 		to--;
+	curl_slist_free_all(k->headers); /* curl is done with it: the handle is gone */
 	fo_call_done(dc, err, err ? NULL : body + from, err ? 0 : to - from, k->errmsg);
 	free(body); /* fo_call_done copied the value */
 }
@@ -850,6 +873,22 @@ static void fail_now(struct call *k, int err, enum kind kind, const char *why)
 	answer(k);
 }
 
+/* The branch's headers and the request's id: a list of the call's own. */
+static struct curl_slist *with_request_id(const struct curl_slist *branch, const char *id)
+{
+	char hdr[MAX_HEADER];
+	struct curl_slist *l = NULL, *n;
+	for (; branch; branch = branch->next, l = n)
+		if (!(n = curl_slist_append(l, branch->data)))
+			goto fail;
+	snprintf(hdr, sizeof(hdr), "X-Request-Id: %s", id);
+	if ((n = curl_slist_append(l, hdr)))
+		return n;
+fail:
+	curl_slist_free_all(l);
+	return NULL;
+}
+
 static void start(struct fo_mod *self, struct fo_ds_call *c)
 {
 	const struct branch *b = c->branch_state;
@@ -862,6 +901,9 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	char url[MAX_URL + MAX_ID_PARTS * 24];
 	if (make_url(b, c->task->id, url, sizeof(url)) < 0)
 		return fail_now(k, -ENAMETOOLONG, K_OTHER, "http: the URL is too long");
+	/* The HTTP request's id goes on to the downstream (job rows have none). */
+	if (c->request_id && !(k->headers = with_request_id(b->headers, c->request_id)))
+		return fail_now(k, -ENOMEM, K_OTHER, "http: out of memory starting the request");
 	k->ls = loopstate_for(self, c->loop);
 	if (!k->ls || !(k->easy = curl_easy_init()))
 		return fail_now(k, -ENOMEM, K_OTHER, "http: out of memory starting the request");
@@ -870,7 +912,7 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, b->headers);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->headers ? k->headers : b->headers);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	/* One request per connection: a cancel closes exactly its own connection,
 	 * and the per-host cap counts connections that carry one call each. */
@@ -922,6 +964,7 @@ static const struct fo_downstream_ops ops = {
 	.branch_fini = branch_fini,
 	.start = start,
 	.cancel = cancel,
+	.target = target,
 };
 
 FO_MODULE_DEFINE(.type = FO_MODULE_DOWNSTREAM, .name = "http", .version = "1", .init = init,

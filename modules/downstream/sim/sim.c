@@ -4,8 +4,11 @@
  * waits its drawn latency on a core timer of the call's own loop (no thread
  * per call), capped at the branch deadline, and answers with a
  * deterministic JSON value, or fails if the draw says so. Draws are a pure
- * function of (seed, unit id, branch index): the Go peer's gateway draws the
- * same.
+ * function of (seed, unit id, branch index, attempt): a call's first attempt
+ * draws the canonical (seed, id, branch), as the Go peer's gateway does; a
+ * hedge (attempt n > 0) draws the same way under a seed of its own, so its
+ * latency and failure are independent of the first's (a straggler's hedge is
+ * usually fast), and it answers the same value.
  *
  * Settings, per branch in a `sim` group, else the route's `sim` group, else
  * defaults: seed (1), base_ms (5), p99_ms (200), tail_rate (0.001),
@@ -113,7 +116,10 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 {
 	struct branch *b = c->branch_state;
 	struct call *k = c->priv;
-	struct fo_sim_draw d = fo_sim_draw(&b->p, c->task->id, c->branch);
+	struct fo_sim_params p = b->p;
+	if (c->attempt > 0) /* the golden-ratio step keeps (seed, attempt) pairs apart */
+		p.seed = fo_splitmix_mix(b->p.seed ^ (UINT64_C(0x9e3779b97f4a7c15) * c->attempt));
+	struct fo_sim_draw d = fo_sim_draw(&p, c->task->id, c->branch);
 	int64_t now = fo_now_ns(), at = now + d.latency_ns;
 	k->dc = c;
 	k->fail = d.fail;
@@ -140,4 +146,4 @@ static const struct fo_downstream_ops ops = {
 	.cancel = cancel,
 };
 
-FO_MODULE_DEFINE(.type = FO_MODULE_DOWNSTREAM, .name = "sim", .version = "2", .ops = &ops);
+FO_MODULE_DEFINE(.type = FO_MODULE_DOWNSTREAM, .name = "sim", .version = "3", .ops = &ops);
