@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "apiconn.h"
+#include "faults.h"
 #include "gateway.h"
 #include "job.h"
 #include "gen.h"
@@ -118,7 +119,9 @@ void fod_api_send(struct fod_api_conn *c, const void *data, size_t len)
 
 void fod_api_reply(struct fod_api_conn *c, struct fod_reply *r)
 {
-	fod_api_send(c, r->buf.data, r->buf.size);
+	size_t len;
+	const char *bytes = fod_reply_bytes(r, &len);
+	fod_api_send(c, bytes, len);
 	msgpack_sbuffer_destroy(&r->buf);
 }
 
@@ -388,7 +391,9 @@ static void cmd_jobs(struct fod_api_conn *c, const msgpack_object *req)
 
 static void cmd_job_open(struct fod_api_conn *c, const msgpack_object *req)
 {
+	fod_fault_open("job.open");
 	c->job = fod_job_open(c, req); /* replies either way */
+	fod_fault_close("job.open", c->job ? 0 : -EINVAL);
 }
 
 static void cmd_job_cancel(struct fod_api_conn *c, const msgpack_object *req)
