@@ -12,7 +12,7 @@ cleanup() {
 		kill -KILL "$FOD_PID" 2>/dev/null || true
 		wait "$FOD_PID" 2>/dev/null || true
 	fi
-	[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
+	rm -rf "$TMP"
 }
 # at_exit COMMAND: a script's own cleanup, run (last added first) before lib.sh's.
 at_exit() { AT_EXIT=("$1" "${AT_EXIT[@]}"); }
