@@ -66,7 +66,12 @@ static void call_ctx_ended(struct fo_ctx_hook *h, enum fo_cause cause)
 	fod_loop_post((struct fod_loop *)k->c.loop, &k->cancel_task); /* the call's own loop */
 }
 
-void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg)
+/*
+ * An fo_async_fn: t->udata is the route's struct fod_branch, arg the struct
+ * fod_loop the call runs on.
+ */
+static void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
+			   void *arg)
 {
 	struct fod_loop *loop = arg;
 	const struct fod_branch *br = t->udata;

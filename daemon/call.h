@@ -14,11 +14,6 @@
 
 struct fo_ds_call;
 
-/*
- * An fo_async_fn: t->udata is the route's struct fod_branch, arg the struct
- * fod_loop the call runs on.
- */
-void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg);
 struct fod_route;
 /*
  * One fan-out over a route's branches, as HTTP requests and job rows both

@@ -1101,7 +1101,7 @@ int fod_gen_write_effective(struct fod_gen *g, FILE *out)
 	return fflush(out) == 0 ? 0 : -errno;
 }
 
-struct fod_gen *fod_gen_ref(struct fod_gen *g)
+static struct fod_gen *fod_gen_ref(struct fod_gen *g)
 {
 	atomic_fetch_add(&g->refs, 1);
 	return g;
