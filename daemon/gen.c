@@ -769,8 +769,12 @@ static int check_includes(const char *file, const char *dir, int depth, char *er
 	if (depth > 10)
 		return 1;
 	FILE *f = fopen(file, "r");
+	if (!f && errno == ENOMEM) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
 	if (!f)
-		return 0;
+		return 0; /* libconfig says why it cannot open it */
 	char *line = NULL, *name = NULL, *inc = NULL;
 	size_t cap = 0;
 	unsigned lineno = 0;
@@ -814,6 +818,9 @@ static int check_includes(const char *file, const char *dir, int depth, char *er
 			r = check_includes(inc, dir, depth + 1, err, errlen);
 		}
 	}
+	/* getline() ends on an error too: one that ran out of memory did not read the file. */
+	if (r == 0 && !feof(f) && errno == ENOMEM)
+		r = -ENOMEM;
 	if (r == -ENOMEM)
 		snprintf(err, errlen, "%s:%u: out of memory", file, lineno);
 	free(line);
@@ -860,8 +867,12 @@ static int include_at(const config_t *cfg, const char *top, const char *file, in
 	return r;
 }
 
-/* libconfig's parse error as "file:line: message"; a missing @include file named. */
-static void read_error(struct fod_gen *g, char *err, size_t errlen)
+/*
+ * libconfig's parse error as "file:line: message"; a missing @include file
+ * named, with why it could not be opened: the file's access error, or else
+ * what errno was when libconfig gave up (saved_errno: out of memory).
+ */
+static void read_error(struct fod_gen *g, int saved_errno, char *err, size_t errlen)
 {
 	const char *file = config_error_file(&g->cfg) ? config_error_file(&g->cfg) : g->path;
 	const char *text = config_error_text(&g->cfg);
@@ -870,7 +881,7 @@ static void read_error(struct fod_gen *g, char *err, size_t errlen)
 	/* libconfig says "cannot open include file" and not which one. */
 	if (text && strstr(text, "include file") &&
 	    include_at(&g->cfg, g->path, file, line, inc, sizeof(inc)) == 0) {
-		int e = access(inc, R_OK) < 0 ? errno : 0;
+		int e = access(inc, R_OK) < 0 ? errno : saved_errno;
 		snprintf(err, errlen, "%s:%d: cannot open include file %s%s%s", file, line, inc,
 			 e ? ": " : "", e ? strerror(e) : "");
 		return;
@@ -919,14 +930,14 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	} else if (S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s: is a directory, not a configuration file", path);
 		sink.failed = true;
-	} else if (!config_read_file(&g->cfg, path)) {
-		/* libconfig leaves errno as it happens to be: do not print "Success". */
+	} else if ((errno = 0), !config_read_file(&g->cfg, path)) {
+		/* libconfig leaves errno as its last call left it (0: none failed). */
 		int e = errno;
 		if (config_error_type(&g->cfg) == CONFIG_ERR_FILE_IO)
 			snprintf(err, errlen, "%s: cannot read: %s", path,
 				 e ? strerror(e) : "read error");
 		else
-			read_error(g, err, errlen);
+			read_error(g, e, err, errlen);
 		sink.failed = true;
 	} else if ((g->root = config_root_setting(&g->cfg)),
 		   build_settings(g, ov) < 0 || build_limiters(g) < 0 || build_routes(g) < 0 ||

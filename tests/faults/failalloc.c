@@ -31,6 +31,7 @@
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -118,6 +119,11 @@ __attribute__((constructor)) static void init(void)
 		snprintf(logpath, sizeof(logpath), "%s", s);
 	if ((s = getenv("FAILALLOC_FROM")))
 		from = strtol(s, NULL, 10);
+	/* backtrace() loads its unwinder at its first call: not inside a window. */
+	void *frames[2];
+	depth++;
+	backtrace(frames, 2);
+	depth--;
 }
 
 /* "gen.c:fod_gen_build+0x1f" style: the object's base name and the nearest symbol. */
@@ -162,9 +168,21 @@ static bool should_fail(const char *fn, size_t size, const void *caller)
 	pthread_mutex_lock(&lock);
 	bool fail = ++count == target;
 	if (fail) {
-		char where[200];
+		/* Who asked: the caller, and when that is libc, the first caller beyond it. */
+		char where[200], beyond[200] = "";
 		describe(caller, where, sizeof(where));
-		snprintf(failed, sizeof(failed), "%s(%zu) from %s", fn, size, where);
+		void *frames[12];
+		depth++;
+		int n = backtrace(frames, 12);
+		for (int i = 1; i < n && strstr(where, "libc.so") && !beyond[0]; i++) {
+			Dl_info di;
+			if (dladdr(frames[i], &di) && di.dli_fname && !strstr(di.dli_fname, "libc.so") &&
+			    !strstr(di.dli_fname, "failalloc"))
+				describe(frames[i], beyond, sizeof(beyond));
+		}
+		depth--;
+		snprintf(failed, sizeof(failed), "%s(%zu) from %s%s%s", fn, size, where,
+			 beyond[0] ? "<" : "", beyond);
 	}
 	pthread_mutex_unlock(&lock);
 	return fail;
