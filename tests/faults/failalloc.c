@@ -7,7 +7,8 @@
  *
  * The walk: the windows named by FAILALLOC_WINDOW are numbered; the first
  * FAILALLOC_FROM of them (the start's build, a warm-up) only count. In the
- * next one the 1st allocation its thread makes fails, in the one after the
+ * next one the 1st allocation its thread makes fails (the FAILALLOC_N-th if
+ * set: `fanoutd -t` under the shim reproduces one case), in the one after the
  * 2nd, and so on, until a window makes fewer allocations than its number:
  * then every allocation of the operation has been failed once and the walk
  * is done. Each window appends a line to FAILALLOC_LOG:
@@ -18,8 +19,9 @@
  * live: what the window allocated and has not freed when it closes (a
  * refused build must leave nothing behind). Allocations whose caller is in
  * an object named in FAILALLOC_SKIP (substrings, comma-separated) are not
- * counted: libconfig 1.5 cannot survive an allocation failure (its scanner
- * exits the process), so its allocations are not walked.
+ * counted: libconfig 1.5 cannot survive an allocation failure (config_init
+ * dereferences an unchecked calloc, its flex scanner exits the process), so
+ * its allocations are not walked (doc/FINDINGS.md).
  *
  * Under ASan the shim sits in front of ASan's allocator
  * (ASAN_OPTIONS=verify_asan_link_order=0): what it lets through is ASan's,
@@ -119,6 +121,8 @@ __attribute__((constructor)) static void init(void)
 		snprintf(logpath, sizeof(logpath), "%s", s);
 	if ((s = getenv("FAILALLOC_FROM")))
 		from = strtol(s, NULL, 10);
+	if ((s = getenv("FAILALLOC_N"))) /* start the walk there: one run reproduces one N */
+		next_n = strtol(s, NULL, 10);
 	/* backtrace() loads its unwinder at its first call: not inside a window. */
 	void *frames[2];
 	depth++;
