@@ -299,13 +299,20 @@ struct fod_metrics_branch *fod_metrics_branch(const char *route, const char *bra
 			m = branches[i];
 	if (!m) {
 		struct fod_metrics_branch **b = realloc(branches, (nbranches + 1) * sizeof(*b));
-		m = calloc(1, sizeof(*m));
-		if (b && m) {
-			branches = b;
+		if (b)
+			branches = b; /* realloc may have freed the old array, whatever follows */
+		m = b ? calloc(1, sizeof(*m)) : NULL;
+		if (m) {
 			m->route = strdup(route);
 			m->branch = strdup(branch);
+		}
+		if (m && m->route && m->branch) {
 			branches[nbranches++] = m;
 		} else {
+			if (m) {
+				free(m->route);
+				free(m->branch);
+			}
 			free(m);
 			m = NULL;
 		}
@@ -326,12 +333,16 @@ struct fod_metrics_route *fod_metrics_route(const char *route)
 			m = routes[i];
 	if (!m) {
 		struct fod_metrics_route **r = realloc(routes, (nroutes + 1) * sizeof(*r));
-		m = calloc(1, sizeof(*m));
-		if (r && m) {
-			routes = r;
+		if (r)
+			routes = r; /* realloc may have freed the old array, whatever follows */
+		m = r ? calloc(1, sizeof(*m)) : NULL;
+		if (m)
 			m->route = strdup(route);
+		if (m && m->route) {
 			routes[nroutes++] = m;
 		} else {
+			if (m)
+				free(m->route);
 			free(m);
 			m = NULL;
 		}

@@ -286,7 +286,7 @@ EXPORT void *realloc(void *old, size_t n)
 	depth--;
 	if (!p && n && was) /* the old block stays, and stays the window's */
 		track(old, was);
-	else
+	else if (was || !old) /* a block from before the window, grown, is still not the window's */
 		track(p, was ? was : caller);
 	return p;
 }
@@ -416,16 +416,23 @@ EXPORT void fod_fault_window_close(const char *what, int result)
 	bool walked = target > 0;
 	if (walked && count < target)
 		done = true;
-	char where[3][200] = {"", "", ""};
-	for (size_t i = 0; i < nlive && i < 3; i++)
-		describe(live_from[i], where[i], sizeof(where[i]));
+	/* Where the live ones were allocated: every one when they are few (a refused build's). */
+	enum { SHOWN = 32 };
+	char where[SHOWN * 64] = "";
+	size_t at = 0;
+	for (size_t i = 0; i < nlive && i < (nlive <= SHOWN ? SHOWN : 3); i++) {
+		char one[200];
+		describe(live_from[i], one, sizeof(one));
+		if (at < sizeof(where))
+			at += (size_t)snprintf(where + at, sizeof(where) - at, "%s%s", i ? " " : "",
+					       one);
+	}
 	long n = target, allocs = count, lives = (long)nlive, w = seen;
 	char f[sizeof(failed)];
 	snprintf(f, sizeof(f), "%s", failed[0] ? failed : "none");
 	bool over = live_overflow, finished = walked && done;
 	pthread_mutex_unlock(&lock);
-	log_line("window %s %ld n=%ld allocs=%ld failed=%s result=%d live=%ld%s [%s %s %s]%s\n",
-		 what, w, n, allocs, f, result, lives, over ? "+" : "", where[0], where[1],
-		 where[2], finished ? " done" : "");
+	log_line("window %s %ld n=%ld allocs=%ld failed=%s result=%d live=%ld%s [%s]%s\n", what,
+		 w, n, allocs, f, result, lives, over ? "+" : "", where, finished ? " done" : "");
 	depth--;
 }
