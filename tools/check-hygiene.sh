@@ -46,6 +46,7 @@ macros=$(grep -hE '^[[:space:]]*#[[:space:]]*define' "$src"/daemon/*.h "$src"/li
 for o in "${defs[@]}"; do
 	for s in $(nm -g --defined-only "$o" | awk '$2 ~ /[TDBRC]/ {print $3}'); do
 		[ "$s" = main ] && continue
+		[[ "$s" == __* ]] && continue # the compiler's (ASan's __odr_asan.*)
 		[[ "$s" == fo_* ]] && grep -qw "$s" <<<"$public" && continue
 		grep -qw "$s" <<<"$macros" && continue
 		others=$(awk -v s="$s" -v o="$o" '$1 == s && $2 != o {print $2}' <<<"$refs")

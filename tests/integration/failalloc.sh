@@ -18,7 +18,8 @@ case "$SANITIZED" in
 	;;
 esac
 # Under ASan the shim comes before ASan's runtime in the library list, on purpose.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+# Leaks are reported with whole stacks: the shim and libc keep no frame-pointer chain.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0:fast_unwind_on_malloc=0"
 ctl() { "$FANOUTCTL" -s "$TMP/api.sock" "$@"; }
 
 # Every kind of thing a build makes: the three limiter modules (one partitioned),
