@@ -308,8 +308,9 @@ static void refuse(struct fod_conn *c, struct fod_gen *g, const struct fod_route
 	fod_gen_unref(g);
 }
 
-void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req)
+static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req, void *arg)
 {
+	(void)arg;
 	struct fod_gen *g = fod_gen_current();
 	const char *rest;
 	struct fod_route *rt = g ? fod_gen_route_http(g, req->path, &rest) : NULL;
@@ -320,7 +321,7 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 					 "{\"error\":\"draining\"}\n", 21);
 		else
 			fod_http_error(c, 404, "path", "no such route");
-		return;
+		return 0;
 	}
 	/* From here the answer is the route's, in its counters and its access log. */
 	if (rt->metrics)
@@ -330,12 +331,12 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
 				 "{\"error\":\"draining\"}\n", 21);
 		fod_gen_unref(g);
-		return;
+		return 0;
 	}
 	uint64_t id;
 	if (!fod_query_id(rest, strlen(rest), &id)) {
 		refuse(c, g, rt, NULL, 400, "id", "the id must be a decimal integer", req);
-		return;
+		return 0;
 	}
 	const struct fo_policy *policy = rt->policy;
 	int64_t budget = rt->budget_ns;
@@ -344,7 +345,7 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 	if (fod_query_parse(rt, req->query, req->query_len, &policy, &budget, &bad, msg,
 			    sizeof(msg)) < 0) {
 		refuse(c, g, rt, &id, 400, bad, msg, req);
-		return;
+		return 0;
 	}
 	struct request *rq = calloc(1, sizeof(*rq));
 	size_t n = rt->nbranches;
@@ -362,7 +363,7 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 		}
 		fod_http_error(c, 503, "", "out of memory");
 		fod_gen_unref(g);
-		return;
+		return 0;
 	}
 	atomic_fetch_add(&in_flight, 1);
 	rq->conn = c;
@@ -386,4 +387,15 @@ void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_
 		fod_http_error(c, r == -EINVAL ? 500 : 503, "", strerror(-r));
 		request_free(rq);
 	}
+	return 0;
+}
+
+/*
+ * Every path the other routes of the table leave: a route's `http` prefix,
+ * else 404 (503 while drained).
+ */
+int fod_gateway_register(void)
+{
+	return fod_http_route_add(&(struct fod_http_route){
+		.path = "/", .prefix = true, .methods = FOD_HTTP_GET, .serve = serve});
 }

@@ -14,7 +14,8 @@
 
 struct fod_loop;
 
-void fod_gateway_serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req);
+/* Registers the gateway's routes (the prefix "/") in http.c's route table; 0 or -errno. */
+int fod_gateway_register(void);
 /* Units still running (drain waits for 0). */
 long fod_gateway_in_flight(void);
 /* Operator drain (`fanoutctl drain`): new requests and jobs are refused with 503 / busy. */

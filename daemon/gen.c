@@ -397,8 +397,13 @@ static int build_routes(struct fod_gen *g)
 			 "is needed, see fanoutd.conf(5)");
 		return -EINVAL;
 	}
+	/* A back tier may serve the sim endpoint alone (etc/two-tier/back.conf). */
+	if (!list && g->sim_endpoint.enabled)
+		return 0;
 	if (!list) {
-		error_at(g, NULL, "no 'routes': a non-empty list of routes is needed");
+		error_at(g, NULL,
+			 "no 'routes': a non-empty list of routes is needed (or an enabled "
+			 "sim_endpoint)");
 		return -EINVAL;
 	}
 	if (!config_setting_is_list(list) || config_setting_length(list) == 0) {
@@ -690,7 +695,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_ms(g, shutdown, "drain_ms", 0, 3600000, &g->drain_ns) < 0 ||
 	    conf_string(g, root, "log_level", false, &log_level) < 0 ||
 	    conf_ms(g, root, "log_failure_interval_ms", 100, 3600000, &g->log_failure_interval_ns) <
-		    0)
+		    0 ||
+	    fod_simsrv_conf(g->sink, root, &g->sim_endpoint) < 0)
 		return -EINVAL;
 	if ((g->log_level = fod_log_level_parse(log_level)) < 0) {
 		error_at(g, child(g, root, "log_level"),
@@ -1064,6 +1070,36 @@ static int put_settings(struct fod_gen *g, config_setting_t *root)
 	return r ? -ENOMEM : 0;
 }
 
+/* The sim_endpoint section as in effect (written even when absent: enabled = false). */
+static int put_sim_endpoint(const struct fod_sim_endpoint *se, config_setting_t *root)
+{
+	/* The names (and fail_branch) point into this tree: copied before it changes. */
+	char *names[FOD_SIM_MAX_BRANCHES] = {0}, *fail = strdup(se->fail_branch);
+	int r = fail ? 0 : -ENOMEM;
+	for (size_t i = 0; i < se->nbranches; i++)
+		if (!(names[i] = strdup(se->branches[i])))
+			r = -ENOMEM;
+	config_setting_t *s = r ? NULL : put_group(root, "sim_endpoint");
+	config_setting_t *en = s ? put(s, "enabled", CONFIG_TYPE_BOOL) : NULL;
+	config_setting_t *b = s ? put(s, "branches", CONFIG_TYPE_ARRAY) : NULL;
+	if (!b || !en || !config_setting_set_bool(en, se->enabled))
+		r = -ENOMEM;
+	if (r == 0)
+		r = put_int(s, "seed", (long long)se->p.seed) | put_ms(s, "base_ms", se->p.base_ns) |
+		    put_ms(s, "p99_ms", se->p.p99_ns) | put_ms(s, "tail_ms", se->p.tail_ns) |
+		    put_double(s, "tail_rate", se->p.tail_rate) |
+		    put_double(s, "err_rate", se->p.err_rate) | put_string(s, "fail_branch", fail);
+	while (r == 0 && config_setting_length(b) > 0)
+		config_setting_remove_elem(b, 0);
+	for (size_t i = 0; r == 0 && i < se->nbranches; i++)
+		if (!config_setting_set_string_elem(b, -1, names[i]))
+			r = -ENOMEM;
+	for (size_t i = 0; i < se->nbranches; i++)
+		free(names[i]);
+	free(fail);
+	return r ? -ENOMEM : 0;
+}
+
 /* One entry of 'branches': its first branch holds what its replicas share. */
 static int put_branch(const struct fod_route *rt, size_t first, size_t replicas)
 {
@@ -1102,6 +1138,8 @@ int fod_gen_write_effective(struct fod_gen *g, FILE *out)
 {
 	config_setting_t *root = config_root_setting(&g->cfg);
 	int r = put_settings(g, root);
+	if (r == 0)
+		r = put_sim_endpoint(&g->sim_endpoint, root);
 	for (size_t i = 0; r == 0 && i < g->nroutes; i++)
 		r = put_route(&g->routes[i]);
 	if (r < 0)

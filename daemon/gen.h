@@ -15,6 +15,7 @@
 
 #include "fanoutd/module.h"
 #include "module.h"
+#include "simsrv.h"
 
 struct fod_metrics_branch;
 struct fod_metrics_route;
@@ -93,6 +94,7 @@ struct fod_gen {
 	long api_max_connections;    /* admin socket connections at once */
 	int64_t api_idle_timeout_ns; /* an admin connection with no traffic and no job closes */
 	size_t max_url, max_headers, max_body;
+	struct fod_sim_endpoint sim_endpoint; /* GET /sim/{branch}/{id} (simsrv.c) */
 	int64_t header_timeout_ns, idle_timeout_ns, drain_ns, watchdog_ns;
 	/* logs: log_level (fanoutd -v overrides it with debug); one failure line per interval */
 	int log_level;

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,6 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "gateway.h"
 #include "gen.h"
 #include "log.h"
 #include "loop.h"
@@ -34,9 +34,24 @@ enum conn_state {
 	LINGERING /* answer sent, write side shut: reading the rest until EOF, then close */
 };
 
+/* Each loop's share of HTTP: its accept watchers, its connections, its drain. */
+struct http_loop {
+	struct fod_loop *loop;
+	ev_io accept_watchers[FOD_HTTP_MAX_LISTENERS]; /* one per listener */
+	ev_timer accept_pause; /* out of descriptors: accept again after it */
+	struct fod_task accept_start, accept_stop, drain_expire, close_all;
+	struct fod_conn *conns; /* walked by the drain */
+	long connections;
+	bool accepting;
+	bool draining; /* shutting down: no keep-alive, idle connections closed */
+};
+/* fod_nloops of them, indexed like fod_loops (fod_http_start makes them). */
+static struct http_loop *http_loops;
+
 struct fod_conn {
 	struct fod_loop *loop;
-	struct fod_conn *prev, *next; /* the loop's list, walked by the drain */
+	struct http_loop *hl;	      /* the same loop's HTTP state */
+	struct fod_conn *prev, *next; /* hl's list */
 	int fd;
 	ev_io rio, wio;
 	ev_timer timer;
@@ -73,9 +88,6 @@ struct listener {
 	bool admin;
 };
 static struct listener listeners[FOD_HTTP_MAX_LISTENERS];
-_Static_assert(sizeof(((struct fod_loop *)0)->accept_watchers) / sizeof(ev_io) ==
-		       FOD_HTTP_MAX_LISTENERS,
-	       "a loop needs a watcher per listener");
 static size_t nlisteners;
 static bool have_admin_listener;
 /* Open connections by kind: the public ones are held to http.max_connections. */
@@ -400,8 +412,8 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents);
 static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	(void)revents;
-	struct fod_loop *l =
-		(struct fod_loop *)((char *)w - offsetof(struct fod_loop, accept_pause));
+	struct http_loop *l =
+		(struct http_loop *)((char *)w - offsetof(struct http_loop, accept_pause));
 	if (l->accepting)
 		for (size_t i = 0; i < nlisteners; i++)
 			ev_io_start(ev, &l->accept_watchers[i]);
@@ -409,25 +421,41 @@ static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
 
 static void start_accepting(struct fod_task *t)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
+	struct http_loop *l =
+		(struct http_loop *)((char *)t - offsetof(struct http_loop, accept_start));
 	ev_init(&l->accept_pause, resume_accepting);
 	for (size_t i = 0; i < nlisteners; i++) {
 		ev_io_init(&l->accept_watchers[i], on_accept, listeners[i].fd, EV_READ);
 		l->accept_watchers[i].data = &listeners[i];
-		ev_io_start(l->ev, &l->accept_watchers[i]);
+		ev_io_start(l->loop->ev, &l->accept_watchers[i]);
 	}
 	l->accepting = true;
 }
 
-void fod_http_start(void)
+int fod_http_start(void)
 {
+	http_loops = calloc(fod_nloops, sizeof(*http_loops));
+	if (!http_loops)
+		return -ENOMEM;
 	format_busy_reply();
 	atomic_store(&loops_still_accepting, fod_nloops);
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].accept_start.fn = start_accepting;
-		fod_loop_post(&fod_loops[i], &fod_loops[i].accept_start);
+		http_loops[i].loop = &fod_loops[i];
+		http_loops[i].accept_start.fn = start_accepting;
+		fod_loop_post(&fod_loops[i], &http_loops[i].accept_start);
 	}
+	return 0;
+}
+
+void fod_http_free(void)
+{
+	free(http_loops);
+	http_loops = NULL;
+}
+
+long fod_http_loop_connections(unsigned loop)
+{
+	return http_loops ? http_loops[loop].connections : 0;
 }
 
 /*
@@ -438,12 +466,12 @@ void fod_http_start(void)
  * leaving them to time out. A socket systemd passed stays open in systemd,
  * which queues connects for the next start.
  */
-static void stop_listening(struct fod_loop *l)
+static void stop_listening(struct http_loop *l)
 {
 	if (l->accepting)
 		for (size_t i = 0; i < nlisteners; i++)
-			ev_io_stop(l->ev, &l->accept_watchers[i]);
-	ev_timer_stop(l->ev, &l->accept_pause);
+			ev_io_stop(l->loop->ev, &l->accept_watchers[i]);
+	ev_timer_stop(l->loop->ev, &l->accept_pause);
 	l->accepting = false;
 	if (atomic_fetch_sub(&loops_still_accepting, 1) == 1)
 		close_listeners();
@@ -463,8 +491,8 @@ static bool conn_idle(const struct fod_conn *c)
 
 static void drain_loop(struct fod_task *t)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
+	struct http_loop *l =
+		(struct http_loop *)((char *)t - offsetof(struct http_loop, accept_stop));
 	l->draining = true;
 	stop_listening(l);
 	for (struct fod_conn *c = l->conns, *next; c; c = next) {
@@ -477,16 +505,16 @@ static void drain_loop(struct fod_task *t)
 void fod_http_drain(void)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].accept_stop.fn = drain_loop;
-		fod_loop_post(&fod_loops[i], &fod_loops[i].accept_stop);
+		http_loops[i].accept_stop.fn = drain_loop;
+		fod_loop_post(&fod_loops[i], &http_loops[i].accept_stop);
 	}
 }
 
 /* Drain time over on this loop: every request in progress gets its 503 now. */
 static void expire_loop(struct fod_task *t)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
+	struct http_loop *l =
+		(struct http_loop *)((char *)t - offsetof(struct http_loop, drain_expire));
 	for (struct fod_conn *c = l->conns, *next; c; c = next) {
 		next = c->next;
 		/* A client already gone has had its request cancelled: nobody to answer. */
@@ -508,8 +536,8 @@ static void expire_loop(struct fod_task *t)
 
 static void close_loop(struct fod_task *t)
 {
-	(void)t;
-	struct fod_loop *l = fod_loop_self();
+	struct http_loop *l =
+		(struct http_loop *)((char *)t - offsetof(struct http_loop, close_all));
 	for (struct fod_conn *c = l->conns, *next; c; c = next) {
 		next = c->next;
 		/*
@@ -525,16 +553,16 @@ void fod_http_close_all(void)
 {
 	/* Posted before fod_loops_stop(): each loop runs it before it breaks. */
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].close_all.fn = close_loop;
-		fod_loop_post(&fod_loops[i], &fod_loops[i].close_all);
+		http_loops[i].close_all.fn = close_loop;
+		fod_loop_post(&fod_loops[i], &http_loops[i].close_all);
 	}
 }
 
 void fod_http_expire(void)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
-		fod_loops[i].drain_expire.fn = expire_loop;
-		fod_loop_post(&fod_loops[i], &fod_loops[i].drain_expire);
+		http_loops[i].drain_expire.fn = expire_loop;
+		fod_loop_post(&fod_loops[i], &http_loops[i].drain_expire);
 	}
 }
 
@@ -545,7 +573,8 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents);
 static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 {
 	(void)revents;
-	struct fod_loop *l = ev_userdata(ev);
+	struct fod_loop *loop = ev_userdata(ev);
+	struct http_loop *l = &http_loops[loop->index];
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -584,7 +613,8 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->loop = l;
+		c->loop = loop;
+		c->hl = l;
 		c->fd = fd;
 		c->gen = g;
 		c->admin = ln->admin;
@@ -918,6 +948,21 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 		fod_http_error(c, 408, "request", "header timeout");
 		return;
 	}
+	/*
+	 * A timer and the socket's readiness can fall due in the same loop turn
+	 * (the loop was held up past the timeout), and libev runs the later-queued
+	 * timer first: a socket that takes bytes now, or holds the next request,
+	 * says the peer is not idle. The write or read watcher runs next.
+	 */
+	bool writing = c->state == WRITING || c->state == CLOSING;
+	short wanted = writing && ev_is_active(&c->wio)		      ? POLLOUT
+		       : c->state == WAITING && ev_is_active(&c->rio) ? POLLIN
+								      : 0;
+	struct pollfd pfd = {.fd = c->fd, .events = wanted};
+	if (wanted && poll(&pfd, 1, 0) == 1 && (pfd.revents & wanted)) {
+		ev_timer_again(c->loop->ev, &c->timer);
+		return;
+	}
 	conn_close(c); /* idle, or a reader too slow to take its answer */
 }
 
@@ -949,7 +994,7 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 		return;
 	}
 	/* A drain began while this answer was written: no next request. */
-	if (c->state == CLOSING || !c->keep_alive || c->loop->draining) {
+	if (c->state == CLOSING || !c->keep_alive || c->hl->draining) {
 		/*
 		 * Closing with unread input would send a reset that can overtake
 		 * the answer: shut the write side, read until the peer closes (at
@@ -989,7 +1034,7 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 		return;
 	}
 	/* Draining: this is the connection's last answer, and the client is told. */
-	if (c->loop->draining)
+	if (c->hl->draining)
 		c->keep_alive = false;
 	/* A HEAD answer has the headers a GET would have, and no body. */
 	size_t body_len = c->head ? 0 : len;
@@ -1049,14 +1094,14 @@ static void conn_close(struct fod_conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		c->loop->conns = c->next;
+		c->hl->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	ev_io_stop(c->loop->ev, &c->rio);
 	ev_io_stop(c->loop->ev, &c->wio);
 	ev_timer_stop(c->loop->ev, &c->timer);
 	close(c->fd);
-	c->loop->connections--;
+	c->hl->connections--;
 	atomic_fetch_sub(c->admin ? &admin_open : &public_open, 1);
 	atomic_fetch_sub(&fod_counters.http_connections_open, 1);
 	fod_gen_unref(c->gen);
@@ -1065,31 +1110,7 @@ static void conn_close(struct fod_conn *c)
 	free(c);
 }
 
-/* ---- routing */
-
-static const char dashboard[] =
-	"<!doctype html><meta charset=utf-8><title>fanoutd</title>"
-	"<style>body{font:14px monospace;margin:2em}pre{white-space:pre-wrap}</style>"
-	"<h1>fanoutd</h1><p>Live metrics, refreshed every second. Try <a "
-	"href=/product/1>/product/1</a>.</p><pre id=m></pre><script>"
-	"async function t(){const r=await fetch('/metrics');const x=await r.text();"
-	"document.getElementById('m').textContent=x.split('\\n').filter(l=>l&&l[0]!='#'&&"
-	"!l.includes('_bucket')).join('\\n')}t();setInterval(t,1000)</script>";
-
-/* The internal endpoint at path, or FOD_EP_N. */
-static enum fod_endpoint endpoint(const char *path)
-{
-	for (int e = 0; e < FOD_EP_N; e++)
-		if (strcmp(path, fod_endpoint_paths[e]) == 0)
-			return (enum fod_endpoint)e;
-	return FOD_EP_N;
-}
-
-/* What the monitoring reserve serves: metrics and both probes (not the dashboard). */
-static bool is_monitoring(enum fod_endpoint e)
-{
-	return e == FOD_EP_METRICS || e == FOD_EP_HEALTHZ || e == FOD_EP_READYZ;
-}
+/* ---- routing: through the table the subsystems registered (router.h) */
 
 /*
  * The internal endpoints are served on the admin listeners; on the public
@@ -1098,51 +1119,6 @@ static bool is_monitoring(enum fod_endpoint e)
 static bool internal_served_here(const struct fod_conn *c)
 {
 	return c->admin || !have_admin_listener || c->gen->http_admin_on_public;
-}
-
-/* Liveness: the loops turn and answer. Nothing else: a restart would not cure it. */
-static void serve_healthz(struct fod_conn *c)
-{
-	struct fod_gen *g = fod_gen_current();
-	char body[128];
-	int n = snprintf(body, sizeof(body), "{\"status\":\"alive\",\"generation\":%lu}\n",
-			 g ? (unsigned long)g->id : 0UL);
-	fod_gen_unref(g);
-	fod_http_respond(c, 200, "application/json", NULL, body, (size_t)n);
-}
-
-/*
- * Readiness: whether a load balancer should send requests here. Not while
- * drained by the operator, nor while a route's recent success ratio is
- * under its ready_min_success floor (the first such route is named).
- */
-static void serve_readyz(struct fod_conn *c)
-{
-	struct fod_gen *g = fod_gen_current();
-	char body[512];
-	int n = 0;
-	if (fod_gateway_draining())
-		n = snprintf(body, sizeof(body),
-			     "{\"status\":\"not ready\",\"reason\":\"draining\"}\n");
-	for (size_t i = 0; g && !n && i < g->nroutes; i++) {
-		unsigned long ok, total;
-		const struct fod_route *rt = &g->routes[i];
-		if (!fod_metrics_route_ready(rt, &ok, &total))
-			n = snprintf(body, sizeof(body),
-				     "{\"status\":\"not ready\",\"reason\":\"success ratio\","
-				     "\"route\":\"%s\",\"ok\":%lu,\"requests\":%lu,"
-				     "\"floor\":%g,\"window_ms\":%lld}\n",
-				     rt->name, ok, total, rt->ready_min_success,
-				     (long long)(rt->ready_window_ns / FO_MSEC));
-	}
-	bool ready = n == 0;
-	if (ready)
-		n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"generation\":%lu}\n",
-			     g ? (unsigned long)g->id : 0UL);
-	fod_gen_unref(g);
-	if (n >= (int)sizeof(body))
-		n = (int)sizeof(body) - 1;
-	fod_http_respond(c, ready ? 200 : 503, "application/json", NULL, body, (size_t)n);
 }
 
 static void dispatch(struct fod_conn *c)
@@ -1166,45 +1142,32 @@ static void dispatch(struct fod_conn *c)
 		.request_id = c->request_id,
 	};
 	c->url[u.field_data[UF_PATH].off + u.field_data[UF_PATH].len] = '\0';
-	if (method != HTTP_GET && method != HTTP_HEAD) {
-		fod_http_error(c, 405, "method", "only GET is served");
-		return;
+	bool here = internal_served_here(c);
+	for (const struct fod_http_route *r = fod_http_route_next(NULL, req.path, c->admin, here);
+	     r; r = fod_http_route_next(r, req.path, c->admin, here)) {
+		c->responses = r->responses ? r->responses : fod_counters.http_unrouted;
+		if (!(r->methods & FOD_HTTP_GET) || (method != HTTP_GET && method != HTTP_HEAD)) {
+			fod_http_error(c, 405, "method", "only GET is served");
+			return;
+		}
+		if (c->monitor_only && !r->monitoring) {
+			/* The reserve beyond max_connections is for monitoring only. */
+			c->keep_alive = false;
+			fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
+					 BUSY_BODY, sizeof(BUSY_BODY) - 1);
+			return;
+		}
+		if (r->serve(c, c->loop, &req, r->arg) != FOD_HTTP_DECLINED)
+			return;
 	}
-	enum fod_endpoint ep = endpoint(req.path);
-	if (ep < FOD_EP_N && !internal_served_here(c))
-		ep = FOD_EP_N; /* on this listener, only a route may have that path */
-	if (ep == FOD_EP_N && c->admin) {
+	c->responses = fod_counters.http_unrouted;
+	if (c->admin) {
 		/* An admin listener serves the internal endpoints, never the routes. */
-		fod_http_error(c, 404, "path",
-			       "the admin listener serves only /metrics, /healthz, "
-			       "/readyz and /");
+		char msg[256], paths[200];
+		fod_http_routes_internal(paths, sizeof(paths));
+		snprintf(msg, sizeof(msg), "the admin listener serves only %s", paths);
+		fod_http_error(c, 404, "path", msg);
 		return;
 	}
-	if (ep < FOD_EP_N)
-		c->responses = fod_counters.http_internal[ep];
-	if (c->monitor_only && !is_monitoring(ep)) {
-		/* The reserve beyond max_connections is for monitoring only. */
-		c->keep_alive = false;
-		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n", BUSY_BODY,
-				 sizeof(BUSY_BODY) - 1);
-		return;
-	}
-	if (ep == FOD_EP_METRICS) {
-		struct fod_gen *g = fod_gen_current();
-		size_t len;
-		char *text = fod_metrics_render(g, &len);
-		fod_gen_unref(g);
-		fod_http_respond(c, 200, "text/plain; version=0.0.4", NULL, text ? text : "",
-				 text ? len : 0);
-		free(text);
-	} else if (ep == FOD_EP_HEALTHZ) {
-		serve_healthz(c);
-	} else if (ep == FOD_EP_READYZ) {
-		serve_readyz(c);
-	} else if (ep == FOD_EP_DASHBOARD) {
-		fod_http_respond(c, 200, "text/html; charset=utf-8", NULL, dashboard,
-				 sizeof(dashboard) - 1);
-	} else {
-		fod_gateway_serve(c, c->loop, &req);
-	}
+	fod_http_error(c, 404, "path", "no such route");
 }

@@ -19,6 +19,7 @@ struct fod_conn;
 struct fod_loop;
 
 #include "fanoutd/fanout.h"
+#include "router.h"
 
 /*
  * Connections accepted beyond http.max_connections that may only ask for
@@ -57,8 +58,16 @@ int fod_http_conf_listen(struct fod_conf_sink *k, const config_setting_t *http, 
 int fod_http_open_listeners(const struct fod_gen *g);
 /* A public listening socket opened by the caller (the fuzz harness's): http.c owns it from now. */
 int fod_http_adopt_listener(int fd);
-/* Every loop accepts from the listeners; http.c owns them and closes them. */
-void fod_http_start(void);
+/*
+ * Every loop accepts from the listeners; http.c owns them and closes them.
+ * Each loop's HTTP state (its connections, accept watchers, drain) is
+ * http.c's, made here: 0 or -ENOMEM.
+ */
+int fod_http_start(void);
+/* After the loops have stopped: frees the per-loop HTTP state. */
+void fod_http_free(void);
+/* Connections on loop i's list (read on that loop's thread, or with the loops still). */
+long fod_http_loop_connections(unsigned loop);
 /*
  * Starts the shutdown drain: every loop stops accepting (the last one closes
  * the listener, so new connects are refused), idle keep-alive connections

@@ -15,8 +15,6 @@
 
 #include "fanoutd/module.h"
 
-struct fod_conn;
-
 struct fod_task {
 	void (*fn)(struct fod_task *t);
 	struct fod_task *next;
@@ -31,15 +29,7 @@ struct fod_loop {
 	pthread_mutex_t lock;
 	struct fod_task *inbox, **inbox_tail;
 	atomic_llong heartbeat_ns; /* last time the loop ran its beat: the watchdog reads it */
-	ev_io accept_watchers[32]; /* one per listener (FOD_HTTP_MAX_LISTENERS) */
-	ev_timer accept_pause;	   /* out of descriptors: accept again after it */
-	struct fod_task accept_start, accept_stop; /* posted by http.c */
-	struct fod_task drain_expire, close_all;   /* posted by http.c */
-	struct fod_conn *conns;			   /* this loop's HTTP connections (http.c) */
-	bool accepting;
-	bool draining; /* shutting down: no keep-alive, idle connections closed */
 	bool stop;
-	long connections;
 };
 
 extern struct fod_loop *fod_loops;

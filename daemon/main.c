@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "endpoints.h"
 #include "gateway.h"
 #include "gen.h"
 #include "http.h"
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "simsrv.h"
 
 #ifndef FOD_SYSCONFDIR
 #define FOD_SYSCONFDIR "/etc"
@@ -399,7 +401,15 @@ int main(int argc, char **argv)
 		fod_api_stop(); /* not left behind as a stale socket */
 		return 1;
 	}
-	fod_http_start();
+	if ((r = fod_endpoints_register()) < 0 || (r = fod_simsrv_register()) < 0 ||
+	    (r = fod_gateway_register()) < 0) {
+		log_err("cannot register the HTTP routes: %s", strerror(-r));
+		return 1;
+	}
+	if ((r = fod_http_start()) < 0) {
+		log_err("cannot start accepting HTTP: %s", strerror(-r));
+		return 1;
+	}
 	fod_metrics_start();
 	struct ev_loop *ev = fod_loops[0].ev;
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
@@ -425,6 +435,7 @@ int main(int argc, char **argv)
 	fod_loops_run();
 	log_notice("stopped");
 	fod_loops_free();
+	fod_http_free();
 	fod_gen_publish(NULL);
 	free(at_start.http_listen);
 	free(at_start.api_socket);

@@ -562,6 +562,8 @@ static void render_responses(struct buf *b, struct fod_metrics_route **shown, si
 				 shown[i]->responses);
 	render_by_status(b, "fanoutd_http_responses_total", "route", "",
 			 fod_counters.http_unrouted);
+	render_by_status(b, "fanoutd_http_responses_total", "route", "sim_endpoint",
+			 fod_counters.http_sim);
 }
 
 /*

@@ -114,6 +114,7 @@ struct fod_counters {
 	atomic_ulong http_requests[6]; /* every answer by class 1xx..5xx ([0] unused): API stats */
 	atomic_ulong http_unrouted[FOD_STATUS_N]; /* answers that matched no route (or no path) */
 	atomic_ulong http_internal[FOD_EP_N][FOD_STATUS_N];
+	atomic_ulong http_sim[FOD_STATUS_N]; /* the sim endpoint's answers (route "sim_endpoint") */
 	atomic_ulong http_connections_total;
 	atomic_long http_connections_open;
 	atomic_ulong http_bad_requests;

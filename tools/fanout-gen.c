@@ -10,7 +10,6 @@
  *
  * The first frame names the stream: {kind, count, seed}.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,15 +21,9 @@
 #include <unistd.h>
 
 #include "fanoutd/sim.h"
+#include "mp.h"
 
 static msgpack_sbuffer buf;
-
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-	size_t n = strlen(s);
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
-}
 
 static int flush_out(void)
 {
@@ -77,20 +70,6 @@ static int bad_number(const char *opt, const char *arg, const char *want)
 	fprintf(stderr, "fanout-gen: --%s must be %s, not '%s'\n", opt, want, arg);
 	usage(stderr);
 	return 2;
-}
-
-/* Packs one frame: reserves the length, packs the map, patches the length in. */
-static size_t frame_begin(void)
-{
-	size_t at = buf.size;
-	msgpack_sbuffer_write(&buf, "\0\0\0\0", 4);
-	return at;
-}
-
-static void frame_end(size_t at)
-{
-	uint32_t be = htonl((uint32_t)(buf.size - at - 4));
-	memcpy(buf.data + at, &be, 4);
 }
 
 int main(int argc, char **argv)
@@ -161,15 +140,15 @@ int main(int argc, char **argv)
 	msgpack_sbuffer_init(&buf);
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-	size_t at = frame_begin();
+	size_t at = mp_frame_begin(&buf);
 	msgpack_pack_map(&pk, 3);
-	pack_str(&pk, "kind");
-	pack_str(&pk, kind);
-	pack_str(&pk, "count");
+	mp_str(&pk, "kind");
+	mp_str(&pk, kind);
+	mp_str(&pk, "count");
 	msgpack_pack_uint64(&pk, count);
-	pack_str(&pk, "seed");
+	mp_str(&pk, "seed");
 	msgpack_pack_uint64(&pk, seed);
-	frame_end(at);
+	mp_frame_end(&buf, at);
 	uint8_t *payload = malloc((size_t)bytes + 8);
 	for (uint64_t i = 1; i <= count; i++) {
 		uint64_t s = fo_splitmix_mix(seed ^ i);
@@ -177,14 +156,14 @@ int main(int argc, char **argv)
 			uint64_t w = fo_splitmix_next(&s);
 			memcpy(payload + off, &w, 8);
 		}
-		at = frame_begin();
+		at = mp_frame_begin(&buf);
 		msgpack_pack_map(&pk, 2);
-		pack_str(&pk, "id");
+		mp_str(&pk, "id");
 		msgpack_pack_uint64(&pk, first + (i - 1));
-		pack_str(&pk, "payload");
+		mp_str(&pk, "payload");
 		msgpack_pack_bin(&pk, (size_t)bytes);
 		msgpack_pack_bin_body(&pk, payload, (size_t)bytes);
-		frame_end(at);
+		mp_frame_end(&buf, at);
 		if (buf.size >= (1u << 20) && flush_out() < 0)
 			break;
 	}

@@ -51,7 +51,7 @@ flags=(-g -O1 -fno-sanitize-recover=all -DFOD_FUZZING -DFUZZ_SHIPPED_CONF="\"$to
 # The harness itself is not coverage-instrumented: only the daemon's paths guide the fuzzer.
 clang "${flags[@]}" -fsanitize=address,undefined -c "$fuzz/$harness-fuzz.c" -o "$out/$harness-fuzz.o"
 clang "${flags[@]}" -fsanitize=fuzzer,address,undefined "$out/$harness-fuzz.o" \
-	"$d"/{api,wire,job,gen,conf,module,loop,log,metrics,gateway,query,call,http}.c \
+	"$d"/{api,wire,job,gen,conf,module,loop,log,metrics,gateway,query,call,http,router,endpoints,simsrv}.c \
 	"$top/tools/procstat.c" "$top"/lib/*.c \
 	$(pkg-config --libs libconfig msgpack libsystemd) -lev -lhttp_parser -ldl -lpthread -lm \
 	-o "$out/$harness-fuzz"

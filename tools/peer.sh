@@ -5,7 +5,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/peer-bin}
 src=${FO_PEER_SRC:-$top/../shared/peers}
-if [ -x "$out/enrich" ] && [ -x "$out/gateway" ]; then echo "$out"; exit 0; fi
+if [ -x "$out/enrich" ] && [ -x "$out/gateway" ] && [ -x "$out/simserver" ]; then echo "$out"; exit 0; fi
 [ -d "$src/go-ref" ] || { echo "peer.sh: no Go peer at $src" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

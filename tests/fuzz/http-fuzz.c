@@ -14,7 +14,9 @@
  * (0, 3: half-close and read everything; 1: close without reading; 2: stay
  * silent until the server hangs up), bit 2 the gateway is draining, bit 3
  * the connection limit and its monitoring reserve are reached, bit 4 only the
- * limit (the connection is one of the reserve: internal endpoints only).
+ * limit (the connection is one of the reserve: internal endpoints only),
+ * bit 5 the sim endpoint is enabled (GET /sim/{branch}/{id}, drawing
+ * failures and stragglers; otherwise /sim/ paths are the gateway's).
  *
  * Time is virtual: the monotonic clocks (libev's timers, fo_now_ns, the
  * deadline thread) read the real clock plus an offset the harness advances,
@@ -41,7 +43,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoints.h"
 #include "gateway.h"
+#include "simsrv.h"
 #include "gen.h"
 #include "http.h"
 #include "log.h"
@@ -94,7 +98,30 @@ static const int64_t steps_ms[8] = {0, 1, 3, 20, 300, 2000, 10000, 60000};
 
 static struct sockaddr_un server_addr;
 static socklen_t server_addr_len;
-static struct fod_gen *shipped;
+static struct fod_gen *shipped, *with_sim;
+
+/* The shipped config and an enabled sim endpoint (bit 5): a file beside nothing, gone at once. */
+static struct fod_gen *build_with_sim(const char *conf, const struct fod_overrides *ov)
+{
+	char path[] = "/tmp/fanoutd-http-fuzz-XXXXXX", err[1024], buf[4096];
+	int fd = mkstemp(path);
+	FILE *in = fopen(conf, "r"), *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!in || !out)
+		return NULL;
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	fputs("\nsim_endpoint = { enabled = true; err_rate = 0.3; tail_rate = 0.2; "
+	      "tail_ms = 2000; fail_branch = \"reviews\"; };\n",
+	      out);
+	fclose(in);
+	fclose(out);
+	struct fod_gen *g = fod_gen_build(path, ov, err, sizeof(err));
+	unlink(path);
+	if (!g)
+		fprintf(stderr, "fuzz: %s\n", err);
+	return g;
+}
 
 struct client {
 	int fd;
@@ -367,7 +394,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz: %s\n", err);
 		abort();
 	}
-	fod_gen_publish(shipped);
+	if (!(with_sim = build_with_sim(conf, &ov)))
+		abort();
+	/* Both kept here: each input publishes one of them. */
+	fod_gen_publish(fod_gen_ref(shipped));
 	int fd = listen_unix();
 	if (fd < 0 || fod_loops_init(1) < 0) {
 		perror("fuzz: setup");
@@ -378,14 +408,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz: cannot adopt the listener\n");
 		abort();
 	}
-	fod_http_start();
+	if (fod_endpoints_register() < 0 || fod_simsrv_register() < 0 ||
+	    fod_gateway_register() < 0) {
+		fprintf(stderr, "fuzz: cannot register the HTTP routes\n");
+		abort();
+	}
+	if (fod_http_start() < 0) {
+		fprintf(stderr, "fuzz: cannot start HTTP\n");
+		abort();
+	}
 	ev_run(fod_loops[0].ev, EVRUN_NOWAIT); /* runs the posted start of accepting */
 	return 0;
 }
 
 static bool settled(void)
 {
-	return fod_loops[0].connections == 0 && fod_gateway_in_flight() == 0 &&
+	return fod_http_loop_connections(0) == 0 && fod_gateway_in_flight() == 0 &&
 	       fo_live_branches() == 0;
 }
 
@@ -397,6 +435,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int end_mode = flags & 3;
 	long open_before = atomic_load(&fod_counters.http_connections_open);
 	fod_gateway_set_draining(flags & 4);
+	fod_gen_publish(fod_gen_ref(flags & 32 ? with_sim : shipped));
 	/* The connection arrives with the daemon full (8), or with only the
 	 * monitoring reserve left (16: /metrics, /healthz, /readyz only). */
 	long forced = flags & 8	   ? shipped->max_connections + FOD_HTTP_MONITOR_RESERVE
@@ -416,24 +455,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			     open_before + atomic_load(&fod_counters.http_connections_open) -
 				     forced);
 
-	char *seg = malloc(size);
-	size_t seg_len = 0;
+	/* The stream as sent, all segments together: segments are sent from it. */
+	char *stream = malloc(size);
+	size_t stream_len = 0, seg_at = 0;
 	for (size_t i = 1; i <= size; i++) {
 		if (i < size && data[i] != 0xff) {
-			seg[seg_len++] = (char)data[i];
+			stream[stream_len++] = (char)data[i];
 			continue;
 		}
 		if (i + 1 < size && data[i + 1] == 0xff) {
-			seg[seg_len++] = (char)0xff;
+			stream[stream_len++] = (char)0xff;
 			i++;
 			continue;
 		}
-		send_segment(&cl, seg, seg_len);
-		seg_len = 0;
+		send_segment(&cl, stream + seg_at, stream_len - seg_at);
+		seg_at = stream_len;
 		if (i + 1 < size)
 			advance(&cl, steps_ms[data[++i] & 7]);
 	}
-	free(seg);
 
 	bool complete = end_mode != 1;
 	if (end_mode == 1) {
@@ -448,13 +487,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!settled() || (cl.fd >= 0 && !cl.eof)) {
 		fprintf(stderr,
 			"fuzz: left behind: %ld connections, %ld requests, %ld branches%s\n",
-			fod_loops[0].connections, fod_gateway_in_flight(), fo_live_branches(),
+			fod_http_loop_connections(0), fod_gateway_in_flight(), fo_live_branches(),
 			cl.fd >= 0 && !cl.eof ? ", the connection still open" : "");
 		abort();
 	}
+	/* Counted in the stream as sent: a HEAD may be split across segments. */
 	size_t heads = 0;
-	for (const uint8_t *h = data; (h = memmem(h, size - (size_t)(h - data), "HEAD", 4)); h += 4)
+	for (const char *h = stream; (h = memmem(h, stream_len - (size_t)(h - stream), "HEAD", 4));
+	     h += 4)
 		heads++;
+	free(stream);
 	check_answers(&cl, complete, heads);
 	if (atomic_load(&fod_counters.http_connections_open) != open_before) {
 		fprintf(stderr, "fuzz: http_connections_open %ld, was %ld\n",

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "common.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,69 +8,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-void ctl_pack_str(msgpack_packer *pk, const char *s)
-{
-	size_t n = strlen(s);
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
-}
-
 void ctl_req_init(struct ctl_req *r, const char *op, size_t nargs)
 {
 	msgpack_sbuffer_init(&r->buf);
 	msgpack_packer_init(&r->pk, &r->buf, msgpack_sbuffer_write);
 	msgpack_pack_map(&r->pk, 1 + nargs);
-	ctl_pack_str(&r->pk, "op");
-	ctl_pack_str(&r->pk, op);
+	mp_str(&r->pk, "op");
+	mp_str(&r->pk, op);
 }
 
 void ctl_req_free(struct ctl_req *r)
 {
 	msgpack_sbuffer_destroy(&r->buf);
-}
-
-const msgpack_object *ctl_member(const msgpack_object *map, const char *key)
-{
-	if (!map || map->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	size_t n = strlen(key);
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object *k = &map->via.map.ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		    memcmp(k->via.str.ptr, key, n) == 0)
-			return &map->via.map.ptr[i].val;
-	}
-	return NULL;
-}
-
-uint64_t ctl_uint(const msgpack_object *o)
-{
-	return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o->via.u64 : 0;
-}
-
-double ctl_number(const msgpack_object *o)
-{
-	if (!o)
-		return 0;
-	switch (o->type) {
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		return (double)o->via.u64;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		return (double)o->via.i64;
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		return o->via.f64;
-	case MSGPACK_OBJECT_BOOLEAN:
-		return o->via.boolean;
-	default:
-		return 0;
-	}
-}
-
-bool ctl_str_is(const msgpack_object *o, const char *s)
-{
-	return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-	       memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
 }
 
 int ctl_reply_parse(char *raw, size_t len, struct ctl_reply *r)
@@ -84,12 +32,12 @@ int ctl_reply_parse(char *raw, size_t len, struct ctl_reply *r)
 	if (msgpack_unpack_next(&r->u, raw, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    r->u.data.type != MSGPACK_OBJECT_MAP)
 		return -1;
-	const msgpack_object *st = ctl_member(&r->u.data, "status");
+	const msgpack_object *st = mp_member(&r->u.data, "status");
 	if (!st || st->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 		return -1;
 	r->status = (long long)st->via.u64;
-	ctl_scalar(ctl_member(&r->u.data, "msg"), r->msg, sizeof(r->msg));
-	r->data = ctl_member(&r->u.data, "data");
+	ctl_scalar(mp_member(&r->u.data, "msg"), r->msg, sizeof(r->msg));
+	r->data = mp_member(&r->u.data, "data");
 	return 0;
 }
 
@@ -136,16 +84,19 @@ int ctl_full_io(int fd, void *buf, size_t len, bool writing)
 
 int ctl_send(int fd, const struct ctl_req *req)
 {
-	uint32_t be = htonl((uint32_t)req->buf.size);
-	if (ctl_full_io(fd, &be, 4, true) < 0)
+	unsigned char prefix[4];
+	mp_frame_prefix((uint32_t)req->buf.size, prefix);
+	if (ctl_full_io(fd, prefix, 4, true) < 0)
 		return -1;
 	return ctl_full_io(fd, req->buf.data, req->buf.size, true);
 }
 
 long ctl_recv(int fd, char **out)
 {
-	uint32_t be, len;
-	if (ctl_full_io(fd, &be, 4, false) < 0 || (len = ntohl(be)) == 0 || len > CTL_MAX_FRAME)
+	unsigned char prefix[4];
+	uint32_t len;
+	if (ctl_full_io(fd, prefix, 4, false) < 0 || (len = mp_frame_len(prefix)) == 0 ||
+	    len > MP_MAX_FRAME)
 		return -1;
 	char *p = malloc(len);
 	if (!p || ctl_full_io(fd, p, len, false) < 0) {

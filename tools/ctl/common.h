@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What every fanoutctl command shares: the socket, frames, one
+ * What every fanoutctl command shares: the socket, frames (their msgpack
+ * layer is common/mp.h, shared with fanoutd and fanout-gen), one
  * request-reply call, and printing a reply's data (JSON or tables).
  */
 #ifndef CTL_COMMON_H
@@ -10,7 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define CTL_MAX_FRAME (1u << 20)
+#include "mp.h"
 
 #define CTL_DEFAULT_SOCKET "/run/fanoutd/fanoutd.sock"
 #ifndef FOD_SYSCONFDIR
@@ -49,12 +50,6 @@ long ctl_recv(int fd, char **out);
 /* connect + send + one reply; CTL_OK or CTL_UNREACHABLE (message printed). */
 int ctl_call(const char *path, const struct ctl_req *req, struct ctl_reply *rep);
 
-void ctl_pack_str(msgpack_packer *pk, const char *s);
-const msgpack_object *ctl_member(const msgpack_object *map, const char *key);
-double ctl_number(const msgpack_object *o);
-/* An unsigned integer exactly (ids go up to 2^64-1, past a double's 2^53); 0 if it is not one. */
-uint64_t ctl_uint(const msgpack_object *o);
-bool ctl_str_is(const msgpack_object *o, const char *s);
 
 void ctl_json(FILE *f, const msgpack_object *o);
 void ctl_json_str(FILE *f, const char *s);

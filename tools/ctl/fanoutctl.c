@@ -128,8 +128,8 @@ static int run_command(const char *path, const struct ctl_conf *conf, bool as_js
 		ctl_req_init(&req, a[0], 0);
 	} else if (nargs == 3 && is(a[0], "limit") && is(a[1], "get")) {
 		ctl_req_init(&req, "limit.get", 1);
-		ctl_pack_str(&req.pk, "name");
-		ctl_pack_str(&req.pk, a[2]);
+		mp_str(&req.pk, "name");
+		mp_str(&req.pk, a[2]);
 	} else if (nargs == 4 && is(a[0], "limit") && is(a[1], "set")) {
 		char *end;
 		errno = 0;
@@ -140,13 +140,13 @@ static int run_command(const char *path, const struct ctl_conf *conf, bool as_js
 			return CTL_USAGE;
 		}
 		ctl_req_init(&req, "limit.set", 2);
-		ctl_pack_str(&req.pk, "name");
-		ctl_pack_str(&req.pk, a[2]);
-		ctl_pack_str(&req.pk, "limit");
+		mp_str(&req.pk, "name");
+		mp_str(&req.pk, a[2]);
+		mp_str(&req.pk, "limit");
 		msgpack_pack_unsigned_long_long(&req.pk, n);
 	} else if ((nargs == 1 || (nargs == 2 && is(a[1], "--off"))) && is(a[0], "drain")) {
 		ctl_req_init(&req, "drain", 1);
-		ctl_pack_str(&req.pk, "enable");
+		mp_str(&req.pk, "enable");
 		nargs == 1 ? msgpack_pack_true(&req.pk) : msgpack_pack_false(&req.pk);
 	} else if (nargs == 3 && is(a[0], "job") && is(a[1], "cancel")) {
 		char *end;
@@ -159,7 +159,7 @@ static int run_command(const char *path, const struct ctl_conf *conf, bool as_js
 			return CTL_USAGE;
 		}
 		ctl_req_init(&req, "job.cancel", 1);
-		ctl_pack_str(&req.pk, "job");
+		mp_str(&req.pk, "job");
 		msgpack_pack_unsigned_long_long(&req.pk, id);
 	} else {
 		return bad_args(a[0]);

@@ -16,7 +16,6 @@
  * closed (the daemon cancels the rows in flight), and the exit status is
  * 128 + the signal (SIGPIPE's for a closed output).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -31,7 +30,7 @@
 
 #include "common.h"
 
-#define IN_CAP	   (2u * CTL_MAX_FRAME + 8)
+#define IN_CAP	   (2u * MP_MAX_FRAME + 8)
 #define IN_REFILL  (256u << 10)
 #define SOCK_CHUNK (256u << 10)
 
@@ -145,7 +144,7 @@ static bool is_array(const msgpack_object *o)
 static void branch_error(FILE *out, const msgpack_object *o, uint32_t i, unsigned code,
 			 unsigned failed)
 {
-	const msgpack_object *errs = ctl_member(o, "errors"), *err = ctl_member(o, "error");
+	const msgpack_object *errs = mp_member(o, "errors"), *err = mp_member(o, "error");
 	if (is_array(errs) && i < errs->via.array.size &&
 	    errs->via.array.ptr[i].type == MSGPACK_OBJECT_STR) {
 		ctl_json(out, &errs->via.array.ptr[i]);
@@ -154,7 +153,7 @@ static void branch_error(FILE *out, const msgpack_object *o, uint32_t i, unsigne
 	/* A bare outcome name ("timeout") says less than the outcome's text. */
 	bool named = err && err->type == MSGPACK_OBJECT_STR;
 	for (size_t k = 0; named && k < NOUTCOMES; k++)
-		named = !ctl_str_is(err, outcome_names[k]);
+		named = !mp_str_is(err, outcome_names[k]);
 	if (failed == 1 && named)
 		ctl_json(out, err);
 	else
@@ -175,22 +174,22 @@ static void print_result(struct submit *s, const char *frame, size_t len)
 	if (msgpack_unpack(frame, len, &off, &s->zone, &o) != MSGPACK_UNPACK_SUCCESS ||
 	    o.type != MSGPACK_OBJECT_MAP)
 		return;
-	const msgpack_object *br = ctl_member(&o, "branches"), *val = ctl_member(&o, "values"),
-			     *err = ctl_member(&o, "error");
+	const msgpack_object *br = mp_member(&o, "branches"), *val = mp_member(&o, "values"),
+			     *err = mp_member(&o, "error");
 	/* The id as sent: unsigned and exact (not through a double). */
-	const msgpack_object *id = ctl_member(&o, "id");
+	const msgpack_object *id = mp_member(&o, "id");
 	fputs("{\"id\":", s->out);
 	if (id)
 		ctl_json(s->out, id);
 	else
 		fputs("null", s->out);
 	fputs(",\"outcome\":", s->out);
-	const msgpack_object *oc = ctl_member(&o, "outcome");
+	const msgpack_object *oc = mp_member(&o, "outcome");
 	if (oc)
 		ctl_json(s->out, oc);
 	else
 		fputs("null", s->out);
-	fprintf(s->out, ",\"ms\":%.3f", ctl_number(ctl_member(&o, "us")) / 1000.0);
+	fprintf(s->out, ",\"ms\":%.3f", mp_number(mp_member(&o, "us")) / 1000.0);
 	if (err) {
 		fputs(",\"error\":", s->out);
 		ctl_json(s->out, err);
@@ -198,10 +197,10 @@ static void print_result(struct submit *s, const char *frame, size_t len)
 	uint32_t n = is_array(br) ? br->via.array.size : 0;
 	unsigned failed = 0;
 	for (uint32_t i = 0; i < n; i++)
-		failed += ctl_number(&br->via.array.ptr[i]) != 0;
+		failed += mp_number(&br->via.array.ptr[i]) != 0;
 	fputs(",\"branches\":{", s->out);
 	for (uint32_t i = 0; i < n; i++) {
-		unsigned code = (unsigned)ctl_number(&br->via.array.ptr[i]);
+		unsigned code = (unsigned)mp_number(&br->via.array.ptr[i]);
 		fprintf(s->out, "%s", i ? "," : "");
 		/* A branch the open reply did not name is keyed by its index: keys stay unique. */
 		char unnamed[32];
@@ -225,18 +224,18 @@ static void print_result(struct submit *s, const char *frame, size_t len)
 static void summary(struct submit *s, struct ctl_reply *rep)
 {
 	const msgpack_object *d = rep->data;
-	double failed = ctl_number(ctl_member(d, "failed")),
-	       cancelled = ctl_number(ctl_member(d, "cancelled")),
-	       rejected = ctl_number(ctl_member(d, "rejected"));
+	double failed = mp_number(mp_member(d, "failed")),
+	       cancelled = mp_number(mp_member(d, "cancelled")),
+	       rejected = mp_number(mp_member(d, "rejected"));
 	progress(s, true);
 	fprintf(stderr,
 		"job %llu %s: %.0f rows: %.0f ok, %.0f degraded, %.0f failed, %.0f skipped, "
 		"%.0f cancelled, %.0f rejected; %.2f s, %.0f rows/s\n",
 		(unsigned long long)s->job, rep->status == 0 ? "done" : "CANCELLED",
-		ctl_number(ctl_member(d, "rows")), ctl_number(ctl_member(d, "ok")),
-		ctl_number(ctl_member(d, "degraded")), failed, ctl_number(ctl_member(d, "skipped")),
-		cancelled, rejected, ctl_number(ctl_member(d, "duration_s")),
-		ctl_number(ctl_member(d, "rows_per_s")));
+		mp_number(mp_member(d, "rows")), mp_number(mp_member(d, "ok")),
+		mp_number(mp_member(d, "degraded")), failed, mp_number(mp_member(d, "skipped")),
+		cancelled, rejected, mp_number(mp_member(d, "duration_s")),
+		mp_number(mp_member(d, "rows_per_s")));
 	if (rep->status != 0)
 		fprintf(stderr, "fanoutctl: %s\n", rep->msg);
 	s->rc = rep->status == 0 && failed == 0 && cancelled == 0 && rejected == 0 && !s->errors
@@ -254,8 +253,9 @@ static void on_frame(struct submit *s, char *frame, size_t len)
 	if (result) {
 		s->results++;
 		if (s->raw) {
-			uint32_t be = htonl((uint32_t)len);
-			fwrite(&be, 4, 1, s->out);
+			unsigned char prefix[4];
+			mp_frame_prefix((uint32_t)len, prefix);
+			fwrite(prefix, 4, 1, s->out);
 			fwrite(frame, 1, len, s->out);
 		} else if (!s->discard) {
 			print_result(s, frame, len);
@@ -270,7 +270,7 @@ static void on_frame(struct submit *s, char *frame, size_t len)
 	if (ctl_reply_parse(copy, len, &rep) < 0) {
 		fprintf(stderr, "fanoutctl: a malformed frame from the daemon\n");
 	} else if (rep.data && rep.data->type == MSGPACK_OBJECT_MAP &&
-		   ctl_member(rep.data, "rows")) {
+		   mp_member(rep.data, "rows")) {
 		summary(s, &rep);
 	} else {
 		s->errors++;
@@ -283,7 +283,7 @@ static void on_frame(struct submit *s, char *frame, size_t len)
 static int read_socket(struct submit *s)
 {
 	if (s->rb_cap - s->rb_len < SOCK_CHUNK) {
-		size_t cap = s->rb_cap ? s->rb_cap * 2 : 2 * CTL_MAX_FRAME;
+		size_t cap = s->rb_cap ? s->rb_cap * 2 : 2 * MP_MAX_FRAME;
 		char *p = realloc(s->rb, cap);
 		if (!p)
 			return -1;
@@ -301,10 +301,8 @@ static int read_socket(struct submit *s)
 	s->rb_len += (size_t)n;
 	size_t pos = 0;
 	while (s->rb_len - pos >= 4) {
-		uint32_t be;
-		memcpy(&be, s->rb + pos, 4);
-		uint32_t len = ntohl(be);
-		if (len == 0 || len > CTL_MAX_FRAME) {
+		uint32_t len = mp_frame_len((const unsigned char *)s->rb + pos);
+		if (len == 0 || len > MP_MAX_FRAME) {
 			fprintf(stderr, "fanoutctl: the daemon sent an unframeable length %u\n",
 				len);
 			return -1;
@@ -349,10 +347,8 @@ static int read_input(struct submit *s)
 	}
 	s->ib_len += (size_t)n;
 	while (s->ib_len - s->ib_scan >= 4) {
-		uint32_t be;
-		memcpy(&be, s->ib + s->ib_scan, 4);
-		uint32_t len = ntohl(be);
-		if (len == 0 || len > CTL_MAX_FRAME) {
+		uint32_t len = mp_frame_len((const unsigned char *)s->ib + s->ib_scan);
+		if (len == 0 || len > MP_MAX_FRAME) {
 			fprintf(stderr, "fanoutctl: the input is not a frame stream (length %u)\n",
 				len);
 			return -1;
@@ -392,8 +388,7 @@ static void queue_close(struct submit *s)
 {
 	struct ctl_req req;
 	ctl_req_init(&req, "job.close", 0);
-	uint32_t be = htonl((uint32_t)req.buf.size);
-	memcpy(s->closebuf, &be, 4);
+	mp_frame_prefix((uint32_t)req.buf.size, (unsigned char *)s->closebuf);
 	memcpy(s->closebuf + 4, req.buf.data, req.buf.size);
 	s->close_len = 4 + req.buf.size;
 	ctl_req_free(&req);
@@ -412,17 +407,15 @@ static int read_header(struct submit *s, char *kind, size_t kind_len)
 			return -1;
 	if (s->ib_scan == 0)
 		return 0;
-	uint32_t be;
-	memcpy(&be, s->ib, 4);
-	size_t len = ntohl(be);
+	size_t len = mp_frame_len((const unsigned char *)s->ib);
 	msgpack_unpacked u;
 	msgpack_unpacked_init(&u);
 	size_t off = 0;
 	if (msgpack_unpack_next(&u, s->ib + 4, len, &off) == MSGPACK_UNPACK_SUCCESS &&
-	    u.data.type == MSGPACK_OBJECT_MAP && !ctl_member(&u.data, "id") &&
-	    ctl_member(&u.data, "count")) {
-		s->total = (uint64_t)ctl_number(ctl_member(&u.data, "count"));
-		const msgpack_object *k = ctl_member(&u.data, "kind");
+	    u.data.type == MSGPACK_OBJECT_MAP && !mp_member(&u.data, "id") &&
+	    mp_member(&u.data, "count")) {
+		s->total = (uint64_t)mp_number(mp_member(&u.data, "count"));
+		const msgpack_object *k = mp_member(&u.data, "kind");
 		if (!*kind && k && k->type == MSGPACK_OBJECT_STR && k->via.str.size < kind_len) {
 			memcpy(kind, k->via.str.ptr, k->via.str.size);
 			kind[k->via.str.size] = '\0';
@@ -452,20 +445,20 @@ static int open_job(struct submit *s, const char *kind, const char *policy,
 {
 	struct ctl_req req;
 	ctl_req_init(&req, "job.open", 2 + (policy != NULL) + (limit != 0) + (window != 0));
-	ctl_pack_str(&req.pk, "kind");
-	ctl_pack_str(&req.pk, kind);
-	ctl_pack_str(&req.pk, "ordered");
+	mp_str(&req.pk, "kind");
+	mp_str(&req.pk, kind);
+	mp_str(&req.pk, "ordered");
 	ordered ? msgpack_pack_true(&req.pk) : msgpack_pack_false(&req.pk);
 	if (policy) {
-		ctl_pack_str(&req.pk, "policy");
-		ctl_pack_str(&req.pk, policy);
+		mp_str(&req.pk, "policy");
+		mp_str(&req.pk, policy);
 	}
 	if (limit) {
-		ctl_pack_str(&req.pk, "limit");
+		mp_str(&req.pk, "limit");
 		msgpack_pack_unsigned_long_long(&req.pk, limit);
 	}
 	if (window) {
-		ctl_pack_str(&req.pk, "window");
+		mp_str(&req.pk, "window");
 		msgpack_pack_unsigned_long_long(&req.pk, window);
 	}
 	char *raw = NULL;
@@ -484,17 +477,17 @@ static int open_job(struct submit *s, const char *kind, const char *policy,
 		ctl_reply_free(&rep);
 		return CTL_FAILED;
 	}
-	s->job = ctl_uint(ctl_member(rep.data, "job"));
-	const msgpack_object *br = ctl_member(rep.data, "branches");
+	s->job = mp_uint(mp_member(rep.data, "job"));
+	const msgpack_object *br = mp_member(rep.data, "branches");
 	size_t n = br && br->type == MSGPACK_OBJECT_ARRAY ? br->via.array.size : 0;
 	s->branch = n ? calloc(n, sizeof(*s->branch)) : NULL;
 	for (size_t i = 0; s->branch && i < n; i++)
 		ctl_scalar(&br->via.array.ptr[i], s->branch[s->nbranches++], sizeof(s->branch[0]));
 	if (s->progress) {
 		char p[64], l[32], w[32];
-		ctl_scalar(ctl_member(rep.data, "policy"), p, sizeof(p));
-		ctl_scalar(ctl_member(rep.data, "limit"), l, sizeof(l));
-		ctl_scalar(ctl_member(rep.data, "window"), w, sizeof(w));
+		ctl_scalar(mp_member(rep.data, "policy"), p, sizeof(p));
+		ctl_scalar(mp_member(rep.data, "limit"), l, sizeof(l));
+		ctl_scalar(mp_member(rep.data, "window"), w, sizeof(w));
 		fprintf(stderr, "job %llu: kind %s, policy %s, limit %s, window %s, %s\n",
 			(unsigned long long)s->job, kind, p, l, w,
 			ordered ? "ordered" : "unordered");

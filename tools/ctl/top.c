@@ -98,26 +98,26 @@ static double mono_s(void)
 
 static void take(struct sample *s, const msgpack_object *d, const msgpack_object *stats)
 {
-	const msgpack_object *bounds = ctl_member(d, "bounds_s"), *bs = ctl_member(d, "branches");
+	const msgpack_object *bounds = mp_member(d, "bounds_s"), *bs = mp_member(d, "branches");
 	for (uint32_t i = 0; bounds && i < bounds->via.array.size && i < NBUCKETS - 1; i++)
-		s->bounds[i] = ctl_number(&bounds->via.array.ptr[i]);
+		s->bounds[i] = mp_number(&bounds->via.array.ptr[i]);
 	s->n = 0;
 	for (uint32_t i = 0; bs && i < bs->via.array.size && s->n < MAX_BRANCHES; i++) {
 		const msgpack_object *e = &bs->via.array.ptr[i];
 		struct branch_sample *b = &s->b[s->n++];
 		memset(b, 0, sizeof(*b));
-		ctl_scalar(ctl_member(e, "route"), b->route, sizeof(b->route));
-		ctl_scalar(ctl_member(e, "branch"), b->branch, sizeof(b->branch));
-		const msgpack_object *bk = ctl_member(e, "buckets"),
-				     *oc = ctl_member(e, "outcomes");
+		ctl_scalar(mp_member(e, "route"), b->route, sizeof(b->route));
+		ctl_scalar(mp_member(e, "branch"), b->branch, sizeof(b->branch));
+		const msgpack_object *bk = mp_member(e, "buckets"),
+				     *oc = mp_member(e, "outcomes");
 		for (uint32_t k = 0; bk && k < bk->via.array.size && k < NBUCKETS; k++)
-			b->buckets[k] = ctl_number(&bk->via.array.ptr[k]);
+			b->buckets[k] = mp_number(&bk->via.array.ptr[k]);
 		for (uint32_t k = 0; oc && k < oc->via.array.size && k < NOUTCOMES; k++)
-			b->outcomes[k] = ctl_number(&oc->via.array.ptr[k]);
+			b->outcomes[k] = mp_number(&oc->via.array.ptr[k]);
 	}
-	s->http[0] = ctl_number(ctl_member(stats, "http_2xx"));
-	s->http[1] = ctl_number(ctl_member(stats, "http_4xx"));
-	s->http[2] = ctl_number(ctl_member(stats, "http_5xx"));
+	s->http[0] = mp_number(mp_member(stats, "http_2xx"));
+	s->http[1] = mp_number(mp_member(stats, "http_4xx"));
+	s->http[2] = mp_number(mp_member(stats, "http_5xx"));
 	s->at = mono_s();
 }
 
@@ -215,18 +215,18 @@ static void show_header(const struct top *t, const struct sample *prev, const st
 {
 	const msgpack_object *st = t->st.data;
 	char v[64], g[32], up[32], th[32], conn[32];
-	ctl_scalar(ctl_member(st, "version"), v, sizeof(v));
-	ctl_scalar(ctl_member(st, "generation"), g, sizeof(g));
-	ctl_scalar(ctl_member(st, "uptime_s"), up, sizeof(up));
-	ctl_scalar(ctl_member(st, "threads"), th, sizeof(th));
-	ctl_scalar(ctl_member(st, "connections"), conn, sizeof(conn));
+	ctl_scalar(mp_member(st, "version"), v, sizeof(v));
+	ctl_scalar(mp_member(st, "generation"), g, sizeof(g));
+	ctl_scalar(mp_member(st, "uptime_s"), up, sizeof(up));
+	ctl_scalar(mp_member(st, "threads"), th, sizeof(th));
+	ctl_scalar(mp_member(st, "connections"), conn, sizeof(conn));
 	line(t, "fanoutd %s  generation %s  up %ss  threads %s  RSS %.1f MiB  connections %s%s", v,
-	     g, up, th, ctl_number(ctl_member(st, "rss_bytes")) / 1048576.0, conn,
-	     ctl_number(ctl_member(st, "draining")) ? "  DRAINING" : "");
+	     g, up, th, mp_number(mp_member(st, "rss_bytes")) / 1048576.0, conn,
+	     mp_number(mp_member(st, "draining")) ? "  DRAINING" : "");
 	line(t, "requests in flight %.0f  branches in flight %.0f  jobs %.0f (rows in flight %.0f)",
-	     ctl_number(ctl_member(st, "requests_in_flight")),
-	     ctl_number(ctl_member(st, "branches_in_flight")), ctl_number(ctl_member(st, "jobs")),
-	     ctl_number(ctl_member(st, "rows_in_flight")));
+	     mp_number(mp_member(st, "requests_in_flight")),
+	     mp_number(mp_member(st, "branches_in_flight")), mp_number(mp_member(st, "jobs")),
+	     mp_number(mp_member(st, "rows_in_flight")));
 	double d[3], all = 0;
 	for (int k = 0; k < 3; k++) {
 		d[k] = cur->http[k] - (prev ? prev->http[k] : 0);
@@ -249,11 +249,11 @@ static void show_limits(const struct top *t)
 	     i++) {
 		const msgpack_object *l = &ls->via.array.ptr[i];
 		char n[64], m[32];
-		ctl_scalar(ctl_member(l, "name"), n, sizeof(n));
-		ctl_scalar(ctl_member(l, "module"), m, sizeof(m));
+		ctl_scalar(mp_member(l, "name"), n, sizeof(n));
+		ctl_scalar(mp_member(l, "module"), m, sizeof(m));
 		line(t, "%-20s %-10s %10.0f %10.0f %10.0f %10.0f", n, m,
-		     ctl_number(ctl_member(l, "limit")), ctl_number(ctl_member(l, "in_use")),
-		     ctl_number(ctl_member(l, "high_water")), ctl_number(ctl_member(l, "waiting")));
+		     mp_number(mp_member(l, "limit")), mp_number(mp_member(l, "in_use")),
+		     mp_number(mp_member(l, "high_water")), mp_number(mp_member(l, "waiting")));
 	}
 	if (!ls || ls->type != MSGPACK_OBJECT_ARRAY || !ls->via.array.size)
 		line(t, "(none)");
@@ -310,14 +310,14 @@ static void show_jobs(const struct top *t)
 	     i++) {
 		const msgpack_object *j = &js->via.array.ptr[i];
 		char k[64], st[16];
-		ctl_scalar(ctl_member(j, "kind"), k, sizeof(k));
-		ctl_scalar(ctl_member(j, "state"), st, sizeof(st));
-		double age = ctl_number(ctl_member(j, "age_s")),
-		       done = ctl_number(ctl_member(j, "rows_done"));
+		ctl_scalar(mp_member(j, "kind"), k, sizeof(k));
+		ctl_scalar(mp_member(j, "state"), st, sizeof(st));
+		double age = mp_number(mp_member(j, "age_s")),
+		       done = mp_number(mp_member(j, "rows_done"));
 		line(t, "%-6llu %-12s %-10s %12.0f %10.0f %10.0f %10.0f %10.1f",
-		     (unsigned long long)ctl_uint(ctl_member(j, "job")), k, st, done,
-		     ctl_number(ctl_member(j, "in_flight")), age > 0 ? done / age : 0,
-		     ctl_number(ctl_member(j, "failed")), age);
+		     (unsigned long long)mp_uint(mp_member(j, "job")), k, st, done,
+		     mp_number(mp_member(j, "in_flight")), age > 0 ? done / age : 0,
+		     mp_number(mp_member(j, "failed")), age);
 	}
 	if (!js || js->type != MSGPACK_OBJECT_ARRAY || !js->via.array.size)
 		line(t, "(none)");
@@ -518,7 +518,7 @@ int ctl_top(const char *path, const struct ctl_conf *conf, bool json, int argc, 
 		 * is cut to whole seconds: half a second is added (the middle of what it can be).
 		 */
 		double dt = prev ? cur->at - prev->at
-				 : ctl_number(ctl_member(t.st.data, "uptime_s")) + 0.5;
+				 : mp_number(mp_member(t.st.data, "uptime_s")) + 0.5;
 		t.width = t.tty ? terminal_width() : 0;
 		if (json) {
 			show_json(&t, prev, cur, dt);
