@@ -114,7 +114,9 @@ void fod_api_send(struct fod_api_conn *c, const void *data, size_t len)
 
 void fod_api_reply(struct fod_api_conn *c, struct fod_reply *r)
 {
-	fod_api_send(c, r->buf.data, r->buf.size);
+	size_t len;
+	const char *bytes = fod_reply_bytes(r, &len);
+	fod_api_send(c, bytes, len);
 	msgpack_sbuffer_destroy(&r->buf);
 }
 

@@ -327,7 +327,13 @@ static void start_call(struct fo_ctx *ctx, const struct fo_task *t, struct fo_br
 		fod_loop_post(loop, &k->start_task);
 }
 
-void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg)
+/*
+ * A job row's branch, an fo_async_fn: t->udata is the route's struct
+ * fod_branch, arg the struct fod_loop the call runs on. Its calls have no
+ * request id (fo_ds_call.request_id NULL).
+ */
+static void job_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
+			   void *arg)
 {
 	const struct fod_branch *br = t->udata;
 	const struct fod_route *rt = br->hedge ? br->hedge->rt : NULL;
@@ -361,7 +367,7 @@ struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_po
 		.join_reserve_ns = rt->join_reserve_ns,
 		.min_task_budget_ns = rt->min_branch_ns,
 		/* HTTP requests' calls carry the request id; job rows' have none. */
-		.start = work == FOD_WORK_HTTP ? call_start_http : fod_call_start,
+		.start = work == FOD_WORK_HTTP ? call_start_http : job_call_start,
 		.pool = pool,
 	};
 	if (rt->limiter) {

@@ -14,12 +14,6 @@
 
 struct fo_ds_call;
 
-/*
- * A job row's branch, an fo_async_fn: t->udata is the route's struct
- * fod_branch, arg the struct fod_loop the call runs on. Its calls have no
- * request id (fo_ds_call.request_id NULL).
- */
-void fod_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg);
 struct fod_loop;
 /*
  * What an HTTP request's branch calls carry from it: fo_unit_start()'s arg

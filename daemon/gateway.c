@@ -14,6 +14,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "query.h"
 
 static atomic_long in_flight;
 
@@ -173,23 +174,6 @@ static void debug_unit(const struct request *rq, const struct fo_report *rep)
 	free(cut.p);
 }
 
-/*
- * The status: 503 when nothing was admitted (backpressure, not failure),
- * the policy's verdict (504 past the deadline, 502), and a 502 when fewer
- * than min_ok branches succeeded, whatever the policy: an answer with
- * nothing (or too little) in it is not a success.
- */
-static int answer_status(const struct request *rq, const struct fo_report *rep)
-{
-	if (rep->count[FO_SHED] && !rep->count[FO_OK])
-		return 503;
-	if (rq->rc < 0)
-		return rq->rc == -ETIMEDOUT ? 504 : 502;
-	if (rep->count[FO_OK] < rq->rt->min_ok)
-		return 502;
-	return 200;
-}
-
 static void answer(struct request *rq, struct fo_report *rep)
 {
 	struct fod_route *rt = rq->rt;
@@ -197,7 +181,7 @@ static void answer(struct request *rq, struct fo_report *rep)
 	char num[160];
 	snprintf(num, sizeof(num), "{\"id\":%" PRIu64, rq->id);
 	emits(&o, num);
-	int status = answer_status(rq, rep);
+	int status = fod_query_status(rep, rq->rc, rq->rt->min_ok);
 	/* Whether every branch answered: clients and caches tell partial answers apart. */
 	bool completed = status == 200 && !rep->failed;
 	const char *extra =
@@ -305,86 +289,6 @@ static void cancel_request(void *arg, enum fo_cause why)
 	fo_unit_cancel(rq->unit, why);
 }
 
-/* ---- the request line */
-
-static bool parse_u64(const char *s, size_t n, uint64_t *out)
-{
-	if (n == 0 || n > 20)
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/*
- * The most a client's ?budget_ms= may ask for on rt: its max_budget_ms, and
- * never less than the route's own budget.
- */
-static int64_t max_client_budget(const struct fod_route *rt)
-{
-	return rt->max_budget_ns > rt->budget_ns ? rt->max_budget_ns : rt->budget_ns;
-}
-
-/*
- * ?policy=...&budget_ms=...: unknown keys are ignored; a bad value, or one
- * past the route's guardrails, is refused with msg naming the limit.
- */
-static int parse_query(const struct fod_route *rt, const struct fod_http_req *req,
-		       const struct fo_policy **policy, int64_t *budget, const char **bad,
-		       char *msg, size_t msglen)
-{
-	const char *q = req->query, *end = req->query + req->query_len;
-	long long max_ms = (long long)(max_client_budget(rt) / FO_MSEC);
-	while (q < end) {
-		const char *amp = memchr(q, '&', (size_t)(end - q));
-		const char *stop = amp ? amp : end;
-		const char *eq = memchr(q, '=', (size_t)(stop - q));
-		size_t klen = (size_t)((eq ? eq : stop) - q);
-		const char *v = eq ? eq + 1 : stop;
-		size_t vlen = (size_t)(stop - v);
-		char val[32];
-		if (vlen >= sizeof(val))
-			vlen = sizeof(val) - 1;
-		memcpy(val, v, vlen);
-		val[vlen] = '\0';
-		if (klen == 6 && memcmp(q, "policy", 6) == 0) {
-			*bad = "policy";
-			if (!(*policy = fo_policy_by_name(val))) {
-				snprintf(msg, msglen,
-					 "policy must be failfast, collectall or besteffort");
-				return -EINVAL;
-			}
-			/* Naming the route's own policy changes nothing: allowed. */
-			if (*policy != rt->policy && !rt->allow_policy_override) {
-				snprintf(
-					msg, msglen,
-					"route '%s' does not allow ?policy= (allow_policy_override "
-					"= false; its policy is %s)",
-					rt->name, rt->policy->name);
-				return -EPERM;
-			}
-		} else if (klen == 9 && memcmp(q, "budget_ms", 9) == 0) {
-			uint64_t ms;
-			*bad = "budget_ms";
-			if (!parse_u64(val, vlen, &ms) || ms < 1 || ms > (uint64_t)max_ms) {
-				snprintf(msg, msglen,
-					 "budget_ms must be an integer in [1, %lld] (route '%s' "
-					 "max_budget_ms)",
-					 max_ms, rt->name);
-				return -EINVAL;
-			}
-			*budget = (int64_t)ms * FO_MSEC;
-		}
-		q = stop + 1;
-	}
-	return 0;
-}
-
 /* An answer before any unit ran (bad input, drained): logged like the others. */
 static void refuse(struct fod_conn *c, struct fod_gen *g, const struct fod_route *rt,
 		   const uint64_t *id, int status, const char *field, const char *msg,
@@ -421,7 +325,7 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 		return 0;
 	}
 	uint64_t id;
-	if (!parse_u64(rest, strlen(rest), &id)) {
+	if (!fod_query_id(rest, strlen(rest), &id)) {
 		refuse(c, g, rt, NULL, 400, "id", "the id must be a decimal integer", req);
 		return 0;
 	}
@@ -429,7 +333,8 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 	int64_t budget = rt->budget_ns;
 	const char *bad = NULL;
 	char msg[256];
-	if (parse_query(rt, req, &policy, &budget, &bad, msg, sizeof(msg)) < 0) {
+	if (fod_query_parse(rt, req->query, req->query_len, &policy, &budget, &bad, msg,
+			    sizeof(msg)) < 0) {
 		refuse(c, g, rt, &id, 400, bad, msg, req);
 		return 0;
 	}

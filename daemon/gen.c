@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "call.h"
+#include "faults.h"
 #include "gateway.h"
 #include "hedge.h"
 #include "http.h"
@@ -68,6 +69,13 @@ static int conf_ms(struct fod_gen *g, const config_setting_t *s, const char *nam
 		   int64_t max, int64_t *out_ns)
 {
 	return fod_conf_ms(g->sink, s, name, min, max, false, out_ns);
+}
+
+/* An allocation failed: the build is refused saying so, at the setting it was for. */
+static int oom(struct fod_gen *g, const config_setting_t *at)
+{
+	error_at(g, at, "out of memory");
+	return -ENOMEM;
 }
 
 /* A member (marked known), or NULL. */
@@ -131,8 +139,10 @@ static int build_limiters(struct fod_gen *g)
 		error_at(g, list, "'limiters' must be a list ( {...}, ... )");
 		return -EINVAL;
 	}
-	g->nlimiters = (size_t)config_setting_length(list);
-	g->limiters = calloc(g->nlimiters ? g->nlimiters : 1, sizeof(*g->limiters));
+	size_t n = (size_t)config_setting_length(list);
+	if (!(g->limiters = calloc(n ? n : 1, sizeof(*g->limiters))))
+		return oom(g, list);
+	g->nlimiters = n;
 	for (size_t i = 0; i < g->nlimiters; i++) {
 		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
 		const char *name = NULL, *module = NULL;
@@ -147,7 +157,7 @@ static int build_limiters(struct fod_gen *g)
 		struct fod_limiter *l = &g->limiters[i];
 		l->name = strdup(name);
 		if (!l->name)
-			return -ENOMEM;
+			return oom(g, e);
 		if (fod_instance_open(&l->in, g->sink, g->modules_path, module, FO_MODULE_LIMITER,
 				      name, child(g, e, "module"), e, 0) < 0)
 			return -EINVAL;
@@ -167,12 +177,16 @@ static struct fod_downstream *downstream(struct fod_gen *g, const config_setting
 			return g->downstreams[i];
 	/* Each instance has its own allocation: branches keep pointers to it. */
 	struct fod_downstream **all = realloc(g->downstreams, (g->ndownstreams + 1) * sizeof(*all));
-	if (!all)
+	if (!all) {
+		oom(g, where);
 		return NULL;
+	}
 	g->downstreams = all;
 	struct fod_downstream *d = calloc(1, sizeof(*d));
-	if (!d)
+	if (!d) {
+		oom(g, where);
 		return NULL;
+	}
 	/* The module's own settings live in a top-level group of its name, if any. */
 	const config_setting_t *own = child(g, child(g, g->root, "downstreams"), name);
 	if (fod_instance_open(&d->in, g->sink, g->modules_path, name, FO_MODULE_DOWNSTREAM, name,
@@ -208,7 +222,8 @@ static int build_branches(struct fod_gen *g, struct fod_route *rt, const config_
 		error_at(g, list, "route '%s' has %zu branches (max 100000)", rt->name, total);
 		return -EINVAL;
 	}
-	rt->branches = calloc(total, sizeof(*rt->branches));
+	if (!(rt->branches = calloc(total, sizeof(*rt->branches))))
+		return oom(g, list);
 	size_t k = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(list, i);
@@ -237,15 +252,20 @@ static int build_branches(struct fod_gen *g, struct fod_route *rt, const config_
 				b->name = NULL;
 			rt->nbranches = k + 1;
 			if (!b->name)
-				return -ENOMEM;
-			if (d->ops->branch_init &&
-			    d->ops->branch_init(&d->in.self, (const struct fo_conf *)e, b->index,
-						&b->ds_state) < 0) {
-				error_at(g, e, "downstream %s refused branch '%s'", ds, b->name);
+				return oom(g, e);
+			int rc = d->ops->branch_init ? d->ops->branch_init(&d->in.self,
+									   (const struct fo_conf *)e,
+									   b->index, &b->ds_state)
+						     : 0;
+			if (rc < 0) {
+				/* A module that said why has refused the configuration already. */
+				error_at(g, e, "downstream %s refused branch '%s': %s", ds, b->name,
+					 strerror(-rc));
 				b->ds = NULL;
 				return -EINVAL;
 			}
-			b->metrics = fod_metrics_branch(rt->name, b->name);
+			if (!(b->metrics = fod_metrics_branch(rt->name, b->name)))
+				return oom(g, e);
 			if (fod_hedge_init(g, rt, b, e) < 0)
 				return -EINVAL;
 		}
@@ -273,7 +293,7 @@ static int check_branch_names(struct fod_gen *g, struct fod_route *rt)
 {
 	struct named_branch *all = calloc(rt->nbranches, sizeof(*all));
 	if (!all)
-		return -ENOMEM;
+		return oom(g, rt->setting);
 	for (size_t i = 0; i < rt->nbranches; i++)
 		all[i] = (struct named_branch){rt->branches[i].name, rt->branches[i].setting};
 	qsort(all, rt->nbranches, sizeof(*all), by_name);
@@ -354,7 +374,7 @@ static int build_policy(struct fod_gen *g, struct fod_route *rt)
 		return 0;
 	char *file;
 	if (asprintf(&file, "%s/%s.so", g->modules_path, name) < 0)
-		return -ENOMEM;
+		return oom(g, child(g, rt->setting, "policy"));
 	bool absent = access(file, F_OK) < 0 && errno == ENOENT;
 	free(file);
 	if (absent) {
@@ -394,8 +414,9 @@ static int build_routes(struct fod_gen *g)
 			 "'routes' must be a non-empty list");
 		return -EINVAL;
 	}
+	if (!(g->routes = calloc((size_t)config_setting_length(list), sizeof(*g->routes))))
+		return oom(g, list);
 	g->nroutes = (size_t)config_setting_length(list);
-	g->routes = calloc(g->nroutes, sizeof(*g->routes));
 	for (size_t i = 0; i < g->nroutes; i++) {
 		struct fod_route *rt = &g->routes[i];
 		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
@@ -451,7 +472,8 @@ static int build_routes(struct fod_gen *g)
 				 "'access_log_format' must be \"text\" or \"json\"");
 			return -EINVAL;
 		}
-		rt->name = strdup(name);
+		if (!(rt->name = strdup(name)))
+			return oom(g, e);
 		rt->limit = (unsigned)limit;
 		if (!http && !job) {
 			error_at(g, e, "route '%s' needs an 'http' path or a 'job' kind", name);
@@ -466,10 +488,11 @@ static int build_routes(struct fod_gen *g)
 					 "\"/product/{id}\"");
 				return -EINVAL;
 			}
-			rt->http_prefix = strndup(http, (size_t)(brace - http));
+			if (!(rt->http_prefix = strndup(http, (size_t)(brace - http))))
+				return oom(g, e);
 		}
-		if (job)
-			rt->job = strdup(job);
+		if (job && !(rt->job = strdup(job)))
+			return oom(g, e);
 		if (limiter && !(rt->limiter = fod_gen_limiter(g, limiter))) {
 			error_at(g, child(g, e, "limiter"), "no limiter named '%s'", limiter);
 			return -EINVAL;
@@ -491,7 +514,8 @@ static int build_routes(struct fod_gen *g)
 				 rt->min_ok, rt->nbranches, name);
 			return -EINVAL;
 		}
-		rt->metrics = fod_metrics_route(rt->name);
+		if (!(rt->metrics = fod_metrics_route(rt->name)))
+			return oom(g, e);
 	}
 	return 0;
 }
@@ -605,10 +629,8 @@ static int check_listen(struct fod_gen *g, const config_setting_t *at, const cha
 static int check_listens(struct fod_gen *g, const config_setting_t *at, const char *list)
 {
 	char *copy = strdup(list), *save = NULL;
-	if (!copy) {
-		error_at(g, at, "out of memory");
-		return -ENOMEM;
-	}
+	if (!copy)
+		return oom(g, at);
 	int r = 0;
 	for (char *a = strtok_r(copy, " ", &save); a && r == 0; a = strtok_r(NULL, " ", &save))
 		r = check_listen(g, at, a);
@@ -620,8 +642,12 @@ static int check_listens(struct fod_gen *g, const config_setting_t *at, const ch
 static int check_group(struct fod_gen *g, const config_setting_t *api, const char *name,
 		       const char *group)
 {
+	errno = 0;
 	if (!*group || getgrnam(group))
 		return 0;
+	/* Not found leaves errno 0 (or ENOENT, ESRCH...): out of memory is not "no group". */
+	if (errno == ENOMEM)
+		return oom(g, child(g, api, name));
 	error_at(g, child(g, api, name), "api.%s: no group named '%s'", name, group);
 	return -EINVAL;
 }
@@ -645,8 +671,12 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	g->idle_timeout_ns = 60 * FO_SEC;
 	g->drain_ns = 10 * FO_SEC;
 	bool admin_on_public = false;
-	if (fod_http_conf_listen(g->sink, http, "listen", listen, &g->http_listen) < 0 ||
-	    fod_http_conf_listen(g->sink, http, "admin_listen", "", &g->http_admin_listen) < 0 ||
+	int r = fod_http_conf_listen(g->sink, http, "listen", listen, &g->http_listen);
+	if (r == 0)
+		r = fod_http_conf_listen(g->sink, http, "admin_listen", "", &g->http_admin_listen);
+	if (r == -ENOMEM)
+		return oom(g, http);
+	if (r < 0 ||
 	    fod_conf_bool(g->sink, http, "admin_on_public", false, &admin_on_public) < 0 ||
 	    conf_int(g, http, "max_connections", 1, 1000000, false, &maxconn) < 0 ||
 	    conf_int(g, http, "max_url", 16, 65536, false, &url) < 0 ||
@@ -678,7 +708,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	}
 	if (ov && ov->listen) {
 		free(g->http_listen);
-		g->http_listen = strdup(ov->listen);
+		if (!(g->http_listen = strdup(ov->listen)))
+			return oom(g, NULL);
 	}
 	g->http_admin_on_public = admin_on_public;
 	/* Each listener's address (one from --listen is not at the file's line). */
@@ -693,6 +724,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 		return -EINVAL;
 	g->api_socket = strdup(ov && ov->socket ? ov->socket : sock);
 	g->modules_path = strdup(ov && ov->modules ? ov->modules : mpath);
+	if (!g->api_socket || !g->modules_path)
+		return oom(g, NULL);
 	char *end;
 	long m = strtol(amode, &end, 8);
 	if (*end || m < 0 || m > 0777) {
@@ -704,6 +737,9 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	g->api_admin_group = strdup(admin);
 	g->api_operator_group = strdup(oper);
 	g->api_job_group = strdup(jobgrp);
+	if (!g->api_mode || !g->api_group || !g->api_admin_group || !g->api_operator_group ||
+	    !g->api_job_group)
+		return oom(g, api);
 	g->loops = (unsigned)loops;
 	g->pool_threads = (unsigned)pool;
 	g->max_connections = (long)maxconn;
@@ -735,15 +771,19 @@ static void for_each_instance(struct fod_gen *g, void (*fn)(struct fod_instance 
  * would kill the daemon instead of being refused. So the includes are looked
  * at first, resolved as libconfig does (relative to dir unless absolute), to
  * libconfig's depth of 10; the rest of their checking stays libconfig's.
- * 0, 1 to stop looking (libconfig will refuse the nesting), or -EISDIR.
+ * 0, 1 to stop looking (libconfig will refuse the nesting), -EISDIR or -ENOMEM.
  */
 static int check_includes(const char *file, const char *dir, int depth, char *err, size_t errlen)
 {
 	if (depth > 10)
 		return 1;
 	FILE *f = fopen(file, "r");
+	if (!f && errno == ENOMEM) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
 	if (!f)
-		return 0;
+		return 0; /* libconfig says why it cannot open it */
 	char *line = NULL, *name = NULL, *inc = NULL;
 	size_t cap = 0;
 	unsigned lineno = 0;
@@ -764,13 +804,16 @@ static int check_includes(const char *file, const char *dir, int depth, char *er
 				p++;
 			name[n++] = *p;
 		}
-		if (!name)
+		if (!name) {
+			r = -ENOMEM;
 			break;
+		}
 		name[n] = '\0';
 		free(inc);
 		bool relative = dir && name[0] != '/';
 		if (asprintf(&inc, "%s%s%s", relative ? dir : "", relative ? "/" : "", name) < 0) {
 			inc = NULL;
+			r = -ENOMEM;
 			break;
 		}
 		struct stat st;
@@ -784,6 +827,11 @@ static int check_includes(const char *file, const char *dir, int depth, char *er
 			r = check_includes(inc, dir, depth + 1, err, errlen);
 		}
 	}
+	/* getline() ends on an error too: one that ran out of memory did not read the file. */
+	if (r == 0 && !feof(f) && errno == ENOMEM)
+		r = -ENOMEM;
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "%s:%u: out of memory", file, lineno);
 	free(line);
 	free(name);
 	free(inc);
@@ -828,8 +876,12 @@ static int include_at(const config_t *cfg, const char *top, const char *file, in
 	return r;
 }
 
-/* libconfig's parse error as "file:line: message"; a missing @include file named. */
-static void read_error(struct fod_gen *g, char *err, size_t errlen)
+/*
+ * libconfig's parse error as "file:line: message"; a missing @include file
+ * named, with why it could not be opened: the file's access error, or else
+ * what errno was when libconfig gave up (saved_errno: out of memory).
+ */
+static void read_error(struct fod_gen *g, int saved_errno, char *err, size_t errlen)
 {
 	const char *file = config_error_file(&g->cfg) ? config_error_file(&g->cfg) : g->path;
 	const char *text = config_error_text(&g->cfg);
@@ -838,7 +890,7 @@ static void read_error(struct fod_gen *g, char *err, size_t errlen)
 	/* libconfig says "cannot open include file" and not which one. */
 	if (text && strstr(text, "include file") &&
 	    include_at(&g->cfg, g->path, file, line, inc, sizeof(inc)) == 0) {
-		int e = access(inc, R_OK) < 0 ? errno : 0;
+		int e = access(inc, R_OK) < 0 ? errno : saved_errno;
 		snprintf(err, errlen, "%s:%d: cannot open include file %s%s%s", file, line, inc,
 			 e ? ": " : "", e ? strerror(e) : "");
 		return;
@@ -852,11 +904,13 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	static atomic_ulong next_id = 1;
 	static pthread_mutex_t serial = PTHREAD_MUTEX_INITIALIZER;
 	pthread_mutex_lock(&serial);
+	fod_fault_open("gen");
 	struct fod_conf_sink sink;
 	fod_conf_sink_init(&sink, path, err, errlen);
 	struct fod_gen *g = calloc(1, sizeof(*g));
 	if (!g) {
 		snprintf(err, errlen, "%s: out of memory", path);
+		fod_fault_close("gen", -ENOMEM);
 		pthread_mutex_unlock(&serial);
 		return NULL;
 	}
@@ -866,15 +920,18 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	g->path = strdup(path);
 	config_init(&g->cfg);
 	/* @include paths are relative to the including file's directory. */
-	char *dir = strdup(path), *slash = strrchr(dir, '/');
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
 	if (slash) {
 		*slash = '\0';
 		config_set_include_dir(&g->cfg, dir);
 	}
-	int inc = check_includes(path, slash ? dir : NULL, 1, err, errlen);
+	int inc = g->path && dir ? check_includes(path, slash ? dir : NULL, 1, err, errlen) : 0;
 	free(dir);
 	struct stat st;
-	if (inc < 0) {
+	if (!g->path || !dir) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		sink.failed = true;
+	} else if (inc < 0) {
 		sink.failed = true;
 	} else if (stat(path, &st) < 0) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
@@ -882,14 +939,14 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	} else if (S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s: is a directory, not a configuration file", path);
 		sink.failed = true;
-	} else if (!config_read_file(&g->cfg, path)) {
-		/* libconfig leaves errno as it happens to be: do not print "Success". */
+	} else if ((errno = 0), !config_read_file(&g->cfg, path)) {
+		/* libconfig leaves errno as its last call left it (0: none failed). */
 		int e = errno;
 		if (config_error_type(&g->cfg) == CONFIG_ERR_FILE_IO)
 			snprintf(err, errlen, "%s: cannot read: %s", path,
 				 e ? strerror(e) : "read error");
 		else
-			read_error(g, err, errlen);
+			read_error(g, e, err, errlen);
 		sink.failed = true;
 	} else if ((g->root = config_root_setting(&g->cfg)),
 		   build_settings(g, ov) < 0 || build_limiters(g) < 0 || build_routes(g) < 0 ||
@@ -906,11 +963,12 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	g->sink = NULL;
 	for_each_instance(g, forget_sink);
 	fod_conf_sink_fini(&sink);
-	pthread_mutex_unlock(&serial);
-	if (failed) {
+	if (failed)
 		fod_gen_unref(g);
+	fod_fault_close("gen", failed ? -EINVAL : 0);
+	pthread_mutex_unlock(&serial);
+	if (failed)
 		return NULL;
-	}
 	/* Numbered once built: a refused reload does not use up a generation number. */
 	g->id = atomic_fetch_add(&next_id, 1);
 	return g;
@@ -1095,7 +1153,7 @@ int fod_gen_write_effective(struct fod_gen *g, FILE *out)
 	return fflush(out) == 0 ? 0 : -errno;
 }
 
-struct fod_gen *fod_gen_ref(struct fod_gen *g)
+static struct fod_gen *fod_gen_ref(struct fod_gen *g)
 {
 	atomic_fetch_add(&g->refs, 1);
 	return g;

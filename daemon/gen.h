@@ -126,7 +126,6 @@ struct fod_overrides {
  */
 struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, char *err,
 			      size_t errlen);
-struct fod_gen *fod_gen_ref(struct fod_gen *g);
 /*
  * fanoutd -T: writes g's configuration with every core setting at the value
  * in effect (defaults filled in, overrides applied) in libconfig syntax.

@@ -123,7 +123,8 @@ void fod_hedge_targets_free(struct fod_gen *g)
 	g->hedge_targets = NULL;
 }
 
-int64_t fod_hedge_p95(const unsigned long *counts, unsigned long n)
+/* The p95 of a histogram difference (counts per bucket, n in all), interpolated in its bucket. */
+static int64_t hedge_p95(const unsigned long *counts, unsigned long n)
 {
 	const double *bounds = fod_hist_bounds();
 	unsigned long rank = (n * 95 + 99) / 100, cum = 0; /* the ceil(0.95 n)-th answer */
@@ -156,7 +157,7 @@ int64_t fod_hedge_delay(struct fod_hedge *h, struct fod_metrics_branch *m, int64
 			}
 			/* Too few answers yet: the window grows until it has enough. */
 			if (n >= FOD_HEDGE_MIN_SAMPLES) {
-				int64_t p = fod_hedge_p95(diff, n);
+				int64_t p = hedge_p95(diff, n);
 				atomic_store(&h->p95_ns, p > 0 ? p : 1);
 				memcpy(h->base, cur, sizeof(cur));
 			}

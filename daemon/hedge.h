@@ -68,7 +68,5 @@ void fod_hedge_free(struct fod_hedge *h);
 void fod_hedge_targets_free(struct fod_gen *g);
 /* The delay before the next hedge of a call of the branch, or -1 when none (p95 not known). */
 int64_t fod_hedge_delay(struct fod_hedge *h, struct fod_metrics_branch *m, int64_t now);
-/* The p95 of a histogram difference (counts per bucket, n in all), interpolated in its bucket. */
-int64_t fod_hedge_p95(const unsigned long *counts, unsigned long n);
 
 #endif

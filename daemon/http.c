@@ -132,7 +132,12 @@ static void format_busy_reply(void)
 	busy_reply_len = (size_t)n;
 }
 
-int fod_http_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
+/*
+ * Splits "HOST:PORT", "[V6ADDR]:PORT" or ":PORT" into host (brackets
+ * removed; "" for every address) and port; 0 or -EINVAL.
+ */
+static int fod_http_split_addr(const char *addr, char *host, size_t hostlen, char *port,
+			       size_t portlen)
 {
 	const char *colon = strrchr(addr, ':');
 	if (!colon || colon[1] == '\0' || strlen(colon + 1) >= portlen)
@@ -179,7 +184,12 @@ static int listen_on(const struct addrinfo *ai)
 	return fd;
 }
 
-int fod_http_listen(const char *addr, int *fds, size_t max, size_t *n)
+/*
+ * Binds and listens on every address "HOST:PORT" resolves to (a name may be
+ * IPv4 and IPv6), appending the fds to fds[*n], at most max. 0 or -errno
+ * (then nothing is left open).
+ */
+static int fod_http_listen(const char *addr, int *fds, size_t max, size_t *n)
 {
 	char host[256], port[8];
 	if (fod_http_split_addr(addr, host, sizeof(host), port, sizeof(port)) < 0)

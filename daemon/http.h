@@ -40,17 +40,6 @@ struct fod_loop;
 
 struct fod_gen;
 
-/*
- * Splits "HOST:PORT", "[V6ADDR]:PORT" or ":PORT" into host (brackets
- * removed; "" for every address) and port; 0 or -EINVAL.
- */
-int fod_http_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
-/*
- * Binds and listens on every address "HOST:PORT" resolves to (a name may be
- * IPv4 and IPv6), appending the fds to fds[*n], at most max. 0 or -errno
- * (then nothing is left open).
- */
-int fod_http_listen(const char *addr, int *fds, size_t max, size_t *n);
 struct fod_conf_sink;
 /*
  * Reads http.listen or http.admin_listen (name) from the http group: one

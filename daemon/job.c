@@ -11,6 +11,7 @@
 #include "apiconn.h"
 #include "call.h"
 #include "control.h"
+#include "faults.h"
 #include "gen.h"
 #include "log.h"
 #include "loop.h"
@@ -869,7 +870,9 @@ static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *re
 		return NULL;
 	}
 	struct fod_job *j = calloc(1, sizeof(*j));
-	if (!j) {
+	/* The zone first: job_free() destroys it, which a zone that failed to start cannot take. */
+	if (!j || !msgpack_zone_init(&j->zone, 4096)) {
+		free(j);
 		fod_gen_unref(g);
 		fod_api_error(c, FOD_ST_INTERNAL, "out of memory");
 		return NULL;
@@ -884,7 +887,6 @@ static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *re
 	j->loop = &fod_loops[0];
 	msgpack_sbuffer_init(&j->out);
 	msgpack_packer_init(&j->pk, &j->out, msgpack_sbuffer_write);
-	msgpack_zone_init(&j->zone, 4096);
 	if (job_alloc(j) < 0) {
 		job_free(j);
 		fod_api_error(c, FOD_ST_INTERNAL, "out of memory for a window of %llu rows",
@@ -894,11 +896,6 @@ static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *re
 	j->cfg = fod_route_config(rt, policy, g->pool, FOD_WORK_JOB);
 	j->id = ++last_id;
 	j->start_ns = fo_now_ns();
-	j->next = jobs;
-	if (jobs)
-		jobs->prev = j;
-	jobs = j;
-	j->listed = true;
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "job open");
 	msgpack_pack_map(pk, 6);
@@ -911,6 +908,17 @@ static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *re
 	msgpack_pack_array(pk, rt->nbranches);
 	for (size_t i = 0; i < rt->nbranches; i++)
 		fod_mp_str(pk, rt->branches[i].name);
+	if (r.failed) { /* a client told "out of memory" must not have a job open */
+		msgpack_sbuffer_destroy(&r.buf);
+		job_free(j);
+		fod_api_error(c, FOD_ST_INTERNAL, "out of memory");
+		return NULL;
+	}
+	j->next = jobs;
+	if (jobs)
+		jobs->prev = j;
+	jobs = j;
+	j->listed = true;
 	fod_api_reply(c, &r);
 	log_info("job %llu opened: kind %s, policy %s, limit %u, window %u, %s",
 		 (unsigned long long)j->id, rt->job, policy->name, j->limit, j->window,
@@ -1068,9 +1076,11 @@ static const struct fod_api_conn_ops job_conn_ops = {
 
 static void cmd_job_open(struct fod_api_conn *c, const msgpack_object *req)
 {
+	fod_fault_open("job.open");
 	struct fod_job *j = job_open(c, req); /* replies either way */
 	if (j)
 		fod_api_take(c, &job_conn_ops, j);
+	fod_fault_close("job.open", j ? 0 : -EINVAL);
 }
 
 static void cmd_job_cancel(struct fod_api_conn *c, const msgpack_object *req)

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-int fod_log_level = FO_LOG_INFO;
+/* Read and written with relaxed atomics: set on loop 0 while every thread logs. */
+static int fod_log_level = FO_LOG_INFO;
 
 void fod_log_set_level(int level)
 {
@@ -51,11 +52,6 @@ static void vlog(int prio, int err, const char *fmt, va_list ap)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	fwrite(line, 1, (size_t)n, stderr);
-}
-
-void fod_vlog(int prio, const char *fmt, va_list ap)
-{
-	vlog(prio, errno, fmt, ap);
 }
 
 void fod_log(int prio, const char *fmt, ...)

@@ -14,7 +14,6 @@
 #include "fanoutd/module.h"
 
 void fod_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void fod_vlog(int prio, const char *fmt, va_list ap);
 /* Logs (with %m meaning strerror(-r)) and returns r: `return log_errno(r, "...: %m")`. */
 int fod_log_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_errno(r, ...) fod_log_errno((r), __VA_ARGS__)
@@ -27,10 +26,8 @@ int fod_log_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /*
  * Messages at this priority or more urgent are written (default: info).
- * Set on loop 0 (startup, reload) while every thread logs: read and written
- * with relaxed atomics (fod_log_set_level, fod_log_enabled).
+ * Set on loop 0 (startup, reload) while every thread logs.
  */
-extern int fod_log_level;
 void fod_log_set_level(int level);
 /* Whether a message at prio would be written: skip building costly debug text otherwise. */
 bool fod_log_enabled(int prio);

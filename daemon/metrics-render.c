@@ -26,7 +26,7 @@ void fod_hist_observe(struct fod_hist *h, int64_t ns)
 				  memory_order_relaxed);
 }
 
-void fod_mbuf_put(struct fod_mbuf *b, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) mbuf_put(struct fod_mbuf *b, const char *fmt, ...)
 {
 	while (!b->failed) {
 		va_list ap;
@@ -63,10 +63,10 @@ static void put_escaped(struct fod_mbuf *b, const char *s, bool quote)
 						       : NULL;
 		if (!esc)
 			continue;
-		fod_mbuf_put(b, "%.*s%s", (int)(s - run), run, esc);
+		mbuf_put(b, "%.*s%s", (int)(s - run), run, esc);
 		run = s + 1;
 	}
-	fod_mbuf_put(b, "%s", run);
+	mbuf_put(b, "%s", run);
 }
 
 static const char *type_name(enum fo_metric_type t)
@@ -85,12 +85,12 @@ static void name(struct fod_mr *r, const char *suffix)
 {
 	if (!r->headed) {
 		r->headed = true;
-		fod_mbuf_put(r->b, "# HELP %s%s ", r->prefix, r->def->name);
+		mbuf_put(r->b, "# HELP %s%s ", r->prefix, r->def->name);
 		put_escaped(r->b, r->def->help, false);
-		fod_mbuf_put(r->b, "\n# TYPE %s%s %s\n", r->prefix, r->def->name,
-			     type_name(r->def->type));
+		mbuf_put(r->b, "\n# TYPE %s%s %s\n", r->prefix, r->def->name,
+			 type_name(r->def->type));
 	}
-	fod_mbuf_put(r->b, "%s%s%s", r->prefix, r->def->name, suffix);
+	mbuf_put(r->b, "%s%s%s", r->prefix, r->def->name, suffix);
 }
 
 /* {a="x",b="y"[,le="..."]}, or nothing without a pair. */
@@ -98,38 +98,38 @@ static void labels(struct fod_mr *r, const char *const *values, const char *le)
 {
 	bool any = false;
 	for (int i = 0; i < FO_METRIC_LABELS && r->def->labels[i]; i++) {
-		fod_mbuf_put(r->b, "%s%s=\"", any ? "," : "{", r->def->labels[i]);
+		mbuf_put(r->b, "%s%s=\"", any ? "," : "{", r->def->labels[i]);
 		put_escaped(r->b, values && values[i] ? values[i] : "", true);
-		fod_mbuf_put(r->b, "\"");
+		mbuf_put(r->b, "\"");
 		any = true;
 	}
 	if (le) {
-		fod_mbuf_put(r->b, "%sle=\"%s\"", any ? "," : "{", le);
+		mbuf_put(r->b, "%sle=\"%s\"", any ? "," : "{", le);
 		any = true;
 	}
 	if (any)
-		fod_mbuf_put(r->b, "}");
+		mbuf_put(r->b, "}");
 }
 
 void fod_mr_uint(struct fod_mr *r, const char *const *values, unsigned long long v)
 {
 	name(r, "");
 	labels(r, values, NULL);
-	fod_mbuf_put(r->b, " %llu\n", v);
+	mbuf_put(r->b, " %llu\n", v);
 }
 
 void fod_mr_int(struct fod_mr *r, const char *const *values, long long v)
 {
 	name(r, "");
 	labels(r, values, NULL);
-	fod_mbuf_put(r->b, " %lld\n", v);
+	mbuf_put(r->b, " %lld\n", v);
 }
 
 void fod_mr_real(struct fod_mr *r, const char *const *values, double v, int decimals)
 {
 	name(r, "");
 	labels(r, values, NULL);
-	fod_mbuf_put(r->b, " %.*f\n", decimals, v);
+	mbuf_put(r->b, " %.*f\n", decimals, v);
 }
 
 void fod_mr_hist(struct fod_mr *r, const char *const *values, struct fod_hist *h)
@@ -144,12 +144,12 @@ void fod_mr_hist(struct fod_mr *r, const char *const *values, struct fod_hist *h
 			snprintf(le, sizeof(le), "+Inf");
 		name(r, "_bucket");
 		labels(r, values, le);
-		fod_mbuf_put(r->b, " %lu\n", cum);
+		mbuf_put(r->b, " %lu\n", cum);
 	}
 	name(r, "_sum");
 	labels(r, values, NULL);
-	fod_mbuf_put(r->b, " %.9f\n", (double)atomic_load(&h->sum_ns) / 1e9);
+	mbuf_put(r->b, " %.9f\n", (double)atomic_load(&h->sum_ns) / 1e9);
 	name(r, "_count");
 	labels(r, values, NULL);
-	fod_mbuf_put(r->b, " %lu\n", atomic_load(&h->count));
+	mbuf_put(r->b, " %lu\n", atomic_load(&h->count));
 }

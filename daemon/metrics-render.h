@@ -34,7 +34,6 @@ struct fod_mbuf {
 	size_t len, cap;
 	bool failed;
 };
-void fod_mbuf_put(struct fod_mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* One family being written: prefix (may be "") and def's name make its name. */
 struct fod_mr {

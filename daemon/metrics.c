@@ -630,6 +630,9 @@ static void s_branch_outcomes(struct fod_mr *r, const struct scrape *s)
 				V(s->branches[i]->route, s->branches[i]->branch, fo_outcome_str(o)),
 				atomic_load(&s->branches[i]->outcomes[o]));
 }
+static const char *const hedge_refusal_names[FOD_HEDGE_REFUSALS] = {"tokens", "share", "limiter",
+								    "budget"};
+
 /* Hedged branches' copies (call.c): the extra load is hedges over the branch's outcomes. */
 static void s_hedges(struct fod_mr *r, const struct scrape *s)
 {
@@ -649,7 +652,7 @@ static void s_hedges_refused(struct fod_mr *r, const struct scrape *s)
 		for (int k = 0; k < FOD_HEDGE_REFUSALS; k++)
 			fod_mr_uint(r,
 				    V(s->branches[i]->route, s->branches[i]->branch,
-				      fod_hedge_refusal_names[k]),
+				      hedge_refusal_names[k]),
 				    atomic_load(&s->branches[i]->hedges_refused[k]));
 }
 static void s_request_latency(struct fod_mr *r, const struct scrape *s)
@@ -861,9 +864,6 @@ static size_t live_routes(struct fod_gen *g, struct fod_metrics_route ***out)
 	}
 	return n;
 }
-
-const char *const fod_hedge_refusal_names[FOD_HEDGE_REFUSALS] = {"tokens", "share", "limiter",
-								 "budget"};
 
 char *fod_metrics_render(struct fod_gen *g, size_t *len)
 {

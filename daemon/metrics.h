@@ -32,7 +32,6 @@ enum fod_hedge_refusal {
 	FOD_HEDGE_BUDGET,  /* less than the route's min_branch_ms left */
 	FOD_HEDGE_REFUSALS
 };
-extern const char *const fod_hedge_refusal_names[FOD_HEDGE_REFUSALS];
 
 struct fod_metrics_branch {
 	char *route, *branch;

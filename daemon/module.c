@@ -294,6 +294,8 @@ void fod_module_close(struct fod_module *m)
 
 /* ---- instances */
 
+static const struct fo_core_api fod_core_api; /* the table: at the end of the file */
+
 int fod_instance_open(struct fod_instance *in, struct fod_conf_sink *sink, const char *dir,
 		      const char *module, enum fo_module_type type, const char *name,
 		      const config_setting_t *where, const config_setting_t *conf,
@@ -557,7 +559,7 @@ static struct fo_metric *api_metric_series(struct fo_mod *self, struct fo_metric
 	return fod_metrics_module_series(f, values);
 }
 
-const struct fo_core_api fod_core_api = {
+static const struct fo_core_api fod_core_api = {
 	.size = sizeof(struct fo_core_api),
 	.log = api_log,
 	.conf_int = api_conf_int,

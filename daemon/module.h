@@ -53,6 +53,4 @@ static inline const void *fod_instance_ops(const struct fod_instance *in)
 	return in->mod.desc->ops;
 }
 
-extern const struct fo_core_api fod_core_api;
-
 #endif

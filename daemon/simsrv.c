@@ -60,6 +60,15 @@ static int read_branches(struct fod_conf_sink *k, const config_setting_t *sec,
 	return 0;
 }
 
+/* The branch index of name (len bytes), or -1. */
+static int fod_simsrv_branch(const struct fod_sim_endpoint *s, const char *name, size_t len)
+{
+	for (size_t i = 0; i < s->nbranches; i++)
+		if (strlen(s->branches[i]) == len && memcmp(s->branches[i], name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
 int fod_simsrv_conf(struct fod_conf_sink *k, const config_setting_t *root,
 		    struct fod_sim_endpoint *out)
 {
@@ -97,14 +106,6 @@ int fod_simsrv_conf(struct fod_conf_sink *k, const config_setting_t *root,
 		out->p.fail_mask = UINT64_C(1) << b;
 	}
 	return 0;
-}
-
-int fod_simsrv_branch(const struct fod_sim_endpoint *s, const char *name, size_t len)
-{
-	for (size_t i = 0; i < s->nbranches; i++)
-		if (strlen(s->branches[i]) == len && memcmp(s->branches[i], name, len) == 0)
-			return (int)i;
-	return -1;
 }
 
 /* ---- GET /sim/{branch}/{id} */

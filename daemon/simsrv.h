@@ -34,8 +34,6 @@ struct fod_sim_endpoint {
 /* Reads root's sim_endpoint section into *out (defaults when absent). 0 or -EINVAL. */
 int fod_simsrv_conf(struct fod_conf_sink *k, const config_setting_t *root,
 		    struct fod_sim_endpoint *out);
-/* The branch index of name (len bytes), or -1. */
-int fod_simsrv_branch(const struct fod_sim_endpoint *s, const char *name, size_t len);
 /* Registers GET /sim/ in http.c's route table; 0 or -errno. */
 int fod_simsrv_register(void);
 

@@ -177,13 +177,38 @@ enum fod_scan fod_mp_prescan(const char *frame, size_t len)
 	return p == end ? FOD_SCAN_OK : FOD_SCAN_MALFORMED;
 }
 
+/* msgpack_sbuffer_write, but a write that finds no memory fails every later one too. */
+static int reply_write(void *data, const char *buf, size_t len)
+{
+	struct fod_reply *r = data;
+	if (r->failed || msgpack_sbuffer_write(&r->buf, buf, len) < 0) {
+		r->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
 msgpack_packer *fod_reply_begin(struct fod_reply *r, enum fod_status st, const char *msg)
 {
 	msgpack_sbuffer_init(&r->buf);
-	msgpack_packer_init(&r->pk, &r->buf, msgpack_sbuffer_write);
+	r->failed = false;
+	msgpack_packer_init(&r->pk, r, reply_write);
 	msgpack_pack_map(&r->pk, 3);
 	fod_mp_kv_int(&r->pk, "status", st);
 	fod_mp_kv_str(&r->pk, "msg", msg);
 	fod_mp_str(&r->pk, "data");
 	return &r->pk;
+}
+
+const char *fod_reply_bytes(const struct fod_reply *r, size_t *len)
+{
+	/* {"status": FOD_ST_INTERNAL, "msg": "out of memory", "data": nil}, packed by hand. */
+	static const char oom[] = "\x83\xa6status\x05\xa3msg\xadout of memory\xa4" "data\xc0";
+	_Static_assert(FOD_ST_INTERNAL == 5, "the packed reply's status");
+	if (r->failed) {
+		*len = sizeof(oom) - 1;
+		return oom;
+	}
+	*len = r->buf.size;
+	return r->buf.data;
 }

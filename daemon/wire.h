@@ -63,7 +63,13 @@ enum fod_scan fod_mp_prescan(const char *frame, size_t len);
 struct fod_reply {
 	msgpack_sbuffer buf;
 	msgpack_packer pk;
+	bool failed; /* a write found no memory: the reply is cut, not to be sent */
 };
 msgpack_packer *fod_reply_begin(struct fod_reply *r, enum fod_status st, const char *msg);
+/*
+ * The reply's bytes: what was packed, or, when packing ran out of memory,
+ * a fixed {status: internal, msg: "out of memory"} instead of a cut frame.
+ */
+const char *fod_reply_bytes(const struct fod_reply *r, size_t *len);
 
 #endif

@@ -42,7 +42,8 @@ int64_t fo_now_ns(void)
 	return (int64_t)ts.tv_sec * FO_SEC + ts.tv_nsec;
 }
 
-struct timespec fo__timespec(int64_t ns)
+/* The absolute CLOCK_MONOTONIC timespec for a nanosecond deadline. */
+static struct timespec fo__timespec(int64_t ns)
 {
 	struct timespec ts = {.tv_sec = ns / FO_SEC, .tv_nsec = ns % FO_SEC};
 	return ts;

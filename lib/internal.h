@@ -28,8 +28,6 @@ bool fo__ctx_tryref(struct fo_ctx *ctx);
  */
 bool fo__ctx_expired(const struct fo_ctx *ctx);
 
-/* The absolute CLOCK_MONOTONIC timespec for a nanosecond deadline. */
-struct timespec fo__timespec(int64_t ns);
 /* A condition variable that waits on CLOCK_MONOTONIC. */
 void fo__cond_init(pthread_cond_t *c);
 /* Waits until signalled or deadline_ns (FO_NO_DEADLINE: untimed). */
@@ -38,12 +36,8 @@ void fo__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline
 /* Live branch accounting (unit.c, stream.c). */
 extern atomic_long fo__live_branches;
 
-/* The outcome a branch gets from its error code and its context. */
-enum fo_outcome fo__classify(int err, struct fo_ctx *ctx);
 /* Sets the outcome from err and ctx, and makes err/errmsg say why a cut branch ended. */
 void fo__settle(struct fo_result *r, struct fo_ctx *ctx);
-/* Appends an error entry (report.c); -ENOMEM on failure. */
-int fo__report_add_error(struct fo_report *rep, size_t *cap, const struct fo_result *r);
 /*
  * Counts one ended branch in rep (its error too, up to max_errors entries)
  * and feeds it to the policy. Returns the cause to cancel the rest with, or

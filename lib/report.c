@@ -41,7 +41,8 @@ void fo_result_clear(struct fo_result *r)
 	r->len = 0;
 }
 
-enum fo_outcome fo__classify(int err, struct fo_ctx *ctx)
+/* The outcome a branch gets from its error code and its context. */
+static enum fo_outcome fo__classify(int err, struct fo_ctx *ctx)
 {
 	if (err == 0)
 		return FO_OK;
@@ -83,7 +84,8 @@ bool fo__feedback_worthy(enum fo_outcome o, enum fo_cause cause)
 				       cause == FO_CAUSE_CANCELLED || cause == FO_CAUSE_SHUTDOWN));
 }
 
-int fo__report_add_error(struct fo_report *rep, size_t *cap, const struct fo_result *r)
+/* Appends an error entry; -ENOMEM on failure. */
+static int fo__report_add_error(struct fo_report *rep, size_t *cap, const struct fo_result *r)
 {
 	if (rep->nerrors == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 8;

@@ -58,10 +58,13 @@ struct fo_ctx;
 /*
  * A cancel hook, embedded in the caller's own structure. It runs once, on the
  * thread that cancels the context (or on libfanout's timer thread when a
- * deadline passes), outside the context's lock, one hook at a time. It may
- * call back into libfanout, even drop the last reference its owner holds on
- * the context it runs for: the canceller keeps the context alive until every
- * hook has run. It should be short: the other hooks wait for it.
+ * deadline passes), outside the context's lock, one hook at a time, after it
+ * has been taken off the context's list. So it may call back into libfanout
+ * (cancel, add or delete hooks, even on this context), drop the last
+ * reference its owner holds on the context it runs for (the canceller keeps
+ * the context alive until every hook has run), and free the structure it is
+ * embedded in: the canceller does not touch a hook once it has returned. It
+ * should be short: the other hooks wait for it.
  */
 struct fo_ctx_hook {
 	void (*fn)(struct fo_ctx_hook *hook, enum fo_cause cause);
@@ -98,7 +101,11 @@ int64_t fo_ctx_remaining(const struct fo_ctx *ctx);
  * hook is then neither added nor run: the caller acts on the end itself).
  */
 int fo_ctx_hook_add(struct fo_ctx *ctx, struct fo_ctx_hook *hook);
-/* Unregisters a hook; on return it is not running and will never run. */
+/*
+ * Unregisters a hook; on return it will never run, and it is not running
+ * (a hook another thread is running is waited for; called from inside the
+ * hook itself, it returns at once).
+ */
 void fo_ctx_hook_del(struct fo_ctx *ctx, struct fo_ctx_hook *hook);
 /* Sleeps ns nanoseconds or until ctx ends: 0 when the full time passed, else fo_ctx_err(). */
 int fo_ctx_sleep(struct fo_ctx *ctx, int64_t ns);

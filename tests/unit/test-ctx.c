@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "fanoutd/fanout.h"
@@ -164,21 +165,49 @@ static void test_deadline_fires_hooks_unpolled(void)
 	fo_ctx_unref(root);
 }
 
-/* A hook may delete itself and free its owner's memory. */
+/*
+ * A hook may delete itself and free its owner's memory. "Freeing" here
+ * poisons the hook first: a canceller that went on reading the hook after it
+ * ran (its fn, its links) would follow 0xa5a5... and crash, and one that wrote
+ * to it (unlinking it late) would break the poison, in every build, not only
+ * under ASan. Two hooks: the list walk goes on past the freed one.
+ */
+enum { POISON = 0xa5 };
+static int self_deleted;
+
 static void self_delete(struct fo_ctx_hook *h, enum fo_cause cause)
 {
 	(void)cause;
-	free(h);
+	self_deleted++;
+	memset(h, POISON, sizeof(*h));
+}
+
+static bool poisoned(const struct fo_ctx_hook *h)
+{
+	for (size_t i = 0; i < sizeof(*h); i++)
+		if (((const unsigned char *)h)[i] != POISON)
+			return false;
+	return true;
 }
 
 static void test_hook_may_free_itself(void)
 {
 	struct fo_ctx *ctx = fo_ctx_new(FO_NO_DEADLINE);
-	struct fo_ctx_hook *h = calloc(1, sizeof(*h));
-	h->fn = self_delete;
-	fo_ctx_hook_add(ctx, h);
-	fo_ctx_cancel(ctx, FO_CAUSE_CANCELLED); /* ASan would report a use after free */
+	struct fo_ctx_hook *h[2];
+	self_deleted = 0;
+	for (int i = 0; i < 2; i++) {
+		h[i] = calloc(1, sizeof(*h[i]));
+		h[i]->fn = self_delete;
+		CU_ASSERT_EQUAL(fo_ctx_hook_add(ctx, h[i]), 0);
+	}
+	fo_ctx_cancel(ctx, FO_CAUSE_CANCELLED); /* ASan also reports a use after free */
+	fo_ctx_cancel(ctx, FO_CAUSE_CANCELLED); /* ended: runs nothing again */
 	fo_ctx_unref(ctx);
+	CU_ASSERT_EQUAL(self_deleted, 2);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_TRUE(poisoned(h[i])); /* nothing wrote to a hook once it had run */
+		free(h[i]);
+	}
 }
 
 /*

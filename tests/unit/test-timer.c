@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* lib/timer.c: deadlines fire in order, by themselves, and disarm cleanly. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "fanoutd/fanout.h"
 #include "testutil.h"
@@ -56,21 +60,65 @@ static void test_fire_in_deadline_order(void)
 		fo_ctx_unref(ctx[i]);
 }
 
+/* A hook that may fire until it is deleted (a deadline of now), never after. */
+struct watched {
+	struct fo_ctx_hook hook;
+	atomic_bool deleted;
+};
+static atomic_int stale_fires;
+
+static void stale_fired(struct fo_ctx_hook *h, enum fo_cause cause)
+{
+	(void)cause;
+	if (atomic_load(&((struct watched *)h)->deleted))
+		atomic_fetch_add(&stale_fires, 1);
+}
+
+/*
+ * Armed then freed: the timer must drop the context. Each freed context's
+ * memory is taken back at once by a canary block of its size (the allocator
+ * hands the chunk just freed to the next request of its size) filled with a
+ * pattern: a late fire through a stale pointer would write into a canary,
+ * or run the deleted hook. Both are checked in every build, not only under
+ * ASan, once a context whose deadline is after all of theirs has fired (the
+ * timer fires in deadline order, test_fire_in_deadline_order).
+ */
+enum { FREED = 1000, CANARY = 0x5a };
+
 static void test_freed_before_deadline_never_fires(void)
 {
-	/* Armed then freed: the timer must drop it (ASan catches a stale pointer). */
-	struct probe p = {.hook.fn = probe_fired, .id = -1};
-	for (int i = 0; i < 1000; i++) {
+	static unsigned char *canary[FREED];
+	static size_t canary_len[FREED];
+	static struct watched w[FREED];
+	atomic_store(&stale_fires, 0);
+	int64_t last = 0;
+	for (int i = 0; i < FREED; i++) {
 		struct fo_ctx *ctx = fo_ctx_new(fo_now_ns() + (i % 7) * FO_MSEC);
-		p.deadline = fo_ctx_deadline(ctx);
-		if (fo_ctx_hook_add(ctx, &p.hook) == 0)
-			fo_ctx_hook_del(ctx, &p.hook);
+		last = fo_ctx_deadline(ctx);
+		w[i].hook = (struct fo_ctx_hook){.fn = stale_fired};
+		if (fo_ctx_hook_add(ctx, &w[i].hook) == 0)
+			fo_ctx_hook_del(ctx, &w[i].hook);
+		atomic_store(&w[i].deleted, true);
+		canary_len[i] = malloc_usable_size(ctx);
 		fo_ctx_unref(ctx);
+		canary[i] = malloc(canary_len[i]);
+		memset(canary[i], CANARY, canary_len[i]);
 	}
 	/* A context whose deadline already fired is unaffected by later frees. */
-	struct fo_ctx *ctx = fo_ctx_new(fo_now_ns() + FO_MSEC);
+	struct fo_ctx *ctx = fo_ctx_new(last + 2 * FO_MSEC);
 	CU_ASSERT_EQUAL(fo_ctx_sleep(ctx, 60 * FO_SEC), -ETIMEDOUT);
 	fo_ctx_unref(ctx);
+	CU_ASSERT_EQUAL(atomic_load(&stale_fires), 0);
+	size_t broken = 0;
+	for (int i = 0; i < FREED; i++) {
+		for (size_t k = 0; k < canary_len[i]; k++)
+			if (canary[i][k] != CANARY) {
+				broken++;
+				break;
+			}
+		free(canary[i]);
+	}
+	CU_ASSERT_EQUAL(broken, 0);
 }
 
 int main(void)

@@ -116,12 +116,66 @@ static void test_argument_readers(void)
 	msgpack_sbuffer_destroy(&b);
 }
 
+/* A reply as its client decodes it: status, msg and whether data is nil. */
+static void decode_reply(const char *bytes, size_t len, int64_t *status, char *msg, size_t msglen,
+			 bool *nil_data)
+{
+	msgpack_unpacked u;
+	msgpack_unpacked_init(&u);
+	size_t off = 0;
+	CU_ASSERT_EQUAL_FATAL(msgpack_unpack_next(&u, bytes, len, &off), MSGPACK_UNPACK_SUCCESS);
+	CU_ASSERT_EQUAL(off, len); /* one value, the whole frame */
+	CU_ASSERT_EQUAL(fod_mp_prescan(bytes, len), FOD_SCAN_OK);
+	uint64_t st = 99;
+	CU_ASSERT_EQUAL(fod_mp_arg_uint(&u.data, "status", 0, 100, &st), 1);
+	*status = (int64_t)st;
+	CU_ASSERT_EQUAL(fod_mp_arg_str(&u.data, "msg", msg, msglen), 1);
+	const msgpack_object *d = fod_mp_arg(&u.data, "data");
+	*nil_data = d && d->type == MSGPACK_OBJECT_NIL;
+	msgpack_unpacked_destroy(&u);
+}
+
+/*
+ * A reply whose packing ran out of memory (a write failed: r.failed) is not
+ * sent cut: later writes add nothing, and its bytes are the fixed
+ * {status: internal, msg: "out of memory", data: nil}.
+ */
+static void test_reply_out_of_memory(void)
+{
+	struct fod_reply r;
+	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "job open");
+	msgpack_pack_map(pk, 1);
+	fod_mp_kv_uint(pk, "job", 7);
+	size_t len;
+	const char *bytes = fod_reply_bytes(&r, &len);
+	int64_t st;
+	char msg[64];
+	bool nil;
+	decode_reply(bytes, len, &st, msg, sizeof(msg), &nil);
+	CU_ASSERT_EQUAL(st, FOD_ST_OK);
+	CU_ASSERT_STRING_EQUAL(msg, "job open");
+	CU_ASSERT_FALSE(nil);
+
+	r.failed = true; /* as a write that found no memory leaves it */
+	size_t size = r.buf.size;
+	CU_ASSERT_NOT_EQUAL(msgpack_pack_nil(pk), 0); /* the write fails, */
+	fod_mp_kv_str(pk, "more", "after the failure");
+	CU_ASSERT_EQUAL(r.buf.size, size); /* nothing more is written */
+	bytes = fod_reply_bytes(&r, &len);
+	decode_reply(bytes, len, &st, msg, sizeof(msg), &nil);
+	CU_ASSERT_EQUAL(st, FOD_ST_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(msg, "out of memory");
+	CU_ASSERT_TRUE(nil);
+	msgpack_sbuffer_destroy(&r.buf);
+}
+
 int main(void)
 {
 	static const struct fo_test tests[] = {
 		FO_TEST(test_prescan_table),
 		FO_TEST(test_prescan_counts_every_element),
 		FO_TEST(test_argument_readers),
+		FO_TEST(test_reply_out_of_memory),
 	};
 	return fo_test_main("wire", tests, ARRAY_SIZE(tests));
 }

@@ -4,6 +4,7 @@
 #define FO_TESTUTIL_H
 
 #include <CUnit/CUnit.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,12 +35,9 @@ void fo_snapshot_take(struct fo_snapshot *s);
 bool fo_snapshot_back_to(const struct fo_snapshot *base, int within_ms);
 
 /* Whether thread t ends within ms (joined if so): "it is still blocked" in a test. */
-#include <pthread.h>
 bool fo_test_joined_within(pthread_t t, int ms);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-#endif
 
 /*
  * A tiny event loop for async branches in tests: one thread that completes
@@ -58,3 +56,5 @@ void fo_test_loop_hold(struct fo_test_loop *l, size_t n);
 /* Branches waiting in the loop right now, and the most ever. */
 size_t fo_test_loop_pending(struct fo_test_loop *l);
 size_t fo_test_loop_peak(struct fo_test_loop *l);
+
+#endif
