@@ -87,6 +87,7 @@ struct fod_conn {
 struct listener {
 	int fd;
 	bool admin;
+	bool passed; /* by systemd, which keeps its own copy listening */
 };
 static struct listener listeners[FOD_HTTP_MAX_LISTENERS];
 static size_t nlisteners;
@@ -228,18 +229,18 @@ static int fod_http_listen(const char *addr, int *fds, size_t max, size_t *n)
 	return r < 0 ? r : 0;
 }
 
-static int add_listener(int fd, bool admin)
+static int add_listener(int fd, bool admin, bool passed)
 {
 	if (nlisteners == FOD_HTTP_MAX_LISTENERS)
 		return -EMFILE;
-	listeners[nlisteners++] = (struct listener){.fd = fd, .admin = admin};
+	listeners[nlisteners++] = (struct listener){.fd = fd, .admin = admin, .passed = passed};
 	have_admin_listener |= admin;
 	return 0;
 }
 
 int fod_http_adopt_listener(int fd)
 {
-	return add_listener(fd, false);
+	return add_listener(fd, false, false);
 }
 
 /* The address a listening socket is bound to, "127.0.0.1:8080" or "[::1]:8080". */
@@ -285,7 +286,7 @@ static int bind_list(const char *list, bool admin)
 		for (size_t i = 0; i < n; i++) {
 			char where[INET6_ADDRSTRLEN + 8];
 			describe(fds[i], where, sizeof(where));
-			if (r < 0 || (r = add_listener(fds[i], admin)) < 0) {
+			if (r < 0 || (r = add_listener(fds[i], admin, false)) < 0) {
 				close(fds[i]); /* those added are closed with the others */
 				continue;
 			}
@@ -322,7 +323,7 @@ static int take_passed(void)
 		/* Every loop accepts until EAGAIN: the socket must not block. */
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		if (add_listener(fd, admin) < 0)
+		if (add_listener(fd, admin, true) < 0)
 			break;
 		char where[INET6_ADDRSTRLEN + 8];
 		describe(fd, where, sizeof(where));
@@ -337,12 +338,12 @@ static int take_passed(void)
 	return taken;
 }
 
+/* Once no loop runs (or none started): every loop's epoll has let go of them. */
 static void close_listeners(void)
 {
 	for (size_t i = 0; i < nlisteners; i++)
 		close(listeners[i].fd);
 	nlisteners = 0;
-	have_admin_listener = false;
 }
 
 int fod_http_conf_listen(struct fod_conf_sink *k, const config_setting_t *http, const char *name,
@@ -450,6 +451,7 @@ int fod_http_start(void)
 
 void fod_http_free(void)
 {
+	close_listeners();
 	free(http_loops);
 	http_loops = NULL;
 }
@@ -460,13 +462,25 @@ long fod_http_loop_connections(unsigned loop)
 }
 
 /*
- * The listeners are shared by every loop: the last loop to stop watching them
- * closes them, so no loop's epoll still holds a descriptor number that may be
- * reused. Closing it (rather than only not accepting) makes the kernel
- * refuse new connects and reset those waiting in the backlog, instead of
- * leaving them to time out. A socket systemd passed stays open in systemd,
- * which queues connects for the next start.
+ * The listeners are shared by every loop: when the last loop has stopped
+ * watching them, new connects are refused and those waiting in the backlog
+ * reset (shutdown of a listening socket stops its listening), instead of
+ * being left to time out. They are not closed before the loops have stopped:
+ * libev takes a stopped watcher's descriptor out of its epoll set lazily, at
+ * an event it no longer wants, so a close on another loop's thread would race
+ * that epoll_ctl (TSan saw it; libev survives the reused number, by its
+ * generation counts, but not silently). A socket systemd passed is left
+ * listening: systemd's copy queues connects for the next start.
+ * have_admin_listener stays too: it is how the daemon was started, and the
+ * loops still route the connections they have by it.
  */
+static void refuse_connects(void)
+{
+	for (size_t i = 0; i < nlisteners; i++)
+		if (!listeners[i].passed && shutdown(listeners[i].fd, SHUT_RD) < 0)
+			log_warn("cannot stop listening on fd %d: %m", listeners[i].fd);
+}
+
 static void stop_listening(struct http_loop *l)
 {
 	if (l->accepting)
@@ -475,7 +489,7 @@ static void stop_listening(struct http_loop *l)
 	ev_timer_stop(l->loop->ev, &l->accept_pause);
 	l->accepting = false;
 	if (atomic_fetch_sub(&loops_still_accepting, 1) == 1)
-		close_listeners();
+		refuse_connects();
 }
 
 /*
