@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "api.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <msgpack.h>
@@ -104,8 +103,7 @@ void fod_api_send(struct fod_api_conn *c, const void *data, size_t len)
 		c->out = o;
 		c->out_cap = cap;
 	}
-	uint32_t be = htonl((uint32_t)len);
-	memcpy(c->out + c->out_len, &be, 4);
+	mp_frame_prefix((uint32_t)len, (unsigned char *)c->out + c->out_len);
 	memcpy(c->out + c->out_len + 4, data, len);
 	c->out_len += 4 + len;
 	unsent += 4 + len;
@@ -145,24 +143,24 @@ static void cmd_stats(struct fod_api_conn *c, const msgpack_object *req)
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "ok");
 	msgpack_pack_map(pk, 6);
-	fod_mp_kv_int(pk, "reloads_ok", atomic_load(&fod_counters.reloads_ok));
-	fod_mp_kv_int(pk, "reloads_failed", atomic_load(&fod_counters.reloads_failed));
-	fod_mp_kv_int(pk, "http_connections_accepted",
-		      atomic_load(&fod_counters.http_connections_total));
-	fod_mp_kv_int(pk, "http_2xx", atomic_load(&fod_counters.http_requests[2]));
-	fod_mp_kv_int(pk, "http_4xx", atomic_load(&fod_counters.http_requests[4]));
-	fod_mp_kv_int(pk, "http_5xx", atomic_load(&fod_counters.http_requests[5]));
+	mp_kv_int(pk, "reloads_ok", atomic_load(&fod_counters.reloads_ok));
+	mp_kv_int(pk, "reloads_failed", atomic_load(&fod_counters.reloads_failed));
+	mp_kv_int(pk, "http_connections_accepted",
+		  atomic_load(&fod_counters.http_connections_total));
+	mp_kv_int(pk, "http_2xx", atomic_load(&fod_counters.http_requests[2]));
+	mp_kv_int(pk, "http_4xx", atomic_load(&fod_counters.http_requests[4]));
+	mp_kv_int(pk, "http_5xx", atomic_load(&fod_counters.http_requests[5]));
 	fod_api_reply(c, &r);
 }
 
 static void pack_module(msgpack_packer *pk, const struct fod_module *m, const char *instance)
 {
 	msgpack_pack_map(pk, 5);
-	fod_mp_kv_str(pk, "name", m->desc->name);
-	fod_mp_kv_str(pk, "type", fod_module_type_str(m->desc->type));
-	fod_mp_kv_str(pk, "version", m->desc->version ? m->desc->version : "");
-	fod_mp_kv_str(pk, "instance", instance);
-	fod_mp_kv_str(pk, "path", m->path);
+	mp_kv_str(pk, "name", m->desc->name);
+	mp_kv_str(pk, "type", fod_module_type_str(m->desc->type));
+	mp_kv_str(pk, "version", m->desc->version ? m->desc->version : "");
+	mp_kv_str(pk, "instance", instance);
+	mp_kv_str(pk, "path", m->path);
 }
 
 static void cmd_modules(struct fod_api_conn *c, const msgpack_object *req)
@@ -190,12 +188,12 @@ static void pack_limiter(msgpack_packer *pk, struct fod_limiter *l)
 {
 	struct fo_sem *sem = fod_limiter_sem(l);
 	msgpack_pack_map(pk, 6);
-	fod_mp_kv_str(pk, "name", l->name);
-	fod_mp_kv_str(pk, "module", l->in.mod.desc->name);
-	fod_mp_kv_int(pk, "limit", fo_sem_size(sem));
-	fod_mp_kv_int(pk, "in_use", fo_sem_in_use(sem));
-	fod_mp_kv_int(pk, "high_water", fo_sem_high_water(sem));
-	fod_mp_kv_int(pk, "waiting", (long long)fo_sem_waiting(sem));
+	mp_kv_str(pk, "name", l->name);
+	mp_kv_str(pk, "module", l->in.mod.desc->name);
+	mp_kv_int(pk, "limit", fo_sem_size(sem));
+	mp_kv_int(pk, "in_use", fo_sem_in_use(sem));
+	mp_kv_int(pk, "high_water", fo_sem_high_water(sem));
+	mp_kv_int(pk, "waiting", (long long)fo_sem_waiting(sem));
 }
 
 static void cmd_limits(struct fod_api_conn *c, const msgpack_object *req)
@@ -253,7 +251,7 @@ static void cmd_limit_set(struct fod_api_conn *c, const msgpack_object *req)
 {
 	struct fod_gen *g = fod_gen_current();
 	struct fod_limiter *l = named_limiter(c, req, g);
-	const msgpack_object *v = fod_mp_arg(req, "limit");
+	const msgpack_object *v = mp_member(req, "limit");
 	int r = 0;
 	int64_t took = 0;
 	if (!l) {
@@ -294,26 +292,26 @@ static void cmd_branches(struct fod_api_conn *c, const msgpack_object *req)
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "ok");
 	msgpack_pack_map(pk, 3);
-	fod_mp_str(pk, "bounds_s");
+	mp_str(pk, "bounds_s");
 	msgpack_pack_array(pk, FOD_HIST_BUCKETS - 1);
 	for (int i = 0; i < FOD_HIST_BUCKETS - 1; i++)
 		msgpack_pack_double(pk, bounds[i]);
-	fod_mp_str(pk, "outcomes");
+	mp_str(pk, "outcomes");
 	msgpack_pack_array(pk, FO_OUTCOME_MAX);
 	for (int o = 0; o < FO_OUTCOME_MAX; o++)
-		fod_mp_str(pk, fo_outcome_str((enum fo_outcome)o));
-	fod_mp_str(pk, "branches");
+		mp_str(pk, fo_outcome_str((enum fo_outcome)o));
+	mp_str(pk, "branches");
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++) {
 		msgpack_pack_map(pk, 5);
-		fod_mp_kv_str(pk, "route", bs[i]->route);
-		fod_mp_kv_str(pk, "branch", bs[i]->branch);
-		fod_mp_kv_int(pk, "count", (long long)atomic_load(&bs[i]->latency.count));
-		fod_mp_str(pk, "buckets");
+		mp_kv_str(pk, "route", bs[i]->route);
+		mp_kv_str(pk, "branch", bs[i]->branch);
+		mp_kv_int(pk, "count", (long long)atomic_load(&bs[i]->latency.count));
+		mp_str(pk, "buckets");
 		msgpack_pack_array(pk, FOD_HIST_BUCKETS);
 		for (int b = 0; b < FOD_HIST_BUCKETS; b++)
 			msgpack_pack_unsigned_long(pk, atomic_load(&bs[i]->latency.bucket[b]));
-		fod_mp_str(pk, "outcomes");
+		mp_str(pk, "outcomes");
 		msgpack_pack_array(pk, FO_OUTCOME_MAX);
 		for (int o = 0; o < FO_OUTCOME_MAX; o++)
 			msgpack_pack_unsigned_long(pk, atomic_load(&bs[i]->outcomes[o]));
@@ -504,14 +502,12 @@ static void process_input(struct fod_api_conn *c)
 		c->again = false;
 		size_t pos = 0;
 		while (!c->close_after && c->in_len - pos >= 4 && backlog(c) < OUT_HIGH) {
-			uint32_t be;
-			memcpy(&be, c->in + pos, 4);
-			uint32_t len = ntohl(be);
-			if (len == 0 || len > FOD_MAX_FRAME) {
+			uint32_t len = mp_frame_len((const unsigned char *)c->in + pos);
+			if (len == 0 || len > MP_MAX_FRAME) {
 				/* The stream cannot be framed any more: say why, then close. */
 				fod_api_error(c, FOD_ST_BAD_REQUEST,
 					      "frame length %u is outside [1, %u]: closing", len,
-					      FOD_MAX_FRAME);
+					      MP_MAX_FRAME);
 				c->close_after = true;
 				break;
 			}
@@ -694,9 +690,8 @@ static void refuse(int fd, long max)
 	struct fod_reply r;
 	msgpack_pack_nil(fod_reply_begin(&r, FOD_ST_BUSY, msg));
 	char frame[4 + 256];
-	uint32_t be = htonl((uint32_t)r.buf.size);
 	if (r.buf.size <= sizeof(frame) - 4) {
-		memcpy(frame, &be, 4);
+		mp_frame_prefix((uint32_t)r.buf.size, (unsigned char *)frame);
 		memcpy(frame + 4, r.buf.data, r.buf.size);
 		/* A new socket's buffer takes it whole; a peer that is not there loses nothing. */
 		ssize_t n = write(fd, frame, 4 + r.buf.size);

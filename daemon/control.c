@@ -218,20 +218,20 @@ static void cmd_status(struct fod_api_conn *c, const msgpack_object *req)
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "ok");
 	msgpack_pack_map(pk, 14);
-	fod_mp_kv_str(pk, "version", PACKAGE_VERSION);
-	fod_mp_kv_int(pk, "generation", g ? (long long)g->id : 0);
-	fod_mp_kv_str(pk, "config", g ? g->path : "");
-	fod_mp_kv_int(pk, "uptime_s", (fo_now_ns() - started_ns) / FO_SEC);
-	fod_mp_kv_int(pk, "loops", fod_nloops);
-	fod_mp_kv_int(pk, "pool_threads", g ? g->pool_threads : 0);
-	fod_mp_kv_int(pk, "threads", ps.threads);
-	fod_mp_kv_int(pk, "rss_bytes", ps.rss_kib * 1024);
-	fod_mp_kv_int(pk, "connections", atomic_load(&fod_counters.http_connections_open));
-	fod_mp_kv_int(pk, "requests_in_flight", requests_in_flight());
-	fod_mp_kv_int(pk, "branches_in_flight", fo_live_branches());
-	fod_mp_kv_int(pk, "jobs", (long long)fod_jobs_open());
-	fod_mp_kv_int(pk, "rows_in_flight", fod_jobs_rows_in_flight());
-	fod_mp_str(pk, "draining");
+	mp_kv_str(pk, "version", PACKAGE_VERSION);
+	mp_kv_int(pk, "generation", g ? (long long)g->id : 0);
+	mp_kv_str(pk, "config", g ? g->path : "");
+	mp_kv_int(pk, "uptime_s", (fo_now_ns() - started_ns) / FO_SEC);
+	mp_kv_int(pk, "loops", fod_nloops);
+	mp_kv_int(pk, "pool_threads", g ? g->pool_threads : 0);
+	mp_kv_int(pk, "threads", ps.threads);
+	mp_kv_int(pk, "rss_bytes", ps.rss_kib * 1024);
+	mp_kv_int(pk, "connections", atomic_load(&fod_counters.http_connections_open));
+	mp_kv_int(pk, "requests_in_flight", requests_in_flight());
+	mp_kv_int(pk, "branches_in_flight", fo_live_branches());
+	mp_kv_int(pk, "jobs", (long long)fod_jobs_open());
+	mp_kv_int(pk, "rows_in_flight", fod_jobs_rows_in_flight());
+	mp_str(pk, "draining");
 	fod_control_draining() ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
 	fod_api_reply(c, &r);
 	fod_gen_unref(g);
@@ -251,10 +251,10 @@ static void cmd_drain(struct fod_api_conn *c, const msgpack_object *req)
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, on ? "draining" : "serving");
 	msgpack_pack_map(pk, 3);
-	fod_mp_str(pk, "draining");
+	mp_str(pk, "draining");
 	on ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-	fod_mp_kv_int(pk, "requests_in_flight", requests_in_flight());
-	fod_mp_kv_int(pk, "rows_in_flight", fod_jobs_rows_in_flight());
+	mp_kv_int(pk, "requests_in_flight", requests_in_flight());
+	mp_kv_int(pk, "rows_in_flight", fod_jobs_rows_in_flight());
 	fod_api_reply(c, &r);
 }
 
@@ -271,9 +271,9 @@ static void cmd_reload(struct fod_api_conn *c, const msgpack_object *req)
 	/* note: the start-only settings the new configuration changes, if any. */
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, note[0] ? note : "reloaded");
 	msgpack_pack_map(pk, note[0] ? 2 : 1);
-	fod_mp_kv_int(pk, "generation", (long long)g->id);
+	mp_kv_int(pk, "generation", (long long)g->id);
 	if (note[0])
-		fod_mp_kv_str(pk, "note", note);
+		mp_kv_str(pk, "note", note);
 	fod_api_reply(c, &r);
 	fod_gen_unref(g);
 }

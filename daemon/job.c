@@ -206,14 +206,14 @@ static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
 	double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 	uint64_t done = rows_done(j);
 	msgpack_pack_map(pk, 6 + FOD_ROW_N);
-	fod_mp_kv_uint(pk, "job", j->id);
-	fod_mp_kv_str(pk, "ended", ending_names[j->ending]);
-	fod_mp_kv_int(pk, "rows", (long long)done);
+	mp_kv_uint(pk, "job", j->id);
+	mp_kv_str(pk, "ended", ending_names[j->ending]);
+	mp_kv_int(pk, "rows", (long long)done);
 	for (int s = 0; s < FOD_ROW_N; s++)
-		fod_mp_kv_int(pk, fod_row_outcome_names[s], (long long)j->count[s]);
-	fod_mp_kv_int(pk, "rejected", (long long)j->rejected);
-	fod_mp_kv_double(pk, "duration_s", secs);
-	fod_mp_kv_double(pk, "rows_per_s", secs > 0 ? (double)done / secs : 0);
+		mp_kv_int(pk, fod_row_outcome_names[s], (long long)j->count[s]);
+	mp_kv_int(pk, "rejected", (long long)j->rejected);
+	mp_kv_double(pk, "duration_s", secs);
+	mp_kv_double(pk, "rows_per_s", secs > 0 ? (double)done / secs : 0);
 }
 
 static const char *summary_msg(const struct fod_job *j)
@@ -352,14 +352,14 @@ static void pack_result(struct fod_job *j, const struct row *r, enum fod_row_out
 		err = r->rep.errors[0].errmsg ? r->rep.errors[0].errmsg
 					      : fo_outcome_str(r->rep.errors[0].outcome);
 	msgpack_pack_map(pk, err ? 6 : 5);
-	fod_mp_kv_uint(pk, "id", r->id);
-	fod_mp_kv_str(pk, "outcome", fod_row_outcome_names[st]);
-	fod_mp_kv_int(pk, "us", r->dur_ns / 1000);
-	fod_mp_str(pk, "branches");
+	mp_kv_uint(pk, "id", r->id);
+	mp_kv_str(pk, "outcome", fod_row_outcome_names[st]);
+	mp_kv_int(pk, "us", r->dur_ns / 1000);
+	mp_str(pk, "branches");
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++)
 		msgpack_pack_unsigned_char(pk, (unsigned char)r->results[i].outcome);
-	fod_mp_str(pk, "values");
+	mp_str(pk, "values");
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct fo_result *res = &r->results[i];
@@ -371,7 +371,7 @@ static void pack_result(struct fod_job *j, const struct row *r, enum fod_row_out
 		}
 	}
 	if (err)
-		fod_mp_kv_str(pk, "error", err);
+		mp_kv_str(pk, "error", err);
 }
 
 /* What an allocation really takes from the heap. */
@@ -728,7 +728,7 @@ static void job_frame(struct fod_job *j, const char *frame, size_t len)
 		reject(j, "'id' (an unsigned integer) is required");
 		return;
 	}
-	const msgpack_object *p = fod_mp_arg(&o, "payload");
+	const msgpack_object *p = mp_member(&o, "payload");
 	const void *payload = NULL;
 	size_t plen = 0;
 	if (p && p->type == MSGPACK_OBJECT_BIN) {
@@ -899,15 +899,15 @@ static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *re
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "job open");
 	msgpack_pack_map(pk, 6);
-	fod_mp_kv_uint(pk, "job", j->id);
-	fod_mp_kv_str(pk, "kind", rt->job);
-	fod_mp_kv_str(pk, "policy", policy->name);
-	fod_mp_kv_int(pk, "limit", j->limit);
-	fod_mp_kv_int(pk, "window", j->window);
-	fod_mp_str(pk, "branches");
+	mp_kv_uint(pk, "job", j->id);
+	mp_kv_str(pk, "kind", rt->job);
+	mp_kv_str(pk, "policy", policy->name);
+	mp_kv_int(pk, "limit", j->limit);
+	mp_kv_int(pk, "window", j->window);
+	mp_str(pk, "branches");
 	msgpack_pack_array(pk, rt->nbranches);
 	for (size_t i = 0; i < rt->nbranches; i++)
-		fod_mp_str(pk, rt->branches[i].name);
+		mp_str(pk, rt->branches[i].name);
 	if (r.failed) { /* a client told "out of memory" must not have a job open */
 		msgpack_sbuffer_destroy(&r.buf);
 		job_free(j);
@@ -999,23 +999,23 @@ static void jobs_pack(msgpack_packer *pk)
 		double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 		uint64_t done = rows_done(j);
 		msgpack_pack_map(pk, 15 + FOD_ROW_N);
-		fod_mp_kv_uint(pk, "job", j->id);
-		fod_mp_kv_str(pk, "kind", j->rt->job);
-		fod_mp_kv_str(pk, "policy", j->cfg.policy->name);
-		fod_mp_kv_int(pk, "uid", j->uid);
-		fod_mp_kv_int(pk, "limit", j->limit);
-		fod_mp_kv_int(pk, "window", j->window);
-		fod_mp_kv_int(pk, "ordered", j->ordered);
-		fod_mp_kv_int(pk, "rows_in", (long long)j->rows_in);
-		fod_mp_kv_int(pk, "rows_done", (long long)done);
-		fod_mp_kv_int(pk, "in_flight", j->in_flight);
-		fod_mp_kv_int(pk, "held", j->held);
-		fod_mp_kv_int(pk, "held_bytes", (long long)j->held_bytes);
+		mp_kv_uint(pk, "job", j->id);
+		mp_kv_str(pk, "kind", j->rt->job);
+		mp_kv_str(pk, "policy", j->cfg.policy->name);
+		mp_kv_int(pk, "uid", j->uid);
+		mp_kv_int(pk, "limit", j->limit);
+		mp_kv_int(pk, "window", j->window);
+		mp_kv_int(pk, "ordered", j->ordered);
+		mp_kv_int(pk, "rows_in", (long long)j->rows_in);
+		mp_kv_int(pk, "rows_done", (long long)done);
+		mp_kv_int(pk, "in_flight", j->in_flight);
+		mp_kv_int(pk, "held", j->held);
+		mp_kv_int(pk, "held_bytes", (long long)j->held_bytes);
 		for (int s = 0; s < FOD_ROW_N; s++)
-			fod_mp_kv_int(pk, fod_row_outcome_names[s], (long long)j->count[s]);
-		fod_mp_kv_int(pk, "rejected", (long long)j->rejected);
-		fod_mp_kv_double(pk, "age_s", secs);
-		fod_mp_kv_str(pk, "state",
+			mp_kv_int(pk, fod_row_outcome_names[s], (long long)j->count[s]);
+		mp_kv_int(pk, "rejected", (long long)j->rejected);
+		mp_kv_double(pk, "age_s", secs);
+		mp_kv_str(pk, "state",
 			      j->cancelled  ? "cancelling"
 			      : j->draining ? "draining"
 			      : j->closing  ? "closing"

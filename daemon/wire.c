@@ -4,52 +4,9 @@
 #include <errno.h>
 #include <string.h>
 
-void fod_mp_str(msgpack_packer *pk, const char *s)
-{
-	size_t n = strlen(s);
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
-}
-
-void fod_mp_kv_str(msgpack_packer *pk, const char *k, const char *v)
-{
-	fod_mp_str(pk, k);
-	fod_mp_str(pk, v);
-}
-
-void fod_mp_kv_int(msgpack_packer *pk, const char *k, long long v)
-{
-	fod_mp_str(pk, k);
-	msgpack_pack_long_long(pk, v);
-}
-
-void fod_mp_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
-{
-	fod_mp_str(pk, k);
-	msgpack_pack_uint64(pk, v);
-}
-
-void fod_mp_kv_double(msgpack_packer *pk, const char *k, double v)
-{
-	fod_mp_str(pk, k);
-	msgpack_pack_double(pk, v);
-}
-
-const msgpack_object *fod_mp_arg(const msgpack_object *map, const char *key)
-{
-	size_t klen = strlen(key);
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object_kv *kv = &map->via.map.ptr[i];
-		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == klen &&
-		    memcmp(kv->key.via.str.ptr, key, klen) == 0)
-			return &kv->val;
-	}
-	return NULL;
-}
-
 int fod_mp_arg_str(const msgpack_object *map, const char *key, char *out, size_t len)
 {
-	const msgpack_object *v = fod_mp_arg(map, key);
+	const msgpack_object *v = mp_member(map, key);
 	if (!v || v->type == MSGPACK_OBJECT_NIL)
 		return 0;
 	if (v->type != MSGPACK_OBJECT_STR)
@@ -69,7 +26,7 @@ const char *fod_mp_str_problem(int r)
 int fod_mp_arg_uint(const msgpack_object *map, const char *key, uint64_t min, uint64_t max,
 		    uint64_t *out)
 {
-	const msgpack_object *v = fod_mp_arg(map, key);
+	const msgpack_object *v = mp_member(map, key);
 	if (!v || v->type == MSGPACK_OBJECT_NIL)
 		return 0;
 	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 < min || v->via.u64 > max)
@@ -80,7 +37,7 @@ int fod_mp_arg_uint(const msgpack_object *map, const char *key, uint64_t min, ui
 
 int fod_mp_arg_bool(const msgpack_object *map, const char *key, bool *out)
 {
-	const msgpack_object *v = fod_mp_arg(map, key);
+	const msgpack_object *v = mp_member(map, key);
 	if (!v || v->type == MSGPACK_OBJECT_NIL)
 		return 0;
 	if (v->type != MSGPACK_OBJECT_BOOLEAN)
@@ -194,16 +151,17 @@ msgpack_packer *fod_reply_begin(struct fod_reply *r, enum fod_status st, const c
 	r->failed = false;
 	msgpack_packer_init(&r->pk, r, reply_write);
 	msgpack_pack_map(&r->pk, 3);
-	fod_mp_kv_int(&r->pk, "status", st);
-	fod_mp_kv_str(&r->pk, "msg", msg);
-	fod_mp_str(&r->pk, "data");
+	mp_kv_int(&r->pk, "status", st);
+	mp_kv_str(&r->pk, "msg", msg);
+	mp_str(&r->pk, "data");
 	return &r->pk;
 }
 
 const char *fod_reply_bytes(const struct fod_reply *r, size_t *len)
 {
 	/* {"status": FOD_ST_INTERNAL, "msg": "out of memory", "data": nil}, packed by hand. */
-	static const char oom[] = "\x83\xa6status\x05\xa3msg\xadout of memory\xa4" "data\xc0";
+	static const char oom[] = "\x83\xa6status\x05\xa3msg\xadout of memory\xa4"
+				  "data\xc0";
 	_Static_assert(FOD_ST_INTERNAL == 5, "the packed reply's status");
 	if (r->failed) {
 		*len = sizeof(oom) - 1;

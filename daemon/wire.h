@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The socket API's wire format (doc/PROTOCOL.md): frame bounds, reply
- * statuses, and the msgpack-c helpers every op handler and the job engine
- * share to read arguments and pack answers.
+ * statuses, the argument readers every op handler and the job engine share,
+ * and the frame pre-scan (packing and member lookup: common/mp.h, shared with
+ * fanoutctl and fanout-gen).
  */
 #ifndef FOD_WIRE_H
 #define FOD_WIRE_H
@@ -11,7 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define FOD_MAX_FRAME	 (1u << 20)
+#include "mp.h"
+
 #define FOD_MAX_DEPTH	 8
 #define FOD_MAX_ELEMENTS 1024
 
@@ -25,15 +27,6 @@ enum fod_status {
 	FOD_ST_CANCELLED, /* a job ended early (job.cancel, shutdown); data holds its summary */
 };
 
-void fod_mp_str(msgpack_packer *pk, const char *s);
-void fod_mp_kv_str(msgpack_packer *pk, const char *k, const char *v);
-void fod_mp_kv_int(msgpack_packer *pk, const char *k, long long v);
-/* Ids are unsigned on the wire: 2^64-1 stays 2^64-1. */
-void fod_mp_kv_uint(msgpack_packer *pk, const char *k, uint64_t v);
-void fod_mp_kv_double(msgpack_packer *pk, const char *k, double v);
-
-/* A request map's member by key, or NULL. */
-const msgpack_object *fod_mp_arg(const msgpack_object *map, const char *key);
 /*
  * A string member copied into out (NUL-terminated): 1; 0 when absent or nil
  * (out untouched); -EINVAL when not a string, -ENAMETOOLONG when it does not

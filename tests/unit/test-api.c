@@ -67,7 +67,7 @@ static void send_op(struct peer *p, const char *op)
 	msgpack_sbuffer_init(&b);
 	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 1);
-	fod_mp_kv_str(&pk, "op", op);
+	mp_kv_str(&pk, "op", op);
 	send_frame(p, b.data, b.size);
 	msgpack_sbuffer_destroy(&b);
 }

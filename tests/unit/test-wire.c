@@ -84,11 +84,11 @@ static void test_argument_readers(void)
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
-	fod_mp_kv_str(&pk, "policy", "besteffort");
-	fod_mp_kv_int(&pk, "kind", 5);
-	fod_mp_kv_uint(&pk, "id", UINT64_MAX);
-	fod_mp_kv_str(&pk, "long", "0123456789");
-	fod_mp_str(&pk, "flag");
+	mp_kv_str(&pk, "policy", "besteffort");
+	mp_kv_int(&pk, "kind", 5);
+	mp_kv_uint(&pk, "id", UINT64_MAX);
+	mp_kv_str(&pk, "long", "0123456789");
+	mp_str(&pk, "flag");
 	msgpack_pack_true(&pk);
 	msgpack_unpacked u;
 	msgpack_object m = unpack(&u, &b);
@@ -130,7 +130,7 @@ static void decode_reply(const char *bytes, size_t len, int64_t *status, char *m
 	CU_ASSERT_EQUAL(fod_mp_arg_uint(&u.data, "status", 0, 100, &st), 1);
 	*status = (int64_t)st;
 	CU_ASSERT_EQUAL(fod_mp_arg_str(&u.data, "msg", msg, msglen), 1);
-	const msgpack_object *d = fod_mp_arg(&u.data, "data");
+	const msgpack_object *d = mp_member(&u.data, "data");
 	*nil_data = d && d->type == MSGPACK_OBJECT_NIL;
 	msgpack_unpacked_destroy(&u);
 }
@@ -145,7 +145,7 @@ static void test_reply_out_of_memory(void)
 	struct fod_reply r;
 	msgpack_packer *pk = fod_reply_begin(&r, FOD_ST_OK, "job open");
 	msgpack_pack_map(pk, 1);
-	fod_mp_kv_uint(pk, "job", 7);
+	mp_kv_uint(pk, "job", 7);
 	size_t len;
 	const char *bytes = fod_reply_bytes(&r, &len);
 	int64_t st;
@@ -159,7 +159,7 @@ static void test_reply_out_of_memory(void)
 	r.failed = true; /* as a write that found no memory leaves it */
 	size_t size = r.buf.size;
 	CU_ASSERT_NOT_EQUAL(msgpack_pack_nil(pk), 0); /* the write fails, */
-	fod_mp_kv_str(pk, "more", "after the failure");
+	mp_kv_str(pk, "more", "after the failure");
 	CU_ASSERT_EQUAL(r.buf.size, size); /* nothing more is written */
 	bytes = fod_reply_bytes(&r, &len);
 	decode_reply(bytes, len, &st, msg, sizeof(msg), &nil);
