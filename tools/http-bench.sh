@@ -10,8 +10,8 @@
 # the gateway's CPU. A sampler records the most connections each gateway held
 # to the downstream. Medians and ratios at the end (tools/gateway-summary.py).
 # Each run also records how contended the machine was (the driver, both
-# gateways and the downstream share its cores): the gateway's and the
-# downstream's CPU and the time their threads waited runnable for a core
+# gateways and the downstream share its cores): the driver's, the gateway's
+# and the downstream's CPU and the time their threads waited runnable for a core
 # (schedstat), the whole machine's busy share, the branches that timed out,
 # and for fanoutd its mean admission wait and, with DOWNSTREAM=fanoutd, the
 # connections the downstream accepted (keep-alive reuse: few per run; the
@@ -20,6 +20,7 @@
 #       DOWNSTREAM (simserver: the Go peer's; fanoutd: a second fanoutd's sim endpoint),
 #       HOST_CONNS (256: fanoutd's per-host cap; the peer's -max-conns-per-host is 0, Go's default)
 set -euo pipefail
+TIMEFORMAT='%U %S'
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
 rate=${RATE:-5000} duration=${DURATION:-10} reps=${REPS:-3} host_conns=${HOST_CONNS:-256}
@@ -110,10 +111,25 @@ machine() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 
 metric() { { curl -fs "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v re="$2" '$0 ~ re {s += $NF} END {printf "%.6f\n", s}'; }
 timeouts_re() { [ "$1" = fanoutd ] && echo '^fanoutd_branch_outcomes_total\{route="product".*outcome="timeout"' ||
 	echo '^gateway_branch_errors_total\{.*reason="timeout"'; }
+# Waits (at most 30 s) until the gateways and the downstream have been idle
+# (under 5 % of a core together) for half a second: a gateway that fell behind
+# still works off its backlog after the driver has stopped, and would take
+# the cores from the next run, the other implementation's.
+settle() {
+	local a b
+	for _ in $(seq 60); do
+		a=$(for p in "$fpid" "$gpid" "$dpid"; do sched "$p"; done | awk '{s += $1} END {printf "%.0f", s}')
+		sleep 0.5
+		b=$(for p in "$fpid" "$gpid" "$dpid"; do sched "$p"; done | awk '{s += $1} END {printf "%.0f", s}')
+		[ $((b - a)) -lt 25000000 ] && return 0
+	done
+	echo "http-bench: the servers are still busy after 30 s" >&2
+}
 first=1
 for i in $(seq "$reps"); do
 	for impl in fanoutd go-peer; do
 		if [ "$impl" = fanoutd ]; then port=$fport pid=$fpid; else port=$gport pid=$gpid; fi
+		settle
 		echo "== $impl rate $rate rep $i" >&2
 		echo 0 >"$out/conns.$pid"
 		python3 "$out/conns.py" "$pid" "$dport" "$out/conns.$pid" &
@@ -126,8 +142,11 @@ for i in $(seq "$reps"); do
 		read -r dr0 dw0 < <(sched "$dpid")
 		read -r mb0 mt0 < <(machine)
 		w0=$(date +%s%N)
-		line=$("$build/tools/fanout-load" --port "$port" --pid "$pid" --rate "$rate" \
-			--duration "$duration" --first-id "$first") || true
+		# The driver's own CPU (bash's time keyword: its user and system seconds).
+		{ time "$build/tools/fanout-load" --port "$port" --pid "$pid" --rate "$rate" \
+			--duration "$duration" --first-id "$first" >"$out/line" 2>"$out/driver.log" || true; } \
+			2>"$out/driver.time"
+		line=$(cat "$out/line")
 		w1=$(date +%s%N)
 		read -r mb1 mt1 < <(machine)
 		read -r gr1 gw1 < <(sched "$pid")
@@ -142,10 +161,13 @@ for i in $(seq "$reps"); do
 		extra=$(awk -v wall=$((w1 - w0)) -v gw=$((gw1 - gw0)) -v dr=$((dr1 - dr0)) -v dw=$((dw1 - dw0)) \
 			-v mb=$((mb1 - mb0)) -v mt=$((mt1 - mt0)) -v t="$((${t1%.*} - ${t0%.*}))" \
 			-v calls=$((rate * duration * 5)) -v aws="$aw0 $aw1" -v acs="$ac0 $ac1" \
-			-v dc=$((${dc1%.*} - ${dc0%.*} - 1)) -v impl="$impl" -v down="$downstream" 'BEGIN {
+			-v dc=$((${dc1%.*} - ${dc0%.*} - 1)) -v impl="$impl" -v down="$downstream" \
+			-v drv="$(cat "$out/driver.time")" 'BEGIN {
+				split(drv, d, " ")
 				split(aws, a, " "); split(acs, c, " ")
 				printf "\"server_sched_wait_pct\":%.1f,\"downstream_cpu_pct\":%.1f,", 100 * gw / wall, 100 * dr / wall
 				printf "\"downstream_sched_wait_pct\":%.1f,\"machine_busy_pct\":%.1f,", 100 * dw / wall, mt ? 100 * mb / mt : -1
+				printf "\"driver_cpu_pct\":%.1f,", 100 * (d[1] + d[2]) / (wall / 1e9)
 				printf "\"branch_timeouts_pct\":%.2f", 100 * t / calls
 				if (impl == "fanoutd")
 					printf ",\"admission_wait_ms_mean\":%.3f", (c[2] > c[1] ? 1000 * (a[2] - a[1]) / (c[2] - c[1]) : 0)
@@ -161,7 +183,7 @@ python3 "$top/tools/gateway-summary.py" "$res"
 python3 - "$res" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
-F = ["downstream_conns_max", "server_sched_wait_pct", "downstream_cpu_pct", "downstream_sched_wait_pct",
+F = ["downstream_conns_max", "driver_cpu_pct", "server_sched_wait_pct", "downstream_cpu_pct", "downstream_sched_wait_pct",
      "machine_busy_pct", "branch_timeouts_pct", "admission_wait_ms_mean", "downstream_new_conns"]
 c = defaultdict(list)
 for line in open(sys.argv[1]):
