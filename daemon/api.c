@@ -671,11 +671,11 @@ static enum fod_api_level peer_level(int fd, unsigned *uid)
 		return FOD_LEVEL_ADMIN;
 	struct fod_gen *g = fod_gen_current();
 	enum fod_api_level lv = FOD_LEVEL_USER;
-	if (g && in_group(cred.uid, cred.gid, g->api_admin_group))
+	if (g && in_group(cred.uid, cred.gid, g->api.admin_group))
 		lv = FOD_LEVEL_ADMIN;
-	else if (g && in_group(cred.uid, cred.gid, g->api_operator_group))
+	else if (g && in_group(cred.uid, cred.gid, g->api.operator_group))
 		lv = FOD_LEVEL_OPERATOR;
-	else if (g && in_group(cred.uid, cred.gid, g->api_job_group))
+	else if (g && in_group(cred.uid, cred.gid, g->api.job_group))
 		lv = FOD_LEVEL_JOB;
 	fod_gen_unref(g);
 	return lv;
@@ -708,7 +708,7 @@ static struct fod_api_conn *conn_new(int fd, enum fod_api_level level)
 	if (!c)
 		return NULL;
 	struct fod_gen *g = fod_gen_current();
-	double idle_s = g ? (double)g->api_idle_timeout_ns / 1e9 : 60.;
+	double idle_s = g ? (double)g->api.idle_timeout_ns / 1e9 : 60.;
 	fod_gen_unref(g);
 	nconns++;
 	c->fd = fd;
@@ -755,7 +755,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		}
 		accept_paused = false;
 		struct fod_gen *g = fod_gen_current();
-		long max = g ? g->api_max_connections : 1;
+		long max = g ? g->api.max_connections : 1;
 		fod_gen_unref(g);
 		unsigned uid;
 		enum fod_api_level lv = nconns < max ? peer_level(fd, &uid) : FOD_LEVEL_USER;

@@ -68,7 +68,7 @@ bool fod_control_stopping(void)
 /* The generation's log_level, unless -v asked for everything. */
 static void apply_log_level(const struct fod_gen *g)
 {
-	fod_log_set_level(verbose ? FO_LOG_DEBUG : g->log_level);
+	fod_log_set_level(verbose ? FO_LOG_DEBUG : g->log.level);
 }
 
 void fod_control_notify(const char *what)
@@ -94,12 +94,12 @@ static void start_only_changes(const struct fod_gen *g, char *out, size_t len)
 		const char *name;
 		bool changed;
 	} settings[] = {
-		{"http.listen", differs(at_start.http_listen, g->http_listen)},
-		{"http.admin_listen", differs(at_start.http_admin_listen, g->http_admin_listen)},
-		{"api.socket", differs(at_start.api_socket, g->api_socket)},
-		{"api.mode", differs(at_start.api_mode, g->api_mode)},
-		{"api.group", differs(at_start.api_group, g->api_group)},
-		{"workers.loops", at_start.loops != g->loops},
+		{"http.listen", differs(at_start.http_listen, g->http.listen)},
+		{"http.admin_listen", differs(at_start.http_admin_listen, g->http.admin_listen)},
+		{"api.socket", differs(at_start.api_socket, g->api.socket)},
+		{"api.mode", differs(at_start.api_mode, g->api.mode)},
+		{"api.group", differs(at_start.api_group, g->api.group)},
+		{"workers.loops", at_start.loops != g->workers.loops},
 	};
 	size_t n = 0;
 	out[0] = '\0';
@@ -194,7 +194,7 @@ void fod_control_shutdown(void)
 	stopping = true;
 	sd_notify(0, "STOPPING=1");
 	struct fod_gen *g = fod_gen_current();
-	drain_until = fo_now_ns() + (g ? g->drain_ns : 0);
+	drain_until = fo_now_ns() + (g ? g->shutdown.drain_ns : 0);
 	fod_gen_unref(g);
 	log_notice("stopping: no new connections, draining %ld requests in flight",
 		   requests_in_flight());
@@ -223,7 +223,7 @@ static void cmd_status(struct fod_api_conn *c, const msgpack_object *req)
 	mp_kv_str(pk, "config", g ? g->path : "");
 	mp_kv_int(pk, "uptime_s", (fo_now_ns() - started_ns) / FO_SEC);
 	mp_kv_int(pk, "loops", fod_nloops);
-	mp_kv_int(pk, "pool_threads", g ? g->pool_threads : 0);
+	mp_kv_int(pk, "pool_threads", g ? g->workers.pool_threads : 0);
 	mp_kv_int(pk, "threads", ps.threads);
 	mp_kv_int(pk, "rss_bytes", ps.rss_kib * 1024);
 	mp_kv_int(pk, "connections", atomic_load(&fod_counters.http_connections_open));
@@ -303,12 +303,12 @@ int fod_control_init(const char *path, const struct fod_overrides *ov, bool debu
 	overrides = ov;
 	verbose = debug;
 	started_ns = fo_now_ns();
-	at_start.http_listen = strdup(first->http_listen);
-	at_start.http_admin_listen = strdup(first->http_admin_listen);
-	at_start.api_socket = strdup(first->api_socket);
-	at_start.api_mode = strdup(first->api_mode);
-	at_start.api_group = strdup(first->api_group);
-	at_start.loops = first->loops;
+	at_start.http_listen = strdup(first->http.listen);
+	at_start.http_admin_listen = strdup(first->http.admin_listen);
+	at_start.api_socket = strdup(first->api.socket);
+	at_start.api_mode = strdup(first->api.mode);
+	at_start.api_group = strdup(first->api.group);
+	at_start.loops = first->workers.loops;
 	/* A copy that failed reads as changed at every reload: noisy, never wrong. */
 	apply_log_level(first);
 	return fod_api_register(control_commands);

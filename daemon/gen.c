@@ -253,10 +253,11 @@ static int build_branches(struct fod_gen *g, struct fod_route *rt, const config_
 			rt->nbranches = k + 1;
 			if (!b->name)
 				return oom(g, e);
-			int rc = d->ops->branch_init ? d->ops->branch_init(&d->in.self,
-									   (const struct fo_conf *)e,
-									   b->index, &b->ds_state)
-						     : 0;
+			int rc = d->ops->branch_init
+					 ? d->ops->branch_init(&d->in.self,
+							       (const struct fo_conf *)e, b->index,
+							       &b->ds_state)
+					 : 0;
 			if (rc < 0) {
 				/* A module that said why has refused the configuration already. */
 				error_at(g, e, "downstream %s refused branch '%s': %s", ds, b->name,
@@ -663,27 +664,26 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 		   *mpath = FOD_MODULEDIR, *amode = "0660", *agroup = "", *admin = "", *oper = "",
 		   *jobgrp = "", *log_level = "info";
 	const config_setting_t *root = g->root;
-	g->log_failure_interval_ns = 10 * FO_SEC;
+	g->log.failure_interval_ns = 10 * FO_SEC;
 	int64_t loops = 0, pool = 4, maxconn = 10000, url = 2048, hdr = 8192, body = 0;
 	int64_t api_maxconn = 64;
-	g->api_idle_timeout_ns = 60 * FO_SEC;
-	g->header_timeout_ns = 10 * FO_SEC;
-	g->idle_timeout_ns = 60 * FO_SEC;
-	g->drain_ns = 10 * FO_SEC;
+	g->api.idle_timeout_ns = 60 * FO_SEC;
+	g->http.header_timeout_ns = 10 * FO_SEC;
+	g->http.idle_timeout_ns = 60 * FO_SEC;
+	g->shutdown.drain_ns = 10 * FO_SEC;
 	bool admin_on_public = false;
-	int r = fod_http_conf_listen(g->sink, http, "listen", listen, &g->http_listen);
+	int r = fod_http_conf_listen(g->sink, http, "listen", listen, &g->http.listen);
 	if (r == 0)
-		r = fod_http_conf_listen(g->sink, http, "admin_listen", "", &g->http_admin_listen);
+		r = fod_http_conf_listen(g->sink, http, "admin_listen", "", &g->http.admin_listen);
 	if (r == -ENOMEM)
 		return oom(g, http);
-	if (r < 0 ||
-	    fod_conf_bool(g->sink, http, "admin_on_public", false, &admin_on_public) < 0 ||
+	if (r < 0 || fod_conf_bool(g->sink, http, "admin_on_public", false, &admin_on_public) < 0 ||
 	    conf_int(g, http, "max_connections", 1, 1000000, false, &maxconn) < 0 ||
 	    conf_int(g, http, "max_url", 16, 65536, false, &url) < 0 ||
 	    conf_int(g, http, "max_headers", 256, 1 << 20, false, &hdr) < 0 ||
 	    conf_int(g, http, "max_body", 0, 1 << 30, false, &body) < 0 ||
-	    conf_ms(g, http, "header_timeout_ms", 1, 3600000, &g->header_timeout_ns) < 0 ||
-	    conf_ms(g, http, "idle_timeout_ms", 1, 86400000, &g->idle_timeout_ns) < 0 ||
+	    conf_ms(g, http, "header_timeout_ms", 1, 3600000, &g->http.header_timeout_ns) < 0 ||
+	    conf_ms(g, http, "idle_timeout_ms", 1, 86400000, &g->http.idle_timeout_ns) < 0 ||
 	    conf_string(g, api, "socket", false, &sock) < 0 ||
 	    conf_string(g, api, "mode", false, &amode) < 0 ||
 	    conf_string(g, api, "group", false, &agroup) < 0 ||
@@ -691,40 +691,40 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 	    conf_string(g, api, "operator_group", false, &oper) < 0 ||
 	    conf_string(g, api, "job_group", false, &jobgrp) < 0 ||
 	    conf_int(g, api, "max_connections", 1, 100000, false, &api_maxconn) < 0 ||
-	    conf_ms(g, api, "idle_timeout_ms", 1, 86400000, &g->api_idle_timeout_ns) < 0 ||
+	    conf_ms(g, api, "idle_timeout_ms", 1, 86400000, &g->api.idle_timeout_ns) < 0 ||
 	    conf_int(g, workers, "loops", 0, 256, false, &loops) < 0 ||
 	    conf_int(g, workers, "pool", 1, 4096, false, &pool) < 0 ||
 	    conf_string(g, modules, "path", false, &mpath) < 0 ||
-	    conf_ms(g, shutdown, "drain_ms", 0, 3600000, &g->drain_ns) < 0 ||
+	    conf_ms(g, shutdown, "drain_ms", 0, 3600000, &g->shutdown.drain_ns) < 0 ||
 	    conf_string(g, root, "log_level", false, &log_level) < 0 ||
-	    conf_ms(g, root, "log_failure_interval_ms", 100, 3600000, &g->log_failure_interval_ns) <
+	    conf_ms(g, root, "log_failure_interval_ms", 100, 3600000, &g->log.failure_interval_ns) <
 		    0 ||
 	    fod_simsrv_conf(g->sink, root, &g->sim_endpoint) < 0)
 		return -EINVAL;
-	if ((g->log_level = fod_log_level_parse(log_level)) < 0) {
+	if ((g->log.level = fod_log_level_parse(log_level)) < 0) {
 		error_at(g, child(g, root, "log_level"),
 			 "'log_level' must be err, warning, notice, info or debug");
 		return -EINVAL;
 	}
 	if (ov && ov->listen) {
-		free(g->http_listen);
-		if (!(g->http_listen = strdup(ov->listen)))
+		free(g->http.listen);
+		if (!(g->http.listen = strdup(ov->listen)))
 			return oom(g, NULL);
 	}
-	g->http_admin_on_public = admin_on_public;
+	g->http.admin_on_public = admin_on_public;
 	/* Each listener's address (one from --listen is not at the file's line). */
-	if (check_listens(g, ov && ov->listen ? NULL : child(g, http, "listen"), g->http_listen) <
+	if (check_listens(g, ov && ov->listen ? NULL : child(g, http, "listen"), g->http.listen) <
 		    0 ||
-	    check_listens(g, child(g, http, "admin_listen"), g->http_admin_listen) < 0)
+	    check_listens(g, child(g, http, "admin_listen"), g->http.admin_listen) < 0)
 		return -EINVAL;
 	if (check_group(g, api, "group", agroup) < 0 ||
 	    check_group(g, api, "admin_group", admin) < 0 ||
 	    check_group(g, api, "operator_group", oper) < 0 ||
 	    check_group(g, api, "job_group", jobgrp) < 0)
 		return -EINVAL;
-	g->api_socket = strdup(ov && ov->socket ? ov->socket : sock);
+	g->api.socket = strdup(ov && ov->socket ? ov->socket : sock);
 	g->modules_path = strdup(ov && ov->modules ? ov->modules : mpath);
-	if (!g->api_socket || !g->modules_path)
+	if (!g->api.socket || !g->modules_path)
 		return oom(g, NULL);
 	char *end;
 	long m = strtol(amode, &end, 8);
@@ -732,21 +732,21 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 		error_at(g, child(g, api, "mode"), "'mode' must be octal, like \"0660\"");
 		return -EINVAL;
 	}
-	g->api_mode = strdup(amode);
-	g->api_group = strdup(agroup);
-	g->api_admin_group = strdup(admin);
-	g->api_operator_group = strdup(oper);
-	g->api_job_group = strdup(jobgrp);
-	if (!g->api_mode || !g->api_group || !g->api_admin_group || !g->api_operator_group ||
-	    !g->api_job_group)
+	g->api.mode = strdup(amode);
+	g->api.group = strdup(agroup);
+	g->api.admin_group = strdup(admin);
+	g->api.operator_group = strdup(oper);
+	g->api.job_group = strdup(jobgrp);
+	if (!g->api.mode || !g->api.group || !g->api.admin_group || !g->api.operator_group ||
+	    !g->api.job_group)
 		return oom(g, api);
-	g->loops = (unsigned)loops;
-	g->pool_threads = (unsigned)pool;
-	g->max_connections = (long)maxconn;
-	g->api_max_connections = (long)api_maxconn;
-	g->max_url = (size_t)url;
-	g->max_headers = (size_t)hdr;
-	g->max_body = (size_t)body;
+	g->workers.loops = (unsigned)loops;
+	g->workers.pool_threads = (unsigned)pool;
+	g->http.max_connections = (long)maxconn;
+	g->api.max_connections = (long)api_maxconn;
+	g->http.max_url = (size_t)url;
+	g->http.max_headers = (size_t)hdr;
+	g->http.max_body = (size_t)body;
 	return 0;
 }
 
@@ -952,7 +952,7 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		   build_settings(g, ov) < 0 || build_limiters(g) < 0 || build_routes(g) < 0 ||
 			   fod_conf_check_unknown(&sink, g->root) < 0) {
 		sink.failed = true;
-	} else if (!(g->pool = fo_pool_new(g->pool_threads))) {
+	} else if (!(g->pool = fo_pool_new(g->workers.pool_threads))) {
 		snprintf(err, errlen, "cannot start the worker pool: %s", strerror(errno));
 		sink.failed = true;
 	}
@@ -1051,25 +1051,26 @@ static int put_settings(struct fod_gen *g, config_setting_t *root)
 	config_setting_t *shutdown = put_group(root, "shutdown");
 	if (!http || !api || !workers || !mods || !shutdown)
 		return -ENOMEM;
-	int r = put_string(http, "listen", g->http_listen) |
-		put_int(http, "max_connections", g->max_connections) |
-		put_ms(http, "header_timeout_ms", g->header_timeout_ns) |
-		put_ms(http, "idle_timeout_ms", g->idle_timeout_ns) |
-		put_int(http, "max_url", (long long)g->max_url) |
-		put_int(http, "max_headers", (long long)g->max_headers) |
-		put_int(http, "max_body", (long long)g->max_body) |
-		put_string(api, "socket", g->api_socket) | put_string(api, "mode", g->api_mode) |
-		put_string(api, "group", g->api_group) |
-		put_string(api, "admin_group", g->api_admin_group) |
-		put_string(api, "operator_group", g->api_operator_group) |
-		put_string(api, "job_group", g->api_job_group) |
-		put_int(api, "max_connections", g->api_max_connections) |
-		put_ms(api, "idle_timeout_ms", g->api_idle_timeout_ns) |
-		put_int(workers, "loops", g->loops) | put_int(workers, "pool", g->pool_threads) |
+	int r = put_string(http, "listen", g->http.listen) |
+		put_int(http, "max_connections", g->http.max_connections) |
+		put_ms(http, "header_timeout_ms", g->http.header_timeout_ns) |
+		put_ms(http, "idle_timeout_ms", g->http.idle_timeout_ns) |
+		put_int(http, "max_url", (long long)g->http.max_url) |
+		put_int(http, "max_headers", (long long)g->http.max_headers) |
+		put_int(http, "max_body", (long long)g->http.max_body) |
+		put_string(api, "socket", g->api.socket) | put_string(api, "mode", g->api.mode) |
+		put_string(api, "group", g->api.group) |
+		put_string(api, "admin_group", g->api.admin_group) |
+		put_string(api, "operator_group", g->api.operator_group) |
+		put_string(api, "job_group", g->api.job_group) |
+		put_int(api, "max_connections", g->api.max_connections) |
+		put_ms(api, "idle_timeout_ms", g->api.idle_timeout_ns) |
+		put_int(workers, "loops", g->workers.loops) |
+		put_int(workers, "pool", g->workers.pool_threads) |
 		put_string(mods, "path", g->modules_path) |
-		put_ms(shutdown, "drain_ms", g->drain_ns) |
-		put_string(root, "log_level", log_level_name(g->log_level)) |
-		put_ms(root, "log_failure_interval_ms", g->log_failure_interval_ns);
+		put_ms(shutdown, "drain_ms", g->shutdown.drain_ns) |
+		put_string(root, "log_level", log_level_name(g->log.level)) |
+		put_ms(root, "log_failure_interval_ms", g->log.failure_interval_ns);
 	return r ? -ENOMEM : 0;
 }
 
@@ -1088,8 +1089,9 @@ static int put_sim_endpoint(const struct fod_sim_endpoint *se, config_setting_t 
 	if (!b || !en || !config_setting_set_bool(en, se->enabled))
 		r = -ENOMEM;
 	if (r == 0)
-		r = put_int(s, "seed", (long long)se->p.seed) | put_ms(s, "base_ms", se->p.base_ns) |
-		    put_ms(s, "p99_ms", se->p.p99_ns) | put_ms(s, "tail_ms", se->p.tail_ns) |
+		r = put_int(s, "seed", (long long)se->p.seed) |
+		    put_ms(s, "base_ms", se->p.base_ns) | put_ms(s, "p99_ms", se->p.p99_ns) |
+		    put_ms(s, "tail_ms", se->p.tail_ns) |
 		    put_double(s, "tail_rate", se->p.tail_rate) |
 		    put_double(s, "err_rate", se->p.err_rate) | put_string(s, "fail_branch", fail);
 	while (r == 0 && config_setting_length(b) > 0)
@@ -1153,7 +1155,7 @@ int fod_gen_write_effective(struct fod_gen *g, FILE *out)
 	return fflush(out) == 0 ? 0 : -errno;
 }
 
-static struct fod_gen *fod_gen_ref(struct fod_gen *g)
+struct fod_gen *fod_gen_ref(struct fod_gen *g)
 {
 	atomic_fetch_add(&g->refs, 1);
 	return g;
@@ -1194,15 +1196,15 @@ void fod_gen_unref(struct fod_gen *g)
 	free(g->routes);
 	free(g->downstreams);
 	free(g->limiters);
-	free(g->http_listen);
-	free(g->http_admin_listen);
-	free(g->api_socket);
+	free(g->http.listen);
+	free(g->http.admin_listen);
+	free(g->api.socket);
 	free(g->modules_path);
-	free(g->api_mode);
-	free(g->api_group);
-	free(g->api_admin_group);
-	free(g->api_operator_group);
-	free(g->api_job_group);
+	free(g->api.mode);
+	free(g->api.group);
+	free(g->api.admin_group);
+	free(g->api.operator_group);
+	free(g->api.job_group);
 	free(g->path);
 	config_destroy(&g->cfg);
 	free(g);

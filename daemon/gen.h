@@ -79,6 +79,39 @@ struct fod_route {
 	bool access_log_json;	     /* JSON lines instead of the text format */
 };
 
+/* The `http` section: listeners and the request limits (http.c). */
+struct fod_http_settings {
+	/* listen and admin_listen: addresses separated by spaces ("": none) */
+	char *listen, *admin_listen;
+	bool admin_on_public; /* internal endpoints on the public listeners too */
+	long max_connections;
+	size_t max_url, max_headers, max_body;
+	int64_t header_timeout_ns, idle_timeout_ns;
+};
+
+/* The `api` section: the admin socket and who may do what on it. */
+struct fod_api_settings {
+	char *socket, *mode, *group, *admin_group, *operator_group, *job_group;
+	long max_connections;	 /* admin socket connections at once */
+	int64_t idle_timeout_ns; /* an admin connection with no traffic and no job closes */
+};
+
+/* The `workers` section. */
+struct fod_workers_settings {
+	unsigned loops, pool_threads;
+};
+
+/* The `shutdown` section. */
+struct fod_shutdown_settings {
+	int64_t drain_ns;
+};
+
+/* log_level (fanoutd -v overrides it with debug); one failure line per interval. */
+struct fod_log_settings {
+	int level;
+	int64_t failure_interval_ns;
+};
+
 struct fod_gen {
 	atomic_long refs;
 	uint64_t id;
@@ -87,21 +120,14 @@ struct fod_gen {
 	char *path;
 	struct fod_conf_sink *sink; /* while it is being built: where config errors go */
 	bool trial_bind;	    /* fanoutd -t: the listen addresses are bound to try them */
-	/* settings */
-	/* http.listen and http.admin_listen: addresses separated by spaces ("": none) */
-	char *http_listen, *http_admin_listen, *api_socket, *modules_path;
-	bool http_admin_on_public; /* internal endpoints on the public listeners too */
-	char *api_mode, *api_group, *api_admin_group, *api_operator_group, *api_job_group;
-	unsigned loops, pool_threads;
-	long max_connections;
-	long api_max_connections;    /* admin socket connections at once */
-	int64_t api_idle_timeout_ns; /* an admin connection with no traffic and no job closes */
-	size_t max_url, max_headers, max_body;
+	/* settings, one group per section, each read by its subsystem */
+	struct fod_http_settings http;	       /* http.c */
+	struct fod_api_settings api;	       /* api.c, control.c (the socket) */
+	struct fod_workers_settings workers;   /* loops and the blocking pool */
+	struct fod_shutdown_settings shutdown; /* control.c */
+	struct fod_log_settings log;	       /* log.c, metrics.c's failure lines */
+	char *modules_path;
 	struct fod_sim_endpoint sim_endpoint; /* GET /sim/{branch}/{id} (simsrv.c) */
-	int64_t header_timeout_ns, idle_timeout_ns, drain_ns, watchdog_ns;
-	/* logs: log_level (fanoutd -v overrides it with debug); one failure line per interval */
-	int log_level;
-	int64_t log_failure_interval_ns;
 	/* instances */
 	struct fod_limiter *limiters;
 	size_t nlimiters;
@@ -132,6 +158,8 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
  * Changes g's config tree: for a generation that does not serve. 0 or -errno.
  */
 int fod_gen_write_effective(struct fod_gen *g, FILE *out);
+/* Another reference to g (the fuzz harness publishes a generation it keeps). */
+struct fod_gen *fod_gen_ref(struct fod_gen *g);
 void fod_gen_unref(struct fod_gen *g);
 
 /* The current generation (a new reference) and the swap. */

@@ -399,9 +399,9 @@ int fod_http_open_listeners(const struct fod_gen *g)
 		}
 	/* What systemd passed replaces the configured addresses of its kind. */
 	if (!passed_public)
-		r = bind_list(g->http_listen, false);
-	if (r >= 0 && !passed_admin && *g->http_admin_listen)
-		r = bind_list(g->http_admin_listen, true);
+		r = bind_list(g->http.listen, false);
+	if (r >= 0 && !passed_admin && *g->http.admin_listen)
+		r = bind_list(g->http.admin_listen, true);
 	if (r >= 0 && !passed_public && nlisteners == 0)
 		r = -EINVAL;
 	if (r < 0)
@@ -613,7 +613,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		atomic_fetch_add(&fod_counters.http_connections_total, 1);
 		/* An admin listener has its own cap: public traffic cannot crowd it out. */
 		long cap = ln->admin ? FOD_HTTP_ADMIN_MAX_CONNECTIONS
-				     : (g ? g->max_connections + FOD_HTTP_MONITOR_RESERVE : 0);
+				     : (g ? g->http.max_connections + FOD_HTTP_MONITOR_RESERVE : 0);
 		struct fod_conn *c = g && open <= cap ? calloc(1, sizeof(*c)) : NULL;
 		if (!c) {
 			/* Over the limit: say so and hang up; nothing else is affected. */
@@ -633,7 +633,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		c->fd = fd;
 		c->gen = g;
 		c->admin = ln->admin;
-		c->monitor_only = !ln->admin && open > g->max_connections;
+		c->monitor_only = !ln->admin && open > g->http.max_connections;
 		c->next = l->conns;
 		if (l->conns)
 			l->conns->prev = c;
@@ -643,7 +643,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		ev_io_init(&c->wio, on_write, fd, EV_WRITE);
 		ev_init(&c->timer, on_timer);
 		/* A new connection must start its request within the header timeout. */
-		conn_resume(c, g->header_timeout_ns);
+		conn_resume(c, g->http.header_timeout_ns);
 	}
 }
 
@@ -662,7 +662,7 @@ static int on_message_begin(http_parser *p)
 	c->head = false;
 	c->error = 0;
 	/* The header timeout runs from the first byte of a request. */
-	c->timer.repeat = (double)c->gen->header_timeout_ns / 1e9;
+	c->timer.repeat = (double)c->gen->http.header_timeout_ns / 1e9;
 	ev_timer_again(c->loop->ev, &c->timer);
 	return 0;
 }
@@ -670,7 +670,7 @@ static int on_message_begin(http_parser *p)
 static int on_url(http_parser *p, const char *at, size_t len)
 {
 	struct fod_conn *c = p->data;
-	if (c->url_len + len > c->gen->max_url) {
+	if (c->url_len + len > c->gen->http.max_url) {
 		c->error = 414;
 		return -1;
 	}
@@ -698,7 +698,7 @@ static int count_header_bytes(struct fod_conn *c, size_t len, bool value)
 		c->header_bytes += 4;
 	c->in_value = value;
 	c->header_bytes += len;
-	if (c->header_bytes > c->gen->max_headers) {
+	if (c->header_bytes > c->gen->http.max_headers) {
 		c->error = 431;
 		return -1;
 	}
@@ -777,7 +777,7 @@ static int on_headers_complete(http_parser *p)
 	else
 		generate_request_id(c->request_id, sizeof(c->request_id));
 	c->rid_ready = true;
-	if (p->content_length != ULLONG_MAX && p->content_length > c->gen->max_body) {
+	if (p->content_length != ULLONG_MAX && p->content_length > c->gen->http.max_body) {
 		c->error = 413;
 		return -1;
 	}
@@ -789,7 +789,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	(void)at;
 	struct fod_conn *c = p->data;
 	c->body_bytes += len;
-	if (c->body_bytes > c->gen->max_body) {
+	if (c->body_bytes > c->gen->http.max_body) {
 		c->error = 413;
 		return -1;
 	}
@@ -1025,7 +1025,7 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	free(c->url);
 	c->url = NULL;
 	/* Idle until the next request's first byte. */
-	conn_resume(c, c->gen->idle_timeout_ns);
+	conn_resume(c, c->gen->http.idle_timeout_ns);
 }
 
 void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
@@ -1078,7 +1078,7 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 	c->out_pos = 0;
 	c->state = c->keep_alive ? WRITING : CLOSING;
 	/* The idle timeout bounds a reader that will not take its answer. */
-	c->timer.repeat = (double)c->gen->idle_timeout_ns / 1e9;
+	c->timer.repeat = (double)c->gen->http.idle_timeout_ns / 1e9;
 	ev_timer_again(c->loop->ev, &c->timer);
 	ev_io_start(c->loop->ev, &c->wio);
 	on_write(c->loop->ev, &c->wio, EV_WRITE);
@@ -1133,7 +1133,7 @@ static void conn_close(struct fod_conn *c)
  */
 static bool internal_served_here(const struct fod_conn *c)
 {
-	return c->admin || !have_admin_listener || c->gen->http_admin_on_public;
+	return c->admin || !have_admin_listener || c->gen->http.admin_on_public;
 }
 
 static void dispatch(struct fod_conn *c)

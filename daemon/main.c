@@ -101,24 +101,24 @@ static void watchdog_tick(struct ev_loop *ev, ev_timer *w, int revents)
  */
 static int start_api(struct fod_gen *g)
 {
-	if (!*g->api_socket) {
+	if (!*g->api.socket) {
 		log_notice("admin socket disabled: api.socket is empty");
 		return 0;
 	}
-	char *dir = strdup(g->api_socket), *slash = strrchr(dir, '/');
+	char *dir = strdup(g->api.socket), *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
 		mkdir(dir, 0755); /* /run/fanoutd when run by hand; systemd makes it otherwise */
 	}
 	free(dir);
-	int fd = fod_api_listen(g->api_socket, g->api_mode, g->api_group);
+	int fd = fod_api_listen(g->api.socket, g->api.mode, g->api.group);
 	if (fd < 0) {
 		log_err("cannot open the admin socket %s: %s (api.socket = \"\" runs without one)",
-			g->api_socket, strerror(-fd));
+			g->api.socket, strerror(-fd));
 		return -1;
 	}
 	fod_api_start(fd);
-	log_info("admin socket on %s", g->api_socket);
+	log_info("admin socket on %s", g->api.socket);
 	return 0;
 }
 
@@ -241,8 +241,8 @@ int main(int argc, char **argv)
 		return r < 0 ? 1 : 0;
 	}
 	fod_gen_publish(g);
-	raise_fd_limit(g->max_connections);
-	int r = fod_loops_init(g->loops);
+	raise_fd_limit(g->http.max_connections);
+	int r = fod_loops_init(g->workers.loops);
 	if (r < 0) {
 		log_err("cannot create the event loops: %s", strerror(-r));
 		return 1;
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
 	}
 	struct fod_gen *cur = fod_gen_current();
 	log_notice("fanoutd %s ready: %u loops, %u pool threads, %zu routes, generation %lu",
-		   PACKAGE_VERSION, fod_nloops, cur->pool_threads, cur->nroutes,
+		   PACKAGE_VERSION, fod_nloops, cur->workers.pool_threads, cur->nroutes,
 		   (unsigned long)cur->id);
 	fod_gen_unref(cur);
 	sd_notify(0, "READY=1");

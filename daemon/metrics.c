@@ -393,7 +393,7 @@ static void tick(struct ev_loop *ev, ev_timer *w, int revents)
 	atomic_store(&fod_counters.job_rows_in_flight, fod_jobs_rows_in_flight());
 	struct fod_gen *g = fod_gen_current();
 	if (g)
-		atomic_store(&failure_interval_ns, g->log_failure_interval_ns);
+		atomic_store(&failure_interval_ns, g->log.failure_interval_ns);
 	fod_gen_unref(g);
 	/* Failures after a branch's last line, with no failure since to write them: now. */
 	int64_t now = fo_now_ns();
@@ -416,7 +416,7 @@ void fod_metrics_start(void)
 	atomic_store(&fod_counters.last_reload_ok, true);
 	struct fod_gen *g = fod_gen_current();
 	if (g)
-		atomic_store(&failure_interval_ns, g->log_failure_interval_ns);
+		atomic_store(&failure_interval_ns, g->log.failure_interval_ns);
 	fod_gen_unref(g);
 	ev_timer_init(&tick_timer, tick, 0., 0.25);
 	ev_timer_again(fod_loops[0].ev, &tick_timer);

@@ -427,8 +427,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fod_gen_publish(fod_gen_ref(flags & 32 ? with_sim : shipped));
 	/* The connection arrives with the daemon full (8), or with only the
 	 * monitoring reserve left (16: /metrics, /healthz, /readyz only). */
-	long forced = flags & 8	   ? shipped->max_connections + FOD_HTTP_MONITOR_RESERVE
-		      : flags & 16 ? shipped->max_connections
+	long forced = flags & 8	   ? shipped->http.max_connections + FOD_HTTP_MONITOR_RESERVE
+		      : flags & 16 ? shipped->http.max_connections
 				   : -1;
 	if (forced >= 0)
 		atomic_store(&fod_counters.http_connections_open, forced);

@@ -401,13 +401,10 @@ int main(void)
 		return 1;
 	fod_loop_adopt(&fod_loops[0]);
 	/* What control.c keeps from the first generation: only its start-time settings. */
-	struct fod_gen first = {.http_listen = "",
-				.http_admin_listen = "",
-				.api_socket = "",
-				.api_mode = "",
-				.api_group = "",
-				.loops = 1,
-				.log_level = FO_LOG_ERR};
+	struct fod_gen first = {.http = {.listen = "", .admin_listen = ""},
+				.api = {.socket = "", .mode = "", .group = ""},
+				.workers = {.loops = 1},
+				.log = {.level = FO_LOG_ERR}};
 	static struct fod_overrides ov;
 	if (fod_jobs_init() < 0 ||
 	    fod_control_init("/nonexistent.conf", &ov, false, &first, NULL) < 0)
