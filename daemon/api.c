@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "apiconn.h"
-#include "gen.h"
+#include "generation.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fanoutd/module.h"
-#include "gen.h"
+#include "generation.h"
 #include "hedge.h"
 #include "loop.h"
 #include "metrics.h"
@@ -34,7 +34,7 @@ struct attempt {
  * which a module may still be unwinding), so no attempt outlives the unit.
  */
 struct call {
-	struct fod_task start_task, cancel_task;
+	struct fod_post start_task, cancel_task;
 	struct fo_ctx_hook hook;
 	struct fo_ctx *ctx;
 	struct fo_branch *b;
@@ -54,7 +54,7 @@ struct hedging {
 	unsigned partition; /* the route limiter's, for a hedge's slot */
 	int64_t delay_ns;   /* between hedges; -1: none (no p95 yet) */
 	struct fo_timer timer;
-	struct fod_task losers_task;
+	struct fod_post losers_task;
 	/* The answer held for the branch while losers are cancelled. */
 	bool held;
 	int err;
@@ -109,7 +109,7 @@ static void stop_attempts(struct call *k)
 }
 
 /* Posted: the losers of a won call stop; the last one's answer delivers the winner's. */
-static void cancel_losers(struct fod_task *t)
+static void cancel_losers(struct fod_post *t)
 {
 	struct call *k = ((struct hedging *)((char *)t - offsetof(struct hedging, losers_task)))->k;
 	stop_attempts(k);
@@ -238,7 +238,7 @@ static void hedge_due(struct fo_mod *self, struct fo_timer *t)
 	launch(k, a); /* may answer at once: k is not touched after */
 }
 
-static void call_start(struct fod_task *t)
+static void call_start(struct fod_post *t)
 {
 	struct call *k = (struct call *)((char *)t - offsetof(struct call, start_task));
 	k->started = true;
@@ -256,7 +256,7 @@ static void call_start(struct fod_task *t)
 	launch(k, attempt_at(k, 0));
 }
 
-static void call_cancel(struct fod_task *t)
+static void call_cancel(struct fod_post *t)
 {
 	struct call *k = (struct call *)((char *)t - offsetof(struct call, cancel_task));
 	/* Not started yet: its start sees the ended context and answers. Won: the
@@ -332,8 +332,7 @@ static void start_call(struct fo_ctx *ctx, const struct fo_task *t, struct fo_br
  * fod_branch, arg the struct fod_loop the call runs on. Its calls have no
  * request id (fo_ds_call.request_id NULL).
  */
-static void job_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
-			   void *arg)
+void fod_call_start_job(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b, void *arg)
 {
 	const struct fod_branch *br = t->udata;
 	const struct fod_route *rt = br->hedge ? br->hedge->rt : NULL;
@@ -342,55 +341,9 @@ static void job_call_start(struct fo_ctx *ctx, const struct fo_task *t, struct f
 }
 
 /* An HTTP request's branch: arg is its struct fod_call_origin. */
-static void call_start_http(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
-			    void *arg)
+void fod_call_start_http(struct fo_ctx *ctx, const struct fo_task *t, struct fo_branch *b,
+			 void *arg)
 {
 	const struct fod_call_origin *o = arg;
 	start_call(ctx, t, b, o->loop, o->request_id, FOD_PARTITION_HTTP);
-}
-
-/* The engine's feedback, to the limiter instance's handle. */
-static void limiter_feedback(void *arg, enum fo_outcome o, int64_t dur_ns)
-{
-	struct fod_limiter *l = arg;
-	l->ops->feedback(&l->in.self, o, dur_ns);
-}
-
-struct fo_config fod_route_config(const struct fod_route *rt, const struct fo_policy *policy,
-				  struct fo_pool *pool, enum fod_work work)
-{
-	struct fo_config cfg = {
-		.limit = rt->limit ? rt->limit : (unsigned)rt->nbranches,
-		.policy = policy,
-		.policy_params = policy == rt->policy ? rt->policy_params : NULL,
-		.ordered = true,
-		.join_reserve_ns = rt->join_reserve_ns,
-		.min_task_budget_ns = rt->min_branch_ns,
-		/* HTTP requests' calls carry the request id; job rows' have none. */
-		.start = work == FOD_WORK_HTTP ? call_start_http : job_call_start,
-		.pool = pool,
-	};
-	if (rt->limiter) {
-		cfg.global = fod_limiter_sem(rt->limiter);
-		/* Unpartitioned, HTTP and jobs share partition 0. */
-		if (rt->limiter->partitioned && work == FOD_WORK_JOB)
-			cfg.global_partition = FOD_PARTITION_JOBS;
-		if (rt->limiter->ops->feedback) {
-			cfg.feedback = limiter_feedback;
-			cfg.feedback_arg = rt->limiter;
-		}
-	}
-	return cfg;
-}
-
-struct fo_task fod_route_task(const struct fod_route *rt, size_t i, uint64_t id)
-{
-	bool weighted = rt->limiter && rt->limiter->ops->weighted;
-	return (struct fo_task){
-		.id = id,
-		.kind = rt->branches[i].name,
-		.weight = weighted ? rt->branches[i].weight : 1,
-		.timeout_ns = rt->branches[i].timeout_ns,
-		.udata = &rt->branches[i],
-	};
 }

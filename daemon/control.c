@@ -11,7 +11,7 @@
 
 #include "api.h"
 #include "apiconn.h"
-#include "gen.h"
+#include "generation.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"

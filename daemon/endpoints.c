@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "control.h"
-#include "gen.h"
+#include "generation.h"
 #include "http.h"
 #include "metrics.h"
 

@@ -9,8 +9,9 @@
 #include <time.h>
 
 #include "call.h"
+#include "route.h"
 #include "control.h"
-#include "gen.h"
+#include "generation.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -37,7 +38,7 @@ struct request {
 	struct fo_result *results;
 	int64_t start_ns;
 	int rc;
-	struct fod_task done_task;
+	struct fod_post done_task;
 	/*
 	 * X-Request-Id (given or generated): logged, and given to every
 	 * downstream call through origin (fo_ds_call.request_id) to send on.
@@ -258,7 +259,7 @@ static void request_free(struct request *rq)
 	atomic_fetch_sub(&in_flight, 1);
 }
 
-static void finished_on_loop(struct fod_task *t)
+static void finished_on_loop(struct fod_post *t)
 {
 	struct request *rq = (struct request *)((char *)t - offsetof(struct request, done_task));
 	struct fo_report rep;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "conf.h"
-#include "gen.h"
+#include "generation.h"
 
 /* Finds or makes the token count of b's downstream target; NULL after an error. */
 static struct fod_hedge_target *target_for(struct fod_gen *g, const struct fod_branch *b,

@@ -20,7 +20,7 @@
 
 #include "conf.h"
 #include "control.h"
-#include "gen.h"
+#include "generation.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -40,7 +40,7 @@ struct http_loop {
 	struct fod_loop *loop;
 	ev_io accept_watchers[FOD_HTTP_MAX_LISTENERS]; /* one per listener */
 	ev_timer accept_pause; /* out of descriptors: accept again after it */
-	struct fod_task accept_start, accept_stop, drain_expire, close_all;
+	struct fod_post accept_start, accept_stop, drain_expire, close_all;
 	struct fod_conn *conns; /* walked by the drain */
 	long connections;
 	bool accepting;
@@ -421,7 +421,7 @@ static void resume_accepting(struct ev_loop *ev, ev_timer *w, int revents)
 			ev_io_start(ev, &l->accept_watchers[i]);
 }
 
-static void start_accepting(struct fod_task *t)
+static void start_accepting(struct fod_post *t)
 {
 	struct http_loop *l =
 		(struct http_loop *)((char *)t - offsetof(struct http_loop, accept_start));
@@ -504,7 +504,7 @@ static bool conn_idle(const struct fod_conn *c)
 	       recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
-static void drain_loop(struct fod_task *t)
+static void drain_loop(struct fod_post *t)
 {
 	struct http_loop *l =
 		(struct http_loop *)((char *)t - offsetof(struct http_loop, accept_stop));
@@ -526,7 +526,7 @@ void fod_http_drain(void)
 }
 
 /* Drain time over on this loop: every request in progress gets its 503 now. */
-static void expire_loop(struct fod_task *t)
+static void expire_loop(struct fod_post *t)
 {
 	struct http_loop *l =
 		(struct http_loop *)((char *)t - offsetof(struct http_loop, drain_expire));
@@ -549,7 +549,7 @@ static void expire_loop(struct fod_task *t)
 	}
 }
 
-static void close_loop(struct fod_task *t)
+static void close_loop(struct fod_post *t)
 {
 	struct http_loop *l =
 		(struct http_loop *)((char *)t - offsetof(struct http_loop, close_all));

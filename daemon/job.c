@@ -9,10 +9,10 @@
 #include <sys/mman.h>
 
 #include "apiconn.h"
-#include "call.h"
+#include "route.h"
 #include "control.h"
 #include "faults.h"
-#include "gen.h"
+#include "generation.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -48,7 +48,7 @@
 #define TRIM_AFTER_BYTES (4u << 20)
 
 struct row {
-	struct fod_job *job;
+	struct fod_batch *job;
 	struct fo_task *tasks;
 	struct fo_result *results;
 	struct fo_ctx *ctx;
@@ -91,9 +91,9 @@ struct handoff {
 	pthread_mutex_t lock;
 	struct row *rows;
 	bool posted;
-	struct fod_task task;
+	struct fod_post task;
 	struct fod_loop *to;
-	struct fod_job *job;
+	struct fod_batch *job;
 };
 
 /* A row's outcome: metrics.h's, so the job's summary and /metrics count rows alike. */
@@ -102,7 +102,7 @@ struct handoff {
 enum job_ending { END_CLOSE, END_CANCEL, END_DISCONNECT, END_SHUTDOWN };
 static const char *const ending_names[] = {"closed", "cancelled", "disconnected", "shutdown"};
 
-struct fod_job {
+struct fod_batch {
 	uint64_t id;
 	struct fod_api_conn *conn; /* NULL once the client is gone */
 	unsigned uid;
@@ -144,17 +144,17 @@ struct fod_job {
 	msgpack_sbuffer out;
 	msgpack_packer pk;
 	msgpack_zone zone;
-	struct fod_job *next, *prev;
+	struct fod_batch *next, *prev;
 };
 
-static struct fod_job *jobs; /* loop 0 only */
+static struct fod_batch *jobs; /* loop 0 only */
 static uint64_t last_id;
 static long rows_in_flight;
 
-static bool job_has_room(const struct fod_job *j);
+static bool job_has_room(const struct fod_batch *j);
 
 /* The first early ending is the one reported; job.close counts only when nothing cut the job. */
-static void job_ended_by(struct fod_job *j, enum job_ending e)
+static void job_ended_by(struct fod_batch *j, enum job_ending e)
 {
 	if (j->early)
 		return;
@@ -164,7 +164,7 @@ static void job_ended_by(struct fod_job *j, enum job_ending e)
 
 /* ---- the end of a job */
 
-static void job_free(struct fod_job *j)
+static void job_free(struct fod_batch *j)
 {
 	if (j->listed) {
 		if (j->prev)
@@ -193,7 +193,7 @@ static void job_free(struct fod_job *j)
 	free(j);
 }
 
-static uint64_t rows_done(const struct fod_job *j)
+static uint64_t rows_done(const struct fod_batch *j)
 {
 	uint64_t done = 0;
 	for (int s = 0; s < FOD_ROW_N; s++)
@@ -201,7 +201,7 @@ static uint64_t rows_done(const struct fod_job *j)
 	return done;
 }
 
-static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
+static void pack_summary(msgpack_packer *pk, const struct fod_batch *j)
 {
 	double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 	uint64_t done = rows_done(j);
@@ -216,7 +216,7 @@ static void pack_summary(msgpack_packer *pk, const struct fod_job *j)
 	mp_kv_double(pk, "rows_per_s", secs > 0 ? (double)done / secs : 0);
 }
 
-static const char *summary_msg(const struct fod_job *j)
+static const char *summary_msg(const struct fod_batch *j)
 {
 	if (!j->early)
 		return "job done";
@@ -229,7 +229,7 @@ static const char *summary_msg(const struct fod_job *j)
 }
 
 /* The job's last log line: one for every job opened, whatever ended it. */
-static void log_closed(const struct fod_job *j)
+static void log_closed(const struct fod_batch *j)
 {
 	log_info("job %llu closed (%s): %s; %llu rows: %llu ok, %llu degraded, %llu failed, "
 		 "%llu skipped, %llu cancelled, %llu rejected; held at most %zu bytes",
@@ -258,7 +258,7 @@ static void log_closed(const struct fod_job *j)
  * when the job ended, then loop 0 calls malloc_trim() (1.3 ms after a job
  * at a 16 MiB bound).
  */
-static struct fod_task trim_relay;
+static struct fod_post trim_relay;
 static bool trim_pending; /* loop 0 only */
 
 static void trim_own_arena_top(void)
@@ -270,7 +270,7 @@ static void trim_own_arena_top(void)
 	}
 }
 
-static void trim_step(struct fod_task *t)
+static void trim_step(struct fod_post *t)
 {
 	unsigned self = fod_loop_self()->index;
 	if (self == 0) {
@@ -292,7 +292,7 @@ static void give_memory_back(size_t peak_bytes)
 }
 
 /* Every row has ended and been sent: the summary, then the job is gone. */
-static void job_end(struct fod_job *j)
+static void job_end(struct fod_batch *j)
 {
 	log_closed(j);
 	size_t peak = j->peak_bytes;
@@ -312,7 +312,7 @@ static void job_end(struct fod_job *j)
 	give_memory_back(peak);
 }
 
-static bool job_finished(const struct fod_job *j)
+static bool job_finished(const struct fod_batch *j)
 {
 	return j->held == 0 && (j->closing || j->cancelled || j->draining || !j->conn);
 }
@@ -343,7 +343,7 @@ static enum fod_row_outcome classify(const struct row *r)
 }
 
 /* {id, outcome, us, branches: [outcome codes], values: [bin | nil], error?} */
-static void pack_result(struct fod_job *j, const struct row *r, enum fod_row_outcome st)
+static void pack_result(struct fod_batch *j, const struct row *r, enum fod_row_outcome st)
 {
 	msgpack_packer *pk = &j->pk;
 	size_t n = j->rt->nbranches;
@@ -380,7 +380,7 @@ static size_t heap_bytes(void *p)
 	return p ? malloc_usable_size(p) + CHUNK_HEADER : 0;
 }
 
-static void charge(struct fod_job *j, struct row *r, size_t add, size_t sub)
+static void charge(struct fod_batch *j, struct row *r, size_t add, size_t sub)
 {
 	r->charge = r->charge + add - sub;
 	j->held_bytes = j->held_bytes + add - sub;
@@ -389,7 +389,7 @@ static void charge(struct fod_job *j, struct row *r, size_t add, size_t sub)
 }
 
 /* Sends a finished row (unless the client is gone) and frees its slot. */
-static void row_emit(struct fod_job *j, struct row *r)
+static void row_emit(struct fod_batch *j, struct row *r)
 {
 	enum fod_row_outcome st = classify(r);
 	j->count[st]++;
@@ -412,7 +412,7 @@ static void row_emit(struct fod_job *j, struct row *r)
 }
 
 /* A row has ended (or never started): send what is now in order, end the job or take more. */
-static void row_settled(struct fod_job *j, struct row *r)
+static void row_settled(struct fod_batch *j, struct row *r)
 {
 	r->done = true;
 	j->in_flight--;
@@ -442,7 +442,7 @@ static void row_settled(struct fod_job *j, struct row *r)
 }
 
 /* A row that never started: a failed row with no branches run, so the client hears of it. */
-static void row_unstarted(struct fod_job *j, struct row *r, int rc)
+static void row_unstarted(struct fod_batch *j, struct row *r, int rc)
 {
 	fo_ctx_unref(r->ctx);
 	r->ctx = NULL;
@@ -460,7 +460,7 @@ static void row_unstarted(struct fod_job *j, struct row *r, int rc)
  */
 static void row_joined(struct row *r)
 {
-	struct fod_job *j = r->job;
+	struct fod_batch *j = r->job;
 	fo_unit_take_report(r->unit, &r->rep);
 	r->dur_ns = fo_now_ns() - r->start_ns;
 	fod_metrics_observe_unit(j->rt, j->cfg.policy, r->results, &r->rep, r->dur_ns);
@@ -534,10 +534,10 @@ static struct row *take_handed(struct handoff *h)
 }
 
 /* On the job's loop: rows that joined elsewhere. The job may end with the last of them. */
-static void rows_back(struct fod_task *t)
+static void rows_back(struct fod_post *t)
 {
 	struct handoff *h = (struct handoff *)((char *)t - offsetof(struct handoff, task));
-	struct fod_job *j = h->job;
+	struct fod_batch *j = h->job;
 	j->settling = true;
 	for (struct row *r = take_handed(h), *next; r; r = next) {
 		next = r->next_handed;
@@ -567,7 +567,7 @@ static void row_done(struct fo_unit *u, int rc, void *arg)
 /* On the row's engine loop: its context and unit; -errno if they could not start. */
 static int unit_start(struct row *r)
 {
-	struct fod_job *j = r->job;
+	struct fod_batch *j = r->job;
 	r->ctx = fo_ctx_child(j->loop_ctx[r->engine->index], r->start_ns + j->rt->budget_ns);
 	if (!r->ctx)
 		return -ENOMEM;
@@ -576,7 +576,7 @@ static int unit_start(struct row *r)
 }
 
 /* On an engine loop: start the rows handed over. Nothing of the job is touched after the last. */
-static void rows_to_start(struct fod_task *t)
+static void rows_to_start(struct fod_post *t)
 {
 	struct handoff *h = (struct handoff *)((char *)t - offsetof(struct handoff, task));
 	for (struct row *r = take_handed(h), *next; r; r = next) {
@@ -592,14 +592,14 @@ static void rows_to_start(struct fod_task *t)
 /* ---- rows */
 
 /* Whether the job takes another frame now (room in its window, not closing). */
-static bool job_has_room(const struct fod_job *j)
+static bool job_has_room(const struct fod_batch *j)
 {
 	return !j->closing && !j->cancelled && !j->draining && j->in_flight < j->limit &&
 	       j->held < j->window && (j->held == 0 || j->held_bytes < MAX_HELD_BYTES);
 }
 
 /* A slot's first use: its pages become resident now, not at job.open. */
-static struct row *slot_init(struct fod_job *j, unsigned w)
+static struct row *slot_init(struct fod_batch *j, unsigned w)
 {
 	size_t n = j->rt->nbranches;
 	struct row *r = &j->rows[w];
@@ -611,7 +611,7 @@ static struct row *slot_init(struct fod_job *j, unsigned w)
 	return r;
 }
 
-static struct row *row_take(struct fod_job *j)
+static struct row *row_take(struct fod_batch *j)
 {
 	struct row *r = j->free_rows;
 	if (r)
@@ -630,7 +630,7 @@ static struct row *row_take(struct fod_job *j)
 	return r;
 }
 
-static void row_start(struct fod_job *j, uint64_t id, const void *payload, size_t len)
+static void row_start(struct fod_batch *j, uint64_t id, const void *payload, size_t len)
 {
 	struct row *r = row_take(j);
 	int rc = 0;
@@ -679,7 +679,7 @@ static void row_start(struct fod_job *j, uint64_t id, const void *payload, size_
 	}
 }
 
-static void reject(struct fod_job *j, const char *why)
+static void reject(struct fod_batch *j, const char *why)
 {
 	j->rejected++;
 	if (j->conn)
@@ -689,7 +689,7 @@ static void reject(struct fod_job *j, const char *why)
 }
 
 /* One frame on the job's connection: a task, or {op: "job.close"}. */
-static void job_frame(struct fod_job *j, const char *frame, size_t len)
+static void job_frame(struct fod_batch *j, const char *frame, size_t len)
 {
 	msgpack_object o;
 	size_t off = 0;
@@ -747,7 +747,7 @@ static void job_frame(struct fod_job *j, const char *frame, size_t len)
 }
 
 /* End of a pass over the frames read: rows for other loops go to them, one batch each. */
-static void job_flush(struct fod_job *j)
+static void job_flush(struct fod_batch *j)
 {
 	for (unsigned i = 0; i < fod_nloops; i++) {
 		struct chain *o = &j->outgoing[i];
@@ -760,7 +760,7 @@ static void job_flush(struct fod_job *j)
 /* ---- opening */
 
 /* The window's slots: one mapping, untouched (so not resident) until slots are used. */
-static int slots_map(struct fod_job *j)
+static int slots_map(struct fod_batch *j)
 {
 	size_t n = j->rt->nbranches, w = j->window;
 	size_t rows = w * sizeof(struct row), tasks = w * n * sizeof(struct fo_task),
@@ -782,7 +782,7 @@ static int slots_map(struct fod_job *j)
 	return 0;
 }
 
-static int job_alloc(struct fod_job *j)
+static int job_alloc(struct fod_batch *j)
 {
 	if (slots_map(j) < 0)
 		return -ENOMEM;
@@ -809,7 +809,7 @@ static int job_alloc(struct fod_job *j)
 }
 
 /* job.open: replies {job, ...} and returns the job bound to c, or replies the error. */
-static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *req)
+static struct fod_batch *job_open(struct fod_api_conn *c, const msgpack_object *req)
 {
 	char kind[128], pname[64];
 	uint64_t limit = DEFAULT_LIMIT, window = 0;
@@ -869,7 +869,7 @@ static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *re
 			      "policy must be failfast, collectall or besteffort");
 		return NULL;
 	}
-	struct fod_job *j = calloc(1, sizeof(*j));
+	struct fod_batch *j = calloc(1, sizeof(*j));
 	/* The zone first: job_free() destroys it, which a zone that failed to start cannot take. */
 	if (!j || !msgpack_zone_init(&j->zone, 4096)) {
 		free(j);
@@ -929,7 +929,7 @@ static struct fod_job *job_open(struct fod_api_conn *c, const msgpack_object *re
 /* ---- control */
 
 /* The connection is gone: cancel every row; the job frees itself when they have ended. */
-static void job_detach(struct fod_job *j)
+static void job_detach(struct fod_batch *j)
 {
 	j->conn = NULL;
 	job_ended_by(j, END_DISCONNECT);
@@ -938,7 +938,7 @@ static void job_detach(struct fod_job *j)
 		job_end(j);
 }
 
-static void job_cancel(struct fod_job *j, enum fo_cause cause)
+static void job_cancel(struct fod_batch *j, enum fo_cause cause)
 {
 	if (j->cancelled)
 		return;
@@ -952,7 +952,7 @@ static void job_cancel(struct fod_job *j, enum fo_cause cause)
 /* job.cancel: 0, or -ENOENT. The job's client gets the summary with status cancelled. */
 static int job_cancel_id(uint64_t id)
 {
-	for (struct fod_job *j = jobs; j; j = j->next)
+	for (struct fod_batch *j = jobs; j; j = j->next)
 		if (j->id == id) {
 			job_cancel(j, FO_CAUSE_CANCELLED);
 			return 0;
@@ -962,9 +962,9 @@ static int job_cancel_id(uint64_t id)
 
 void fod_jobs_cancel_all(void)
 {
-	struct fod_job *j = jobs;
+	struct fod_batch *j = jobs;
 	while (j) {
-		struct fod_job *next = j->next; /* j may be freed */
+		struct fod_batch *next = j->next; /* j may be freed */
 		job_cancel(j, FO_CAUSE_SHUTDOWN);
 		j = next;
 	}
@@ -978,9 +978,9 @@ void fod_jobs_cancel_all(void)
  */
 void fod_jobs_drain(void)
 {
-	struct fod_job *j = jobs;
+	struct fod_batch *j = jobs;
 	while (j) {
-		struct fod_job *next = j->next; /* j may be freed */
+		struct fod_batch *next = j->next; /* j may be freed */
 		j->draining = true;
 		if (!j->closing)
 			job_ended_by(j, END_SHUTDOWN);
@@ -995,7 +995,7 @@ static void jobs_pack(msgpack_packer *pk)
 {
 	size_t n = fod_jobs_open();
 	msgpack_pack_array(pk, n);
-	for (struct fod_job *j = jobs; j; j = j->next) {
+	for (struct fod_batch *j = jobs; j; j = j->next) {
 		double secs = (double)(fo_now_ns() - j->start_ns) / 1e9;
 		uint64_t done = rows_done(j);
 		msgpack_pack_map(pk, 15 + FOD_ROW_N);
@@ -1016,10 +1016,10 @@ static void jobs_pack(msgpack_packer *pk)
 		mp_kv_int(pk, "rejected", (long long)j->rejected);
 		mp_kv_double(pk, "age_s", secs);
 		mp_kv_str(pk, "state",
-			      j->cancelled  ? "cancelling"
-			      : j->draining ? "draining"
-			      : j->closing  ? "closing"
-					    : "running");
+			  j->cancelled	? "cancelling"
+			  : j->draining ? "draining"
+			  : j->closing	? "closing"
+					: "running");
 	}
 }
 
@@ -1031,7 +1031,7 @@ long fod_jobs_rows_in_flight(void)
 size_t fod_jobs_open(void)
 {
 	size_t n = 0;
-	for (struct fod_job *j = jobs; j; j = j->next)
+	for (struct fod_batch *j = jobs; j; j = j->next)
 		n++;
 	return n;
 }
@@ -1060,7 +1060,7 @@ static bool conn_has_room(const void *owner)
  */
 static bool conn_peer_gone(void *owner, bool can_reply)
 {
-	struct fod_job *j = owner;
+	struct fod_batch *j = owner;
 	if (can_reply && (j->closing || j->cancelled))
 		return true;
 	job_detach(j);
@@ -1077,7 +1077,7 @@ static const struct fod_api_conn_ops job_conn_ops = {
 static void cmd_job_open(struct fod_api_conn *c, const msgpack_object *req)
 {
 	fod_fault_open("job.open");
-	struct fod_job *j = job_open(c, req); /* replies either way */
+	struct fod_batch *j = job_open(c, req); /* replies either way */
 	if (j)
 		fod_api_take(c, &job_conn_ops, j);
 	fod_fault_close("job.open", j ? 0 : -EINVAL);

@@ -24,13 +24,13 @@ static void drain_inbox(struct ev_loop *ev, ev_async *w, int revents)
 	(void)revents;
 	struct fod_loop *l = (struct fod_loop *)((char *)w - offsetof(struct fod_loop, wake));
 	pthread_mutex_lock(&l->lock);
-	struct fod_task *t = l->inbox;
+	struct fod_post *t = l->inbox;
 	l->inbox = NULL;
 	l->inbox_tail = &l->inbox;
 	bool stop = l->stop;
 	pthread_mutex_unlock(&l->lock);
 	while (t) {
-		struct fod_task *next = t->next;
+		struct fod_post *next = t->next;
 		t->fn(t);
 		t = next;
 	}
@@ -127,7 +127,7 @@ void fod_loops_free(void)
 	fod_nloops = 0;
 }
 
-void fod_loop_post(struct fod_loop *l, struct fod_task *t)
+void fod_loop_post(struct fod_loop *l, struct fod_post *t)
 {
 	t->next = NULL;
 	pthread_mutex_lock(&l->lock);
@@ -163,7 +163,7 @@ struct io_impl {
 	struct fod_loop *loop;
 };
 struct post_impl {
-	struct fod_task t;
+	struct fod_post t;
 	struct fo_mod *self;
 	fo_post_fn fn;
 };
@@ -251,7 +251,7 @@ void fod_io_stop(struct fo_mod *self, struct fo_io *io)
 		ev_io_stop(ii->loop->ev, &ii->w);
 }
 
-static void post_run(struct fod_task *t)
+static void post_run(struct fod_post *t)
 {
 	struct post_impl *pi = (struct post_impl *)t;
 	pi->fn(pi->self, (struct fo_post *)pi);

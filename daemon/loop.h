@@ -15,9 +15,9 @@
 
 #include "fanoutd/module.h"
 
-struct fod_task {
-	void (*fn)(struct fod_task *t);
-	struct fod_task *next;
+struct fod_post {
+	void (*fn)(struct fod_post *t);
+	struct fod_post *next;
 };
 
 struct fod_loop {
@@ -27,7 +27,7 @@ struct fod_loop {
 	ev_async wake;
 	ev_timer beat;
 	pthread_mutex_t lock;
-	struct fod_task *inbox, **inbox_tail;
+	struct fod_post *inbox, **inbox_tail;
 	atomic_llong heartbeat_ns; /* last time the loop ran its beat: the watchdog reads it */
 	bool stop;
 };
@@ -44,7 +44,7 @@ void fod_loops_stop(void);
 void fod_loops_free(void);
 
 /* Queues t->fn to run on loop l's thread (even when called from it: never re-entrant). */
-void fod_loop_post(struct fod_loop *l, struct fod_task *t);
+void fod_loop_post(struct fod_loop *l, struct fod_post *t);
 /*
  * Writes buf[*pos..len) to a non-blocking fd, advancing *pos: 1 when all is
  * written, 0 when the fd is full (wait for EV_WRITE), -1 when it failed.

@@ -26,7 +26,7 @@
 #include "control.h"
 #include "endpoints.h"
 #include "gateway.h"
-#include "gen.h"
+#include "generation.h"
 #include "http.h"
 #include "job.h"
 #include "log.h"

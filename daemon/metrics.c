@@ -12,7 +12,7 @@
 
 #include "config.h"
 #include "control.h"
-#include "gen.h"
+#include "generation.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gen.h"
+#include "generation.h"
 
 bool fod_query_id(const char *s, size_t n, uint64_t *out)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "conf.h"
-#include "gen.h"
+#include "generation.h"
 #include "http.h"
 #include "loop.h"
 #include "metrics.h"

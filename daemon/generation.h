@@ -6,8 +6,8 @@
  * swaps it in only if everything succeeded; the old one is released (its
  * modules fini'd and dlclose'd) when its last request ends.
  */
-#ifndef FOD_GEN_H
-#define FOD_GEN_H
+#ifndef FOD_GENERATION_H
+#define FOD_GENERATION_H
 
 #include <libconfig.h>
 #include <stdatomic.h>

@@ -5,7 +5,7 @@
  * Everything is validated here, so a bad config (at start or at reload) is
  * refused with "file:line: message" before anything runs on it.
  */
-#include "gen.h"
+#include "generation.h"
 
 #include <dirent.h>
 #include <errno.h>
