@@ -615,6 +615,10 @@ static void on_idle(struct ev_loop *ev, ev_timer *w, int revents)
 		ev_timer_again(ev, w); /* a job's rows are bounded by their route's budget */
 		return;
 	}
+	if (fod_peer_ready(c->fd, &c->rio, &c->wio)) {
+		ev_timer_again(ev, w); /* traffic the loop has not run yet: not idle */
+		return;
+	}
 	log_debug("admin connection (uid %u) idle for %.0f s: closing", c->uid, w->repeat);
 	conn_close(c);
 }

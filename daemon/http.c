@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -964,17 +963,11 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 		return;
 	}
 	/*
-	 * A timer and the socket's readiness can fall due in the same loop turn
-	 * (the loop was held up past the timeout), and libev runs the later-queued
-	 * timer first: a socket that takes bytes now, or holds the next request,
-	 * says the peer is not idle. The write or read watcher runs next.
+	 * A socket that takes the answer's bytes now, or holds the next request,
+	 * says the peer is not idle (fod_peer_ready): its watcher runs next.
 	 */
 	bool writing = c->state == WRITING || c->state == CLOSING;
-	short wanted = writing && ev_is_active(&c->wio)		      ? POLLOUT
-		       : c->state == WAITING && ev_is_active(&c->rio) ? POLLIN
-								      : 0;
-	struct pollfd pfd = {.fd = c->fd, .events = wanted};
-	if (wanted && poll(&pfd, 1, 0) == 1 && (pfd.revents & wanted)) {
+	if (fod_peer_ready(c->fd, c->state == WAITING ? &c->rio : NULL, writing ? &c->wio : NULL)) {
 		ev_timer_again(c->loop->ev, &c->timer);
 		return;
 	}

@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -135,6 +136,14 @@ void fod_loop_post(struct fod_loop *l, struct fod_post *t)
 	l->inbox_tail = &t->next;
 	pthread_mutex_unlock(&l->lock);
 	ev_async_send(l->ev, &l->wake);
+}
+
+bool fod_peer_ready(int fd, const ev_io *rio, const ev_io *wio)
+{
+	struct pollfd pfd = {.fd = fd,
+			     .events = (short)((rio && ev_is_active(rio) ? POLLIN : 0) |
+					       (wio && ev_is_active(wio) ? POLLOUT : 0))};
+	return pfd.events && poll(&pfd, 1, 0) == 1 && (pfd.revents & pfd.events);
 }
 
 int fod_write_some(int fd, const char *buf, size_t len, size_t *pos)

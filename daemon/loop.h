@@ -51,6 +51,15 @@ void fod_loop_post(struct fod_loop *l, struct fod_post *t);
  */
 int fod_write_some(int fd, const char *buf, size_t len, size_t *pos);
 
+/*
+ * Whether a peer's socket is ready now for what its active watchers wait for
+ * (read: rio active; write: wio active). An idle timer asks before it closes:
+ * a timer and the socket's readiness can fall due in the same loop turn (the
+ * loop was held up past the timeout), and libev runs the later-queued timer
+ * first, so a peer that took bytes, or sent some, meanwhile is not idle.
+ */
+bool fod_peer_ready(int fd, const ev_io *rio, const ev_io *wio);
+
 /* Makes the calling thread loop l's without running it (the fuzz harness drives loop 0 by hand). */
 void fod_loop_adopt(struct fod_loop *l);
 /* The loop whose thread this is, or NULL. */
