@@ -19,7 +19,7 @@
 
 #include "api.h"
 #include "fuzz.h"
-#include "gen.h"
+#include "generation.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "gen.h"
+#include "generation.h"
 #include "log.h"
 #include "metrics.h"
 

@@ -47,7 +47,7 @@
 #include "fuzz.h"
 #include "gateway.h"
 #include "simsrv.h"
-#include "gen.h"
+#include "generation.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"

@@ -289,6 +289,10 @@ in_flight_zero
 # ---- the per-host cap: 4 connections (2 per loop) whatever the concurrency
 curl -fs "http://127.0.0.1:$CPORT/reset-max" >/dev/null
 open_before=$(stat_py 's["open"]')
+wait_series='fanoutd_module_http_connection_wait_seconds'
+wait_labels='{route="cap",branch="held"}'
+waits_before=$(metric "${wait_series}_count$wait_labels")
+wait_sum_before=$(metric "${wait_series}_sum$wait_labels")
 args=()
 for i in $(seq 200); do args+=(-o /dev/null "$(url /cap/$i)"); done
 curl -s -Z --parallel-max 200 --max-time 60 -w '%{http_code}\n' "${args[@]}" >"$TMP/codes" 2>"$TMP/curl.err" ||
@@ -299,6 +303,14 @@ max=$(stat_py 's["max"]')
 [ "$max" -le 4 ] || fail "cap 4: the server saw $max connections at once"
 [ "$max" -ge 2 ] || fail "cap 4: only $max connection(s) at once: the test did not load it"
 pass "per-host cap 4: 200 concurrent requests, all answered, at most $max connections (idle before: $open_before)"
+# The wait for one of the 4 connections is in the module's histogram: each of the
+# 200 calls counted once, and together they waited ~245 s (4 at a time, 50 ms each;
+# asserted >= 40 s: a metric that measured nothing, or only the connect, stays near 0).
+waits=$(( $(metric "${wait_series}_count$wait_labels") - ${waits_before:-0} ))
+[ "$waits" = 200 ] || fail "connection waits: $waits observations for 200 calls"
+waited=$(awk -v a="$(metric "${wait_series}_sum$wait_labels")" -v b="${wait_sum_before:-0}" 'BEGIN {printf "%.1f", a - b}')
+awk -v w="$waited" 'BEGIN {exit !(w >= 40)}' || fail "connection waits: the 200 calls waited ${waited} s in all (want >= 40 s)"
+pass "connection wait under the cap: 200 observations, ${waited} s in all (${wait_series})"
 in_flight_zero
 
 # ---- job rows: POST the row's payload; the raw body is the branch value

@@ -17,7 +17,7 @@
 
 #include "api.h"
 #include "control.h"
-#include "gen.h"
+#include "generation.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "gen.h"
+#include "generation.h"
 #include "query.h"
 #include "testutil.h"
 

@@ -74,6 +74,7 @@ struct branch {
 	const char *route, *name;
 	/* A kind's series, got at its first failure (no lock after that). */
 	_Atomic(struct fo_metric *) failures[K_N];
+	_Atomic(struct fo_metric *) conn_wait; /* got at its first call that had a connection */
 	/* The URL template split at each {id}: parts[0] id parts[1] id ... */
 	char *parts[MAX_ID_PARTS + 1];
 	size_t nparts;
@@ -113,10 +114,12 @@ struct loops {
 	struct loopstate *slot[];
 };
 
+enum { FAM_FAILURES, FAM_CONN_WAIT, FAM_N };
+
 struct http {
 	int64_t max_host, max_total;
-	struct fo_metric_family *failures;
-	_Atomic(struct loops *) loops; /* made at the first call, when the loops exist */
+	struct fo_metric_family *fam[FAM_N]; /* metric_defs' families */
+	_Atomic(struct loops *) loops;	     /* made at the first call, when the loops exist */
 };
 
 struct call {
@@ -132,6 +135,8 @@ struct call {
 	int err;
 	const char *errmsg;
 	enum kind kind;
+	int64_t added_ns;     /* when the transfer joined the loop's multi */
+	int64_t conn_wait_ns; /* from then until it had a connection; -1: had none */
 	char msg[160];
 	struct call *next;
 };
@@ -145,6 +150,13 @@ static const struct fo_metric_def metric_defs[] = {
 	 "name.",
 	 FO_METRIC_COUNTER,
 	 {"route", "branch", "kind"}},
+	{"connection_wait_seconds",
+	 "Time from an http branch call's start until it had a connection: a kept-alive one "
+	 "freed within the connection caps, or a new one connected. The wait the caps impose "
+	 "is this, not admission; calls that never had one (refused, cancelled while waiting) "
+	 "are not in it.",
+	 FO_METRIC_HISTOGRAM,
+	 {"route", "branch"}},
 };
 
 /* Counts the call's failure, if it is one; before the answer (which may end the instance). */
@@ -157,11 +169,27 @@ static void count_failure(struct fo_mod *self, const struct branch *b, enum kind
 	struct fo_metric *m = atomic_load_explicit(&mb->failures[kind], memory_order_acquire);
 	if (!m) {
 		/* The same series whoever asks: a race only looks it up twice. */
-		m = fo_metric_series(self, h->failures,
+		m = fo_metric_series(self, h->fam[FAM_FAILURES],
 				     (const char *const[]){b->route, b->name, kind_names[kind]});
 		atomic_store_explicit(&mb->failures[kind], m, memory_order_release);
 	}
 	fo_metric_add(self, m, 1);
+}
+
+/* Observes how long the call waited for its connection, if it had one. */
+static void observe_conn_wait(struct fo_mod *self, const struct branch *b, int64_t ns)
+{
+	struct http *h = self->state;
+	if (ns < 0)
+		return;
+	struct branch *mb = (struct branch *)b; /* only its atomic cache changes */
+	struct fo_metric *m = atomic_load_explicit(&mb->conn_wait, memory_order_acquire);
+	if (!m) {
+		m = fo_metric_series(self, h->fam[FAM_CONN_WAIT],
+				     (const char *const[]){b->route, b->name});
+		atomic_store_explicit(&mb->conn_wait, m, memory_order_release);
+	}
+	fo_metric_observe(self, m, ns);
 }
 
 /* ---------------------------------------------------------------- settings */
@@ -196,7 +224,7 @@ static int init(struct fo_mod *self)
 		free(h);
 		return -EINVAL;
 	}
-	int r = fo_metrics_declare(self, metric_defs, 1, &h->failures);
+	int r = fo_metrics_declare(self, metric_defs, FAM_N, h->fam);
 	if (r < 0) {
 		free(h);
 		return r;
@@ -780,6 +808,7 @@ static void answer(struct call *k)
 {
 	struct fo_ds_call *dc = k->dc;
 	count_failure(dc->self, dc->branch_state, k->kind);
+	observe_conn_wait(dc->self, dc->branch_state, k->conn_wait_ns);
 	char *body = k->body;
 	int err = k->err;
 	/* Without the whitespace around the value (a file's last newline): the
@@ -865,6 +894,25 @@ static int make_url(const struct branch *b, uint64_t id, char *buf, size_t size)
 	return 0;
 }
 
+/*
+ * The transfer has its connection (a kept-alive one or a new one), just
+ * before its request goes out: how long it waited for it. curl's own
+ * timings start again when a transfer leaves its queue of transfers waiting
+ * for a connection (7.88; CURLINFO_QUEUE_TIME_T came in 8.6), so the wait
+ * the caps impose is measured here.
+ */
+static int on_connection(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+			 int local_port)
+{
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	struct call *k = clientp;
+	k->conn_wait_ns = fo_now_ns() - k->added_ns;
+	return CURL_PREREQFUNC_OK;
+}
+
 static void fail_now(struct call *k, int err, enum kind kind, const char *why)
 {
 	k->err = err;
@@ -895,6 +943,7 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	struct call *k = c->priv;
 	k->dc = c;
 	k->max_body = b->max_body;
+	k->conn_wait_ns = -1; /* until curl says it had a connection */
 	int64_t left = c->deadline_ns == FO_NO_DEADLINE ? 0 : c->deadline_ns - fo_now_ns();
 	if (c->deadline_ns != FO_NO_DEADLINE && left <= 0)
 		return fail_now(k, -ETIMEDOUT, K_TIMEOUT, "http: timeout");
@@ -910,6 +959,8 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	CURL *e = k->easy;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_connection);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, k);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->headers ? k->headers : b->headers);
@@ -929,6 +980,7 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 		/* Not copied: the task outlives the call, and a cancel detaches first. */
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->task->len ? c->task->payload : "");
 	}
+	k->added_ns = fo_now_ns();
 	if (curl_multi_add_handle(k->ls->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		k->easy = NULL;
