@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "call.h"
+#include "cleanup.h"
 #include "route.h"
 #include "control.h"
 #include "generation.h"
@@ -246,17 +247,26 @@ static void answer(struct request *rq, struct fo_report *rep)
 	free(o.p);
 }
 
+/* Whatever of rq was made (a request refused half-built too), and its count in flight. */
 static void request_free(struct request *rq)
 {
 	for (size_t i = 0; rq->results && i < rq->rt->nbranches; i++)
 		fo_result_clear(&rq->results[i]);
 	fo_unit_free(rq->unit);
 	fo_ctx_unref(rq->ctx);
-	fod_gen_unref(rq->gen);
+	if (rq->gen)
+		fod_gen_unref(rq->gen);
 	free(rq->tasks);
 	free(rq->results);
 	free(rq);
 	atomic_fetch_sub(&in_flight, 1);
+}
+
+/* For _cleanup_: a request not handed on is freed at scope exit. */
+static void request_freep(struct request **rq)
+{
+	if (*rq)
+		request_free(*rq);
 }
 
 static void finished_on_loop(struct fod_post *t)
@@ -339,29 +349,25 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 		refuse(c, g, rt, &id, 400, bad, msg, req);
 		return 0;
 	}
-	struct request *rq = calloc(1, sizeof(*rq));
-	size_t n = rt->nbranches;
-	if (rq) {
-		rq->tasks = calloc(n, sizeof(*rq->tasks));
-		rq->results = calloc(n, sizeof(*rq->results));
-		rq->ctx = fo_ctx_new(fo_now_ns() + budget);
-	}
-	if (!rq || !rq->tasks || !rq->results || !rq->ctx) {
-		if (rq) {
-			fo_ctx_unref(rq->ctx);
-			free(rq->tasks);
-			free(rq->results);
-			free(rq);
-		}
+	_cleanup_(request_freep) struct request *rq = calloc(1, sizeof(*rq));
+	if (!rq) {
 		fod_http_error(c, 503, "", "out of memory");
 		fod_gen_unref(g);
 		return 0;
 	}
 	atomic_fetch_add(&in_flight, 1);
+	size_t n = rt->nbranches;
+	rq->gen = g; /* the request's from here: freed with it */
+	rq->rt = rt;
+	rq->tasks = calloc(n, sizeof(*rq->tasks));
+	rq->results = calloc(n, sizeof(*rq->results));
+	rq->ctx = fo_ctx_new(fo_now_ns() + budget);
+	if (!rq->tasks || !rq->results || !rq->ctx) {
+		fod_http_error(c, 503, "", "out of memory");
+		return 0;
+	}
 	rq->conn = c;
 	rq->loop = l;
-	rq->gen = g;
-	rq->rt = rt;
 	rq->id = id;
 	rq->policy = policy;
 	rq->start_ns = fo_now_ns();
@@ -376,10 +382,12 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 	if (r < 0) {
 		fod_http_set_cancel(c, NULL, NULL);
 		rq->conn = NULL;
-		/* Answered first: the route's counters live while rq holds the generation. */
+		/* Answered first (rq is freed after): the route's counters live while rq
+		 * holds the generation. */
 		fod_http_error(c, r == -EINVAL ? 500 : 503, "", strerror(-r));
-		request_free(rq);
+		return 0;
 	}
+	rq = NULL; /* the unit's now: its done callback frees it */
 	return 0;
 }
 

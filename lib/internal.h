@@ -12,6 +12,19 @@
 #define FO_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FO_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/*
+ * Scope-exit cleanup (the cleanup attribute, as systemd's _cleanup_): f(&var)
+ * runs when var goes out of scope, so an early return frees what was built
+ * without copied ladders of frees; FO__TAKE_PTR hands the value on.
+ */
+#define fo__cleanup(f) __attribute__((cleanup(f)))
+#define FO__TAKE_PTR(p)                         \
+	({                                      \
+		__typeof__(p) fo__taken_ = (p); \
+		(p) = NULL;                     \
+		fo__taken_;                     \
+	})
+
 /* Deadline timer thread (timer.c): fires fo_ctx_cancel(ctx, FO_DEADLINE). */
 struct fo_ctx;
 void fo__timer_arm(struct fo_ctx *ctx);

@@ -247,16 +247,22 @@ static void group_ended(struct fo_ctx_hook *hook, enum fo_cause cause)
 	dispatch(u);
 }
 
-int fo_unit_start(struct fo_ctx *ctx, const struct fo_task *tasks, size_t n, fo_task_fn fn,
-		  void *arg, const struct fo_config *cfg, struct fo_result *results,
-		  fo_unit_done_fn done, void *done_arg, struct fo_unit **out)
+/* A unit that never started: nothing else holds it (for fo__cleanup). */
+static void unit_discardp(struct fo_unit **up)
 {
-	static const struct fo_config defaults;
-	if (!cfg)
-		cfg = &defaults;
-	if ((!fn && !cfg->start) || (n && !tasks) || !done || !out)
-		return -EINVAL;
-	struct fo_unit *u = calloc(1, sizeof(*u));
+	struct fo_unit *u = *up;
+	if (!u)
+		return;
+	fo_ctx_unref(u->group);
+	free(u->pstate);
+	free(u->slots);
+	free(u);
+}
+
+/* The unit's allocations and its policy's state, or -errno with nothing left. */
+static int unit_new(struct fo_ctx *ctx, size_t n, const struct fo_config *cfg, struct fo_unit **out)
+{
+	fo__cleanup(unit_discardp) struct fo_unit *u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
 	u->cfg = *cfg;
@@ -266,21 +272,29 @@ int fo_unit_start(struct fo_ctx *ctx, const struct fo_task *tasks, size_t n, fo_
 	u->slots = calloc(nslots ? nslots : 1, sizeof(*u->slots));
 	u->pstate = calloc(1, u->policy->state_size ? u->policy->state_size : 1);
 	u->group = fo_ctx_child(ctx, FO_NO_DEADLINE);
-	if (!u->slots || !u->pstate || !u->group || (!cfg->start && !fo__cfg_pool(cfg))) {
-		fo_ctx_unref(u->group);
-		free(u->pstate);
-		free(u->slots);
-		free(u);
+	if (!u->slots || !u->pstate || !u->group || (!cfg->start && !fo__cfg_pool(cfg)))
 		return -ENOMEM;
-	}
 	int r = u->policy->init ? u->policy->init(u->pstate, n, cfg->policy_params) : 0;
-	if (r < 0) {
-		fo_ctx_unref(u->group);
-		free(u->pstate);
-		free(u->slots);
-		free(u);
+	if (r < 0)
 		return r;
-	}
+	*out = FO__TAKE_PTR(u);
+	return 0;
+}
+
+int fo_unit_start(struct fo_ctx *ctx, const struct fo_task *tasks, size_t n, fo_task_fn fn,
+		  void *arg, const struct fo_config *cfg, struct fo_result *results,
+		  fo_unit_done_fn done, void *done_arg, struct fo_unit **out)
+{
+	static const struct fo_config defaults;
+	if (!cfg)
+		cfg = &defaults;
+	if ((!fn && !cfg->start) || (n && !tasks) || !done || !out)
+		return -EINVAL;
+	struct fo_unit *u;
+	int r = unit_new(ctx, n, cfg, &u);
+	if (r < 0)
+		return r;
+	size_t nslots = FO_MIN((size_t)u->limit, n);
 	pthread_mutex_init(&u->lock, NULL);
 	for (size_t i = 0; i < nslots; i++) {
 		struct fo_branch *b = &u->slots[i];

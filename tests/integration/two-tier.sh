@@ -147,8 +147,8 @@ done
 	fail "the back answered $(sim_count 200)/$(sim_count 503) (200/503), want $want200/$want503"
 pass "the back answered its $stragglers cancelled stragglers at once ($want200 x 200, $want503 x 503)"
 # Past the stragglers' drawn time: no timer of theirs fired late.
-while ! ge "$(now)" "$(awk -v s="$START" -v t="$TAIL" 'BEGIN { print s + (t + 300) / 1000 }')"; do
-	curl -fs "$B/healthz" >/dev/null || fail "the back tier died"
+while ! ge "$(now)" "$(awk -v s="$START" -v t="$TAIL" 'BEGIN { printf "%.6f", s + (t + 300) / 1000 }')"; do
+	curl -fs --max-time 5 "$B/healthz" >/dev/null || fail "the back tier died"
 	sleep 0.1
 done
 [ "$(sim_count 200)/$(sim_count 503)" = "$want200/$want503" ] ||
