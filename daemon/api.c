@@ -832,10 +832,8 @@ static int claim_path(const char *path, const struct sockaddr_un *sun)
 			path);
 		return -EADDRINUSE;
 	}
-	if (r != ECONNREFUSED && r != ENOENT) {
-		log_err("admin socket %s: cannot tell whether it is in use: %s", path, strerror(r));
-		return -r;
-	}
+	if (r != ECONNREFUSED && r != ENOENT)
+		return log_errno(-r, "admin socket %s: cannot tell whether it is in use: %m", path);
 	if (unlink(path) < 0 && errno != ENOENT) {
 		log_err("admin socket %s: cannot remove the stale socket: %m", path);
 		return -errno;
@@ -863,9 +861,8 @@ int fod_api_listen(const char *path, const char *mode, const char *group)
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, m) < 0 ||
 	    lstat(path, &st) < 0 || listen(fd, 64) < 0) {
 		r = -errno;
-		log_err("admin socket %s: %s", path, strerror(-r));
 		close(fd);
-		return r;
+		return log_errno(r, "admin socket %s: %m", path);
 	}
 	if (group && *group) {
 		struct group *gr = getgrnam(group);

@@ -278,8 +278,8 @@ static int bind_list(const char *list, bool admin)
 		size_t n = 0;
 		r = fod_http_listen(a, fds, FOD_HTTP_MAX_LISTENERS, &n);
 		if (r < 0) {
-			log_err("cannot listen on %s (%s): %s", a,
-				admin ? "http.admin_listen" : "http.listen", strerror(-r));
+			log_errno(r, "cannot listen on %s (%s): %m", a,
+				  admin ? "http.admin_listen" : "http.listen");
 			break;
 		}
 		for (size_t i = 0; i < n; i++) {

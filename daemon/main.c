@@ -113,8 +113,10 @@ static int start_api(struct fod_gen *g)
 	free(dir);
 	int fd = fod_api_listen(g->api.socket, g->api.mode, g->api.group);
 	if (fd < 0) {
-		log_err("cannot open the admin socket %s: %s (api.socket = \"\" runs without one)",
-			g->api.socket, strerror(-fd));
+		log_errno(
+			fd,
+			"cannot open the admin socket %s: %m (api.socket = \"\" runs without one)",
+			g->api.socket);
 		return -1;
 	}
 	fod_api_start(fd);
@@ -244,24 +246,24 @@ int main(int argc, char **argv)
 	raise_fd_limit(g->http.max_connections);
 	int r = fod_loops_init(g->workers.loops);
 	if (r < 0) {
-		log_err("cannot create the event loops: %s", strerror(-r));
+		log_errno(r, "cannot create the event loops: %m");
 		return 1;
 	}
 	if (start_api(g) < 0)
 		return 1;
 	/* Socket activation: sockets systemd passed replace the configured addresses. */
 	if ((r = fod_http_open_listeners(g)) < 0) {
-		log_err("cannot open the HTTP listeners: %s", strerror(-r));
+		log_errno(r, "cannot open the HTTP listeners: %m");
 		fod_api_stop(); /* not left behind as a stale socket */
 		return 1;
 	}
 	if ((r = fod_endpoints_register()) < 0 || (r = fod_simsrv_register()) < 0 ||
 	    (r = fod_gateway_register()) < 0) {
-		log_err("cannot register the HTTP routes: %s", strerror(-r));
+		log_errno(r, "cannot register the HTTP routes: %m");
 		return 1;
 	}
 	if ((r = fod_http_start()) < 0) {
-		log_err("cannot start accepting HTTP: %s", strerror(-r));
+		log_errno(r, "cannot start accepting HTTP: %m");
 		return 1;
 	}
 	fod_metrics_start();
