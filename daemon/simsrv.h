@@ -31,9 +31,12 @@ struct fod_sim_endpoint {
 	size_t nbranches;
 };
 
-/* Reads root's sim_endpoint section into *out (defaults when absent). 0 or -EINVAL. */
+/* Reads root's sim_endpoint section into *out (defaults when absent). 0 or -EINVAL (simsrv-conf.c).
+ */
 int fod_simsrv_conf(struct fod_conf_sink *k, const config_setting_t *root,
 		    struct fod_sim_endpoint *out);
+/* The index of branch name (len bytes) in s's branches, or -1. */
+int fod_sim_endpoint_branch(const struct fod_sim_endpoint *s, const char *name, size_t len);
 /* Registers GET /sim/ in http.c's route table; 0 or -errno. */
 int fod_simsrv_register(void);
 
