@@ -319,29 +319,6 @@ static bool job_finished(const struct fod_batch *j)
 
 /* ---- results */
 
-static bool cancelled_by_owner(enum fo_cause cause)
-{
-	return cause == FO_CAUSE_CANCELLED || cause == FO_CAUSE_CLIENT_GONE ||
-	       cause == FO_CAUSE_SHUTDOWN;
-}
-
-static enum fod_row_outcome classify(const struct row *r)
-{
-	size_t n = r->rep.total;
-	if (r->rep.count[FO_SKIPPED] + r->rep.count[FO_SHED] == n && n)
-		return FOD_ROW_SKIPPED;
-	/*
-	 * A row cut short by job.cancel, shutdown or its client leaving is
-	 * cancelled under every policy: best-effort returns 0 over the branches
-	 * it lost, but the row did not degrade, it was stopped.
-	 */
-	if ((r->rc != 0 || r->rep.failed) && cancelled_by_owner(r->rep.cause))
-		return FOD_ROW_CANCELLED;
-	if (r->rc == 0)
-		return r->rep.failed ? FOD_ROW_DEGRADED : FOD_ROW_OK;
-	return FOD_ROW_FAILED;
-}
-
 /* {id, outcome, us, branches: [outcome codes], values: [bin | nil], error?} */
 static void pack_result(struct fod_batch *j, const struct row *r, enum fod_row_outcome st)
 {
@@ -391,7 +368,7 @@ static void charge(struct fod_batch *j, struct row *r, size_t add, size_t sub)
 /* Sends a finished row (unless the client is gone) and frees its slot. */
 static void row_emit(struct fod_batch *j, struct row *r)
 {
-	enum fod_row_outcome st = classify(r);
+	enum fod_row_outcome st = fod_row_classify(r->rc, &r->rep);
 	j->count[st]++;
 	fod_metrics_job_row(st);
 	if (j->conn) {

@@ -67,6 +67,24 @@ void fod_metrics_job_row(enum fod_row_outcome outcome)
 const char *const fod_row_outcome_names[FOD_ROW_N] = {"ok", "degraded", "failed", "skipped",
 						      "cancelled"};
 
+static bool cancelled_by_owner(enum fo_cause cause)
+{
+	return cause == FO_CAUSE_CANCELLED || cause == FO_CAUSE_CLIENT_GONE ||
+	       cause == FO_CAUSE_SHUTDOWN;
+}
+
+enum fod_row_outcome fod_row_classify(int rc, const struct fo_report *rep)
+{
+	size_t n = rep->total;
+	if (n && rep->count[FO_SKIPPED] + rep->count[FO_SHED] == n)
+		return FOD_ROW_SKIPPED;
+	if ((rc != 0 || rep->failed) && cancelled_by_owner(rep->cause))
+		return FOD_ROW_CANCELLED;
+	if (rc == 0)
+		return rep->failed ? FOD_ROW_DEGRADED : FOD_ROW_OK;
+	return FOD_ROW_FAILED;
+}
+
 /* ---- /readyz: the recent success ratio per route */
 
 /*

@@ -110,6 +110,14 @@ enum fod_row_outcome {
 };
 /* Their names, on the wire (job results, summaries) and in /metrics. */
 extern const char *const fod_row_outcome_names[FOD_ROW_N];
+/*
+ * A row's outcome from its unit's return code and report: skipped when every
+ * branch was (skipped or shed); cancelled when job.cancel, shutdown or its
+ * client leaving cut it short, under every policy (best-effort returns 0 over
+ * the branches it lost, but the row was stopped, not degraded); else ok,
+ * degraded (returned 0 with failed branches) or failed.
+ */
+enum fod_row_outcome fod_row_classify(int rc, const struct fo_report *rep);
 
 /* Process-wide counters. */
 struct fod_counters {

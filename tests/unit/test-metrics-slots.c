@@ -5,6 +5,7 @@
  * library (none of the rest of it is reached).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "metrics.h"
@@ -47,7 +48,8 @@ static void test_hist_every_bound(void)
 		lands(at, i);
 		lands(at + 1, i + 1);
 		if (i > 0)
-			CU_ASSERT(b[i] > b[i - 1]); /* increasing: no bucket is empty by construction */
+			CU_ASSERT(b[i] >
+				  b[i - 1]); /* increasing: no bucket is empty by construction */
 	}
 }
 
@@ -121,8 +123,8 @@ static void test_count_response(void)
 	static const struct {
 		int status, class; /* class 0: counted in no class */
 	} rows[] = {
-		{200, 2}, {204, 2}, {404, 4}, {503, 5}, {599, 5}, {100, 1},
-		{99, 0},  {600, 0}, {0, 0},   {-3, 0},
+		{200, 2}, {204, 2}, {404, 4}, {503, 5}, {599, 5},
+		{100, 1}, {99, 0},  {600, 0}, {0, 0},	{-3, 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		atomic_ulong by_status[FOD_STATUS_N] = {0};
@@ -146,7 +148,8 @@ static void test_count_response(void)
 
 static void test_policy_slots(void)
 {
-	CU_ASSERT_EQUAL(fod_metrics_policy_slot(fo_policy_builtin(FO_FAILFAST)), FOD_POLICY_FAILFAST);
+	CU_ASSERT_EQUAL(fod_metrics_policy_slot(fo_policy_builtin(FO_FAILFAST)),
+			FOD_POLICY_FAILFAST);
 	CU_ASSERT_EQUAL(fod_metrics_policy_slot(fo_policy_builtin(FO_COLLECTALL)),
 			FOD_POLICY_COLLECTALL);
 	CU_ASSERT_EQUAL(fod_metrics_policy_slot(fo_policy_builtin(FO_BESTEFFORT)),
@@ -159,12 +162,59 @@ static void test_policy_slots(void)
 	CU_ASSERT_EQUAL(fod_metrics_policy_slot(&lookalike), FOD_POLICY_OTHER);
 }
 
+/* ---- job rows' outcomes */
+
+/* A report of n branches: ok ones, failed (sibling-failed/error) ones, skipped, shed. */
+static struct fo_report report(size_t ok, size_t failed, size_t skipped, size_t shed,
+			       enum fo_cause cause)
+{
+	struct fo_report r = {.total = ok + failed + skipped + shed, .cause = cause};
+	r.count[FO_OK] = ok;
+	r.count[FO_ERROR] = failed;
+	r.count[FO_SKIPPED] = skipped;
+	r.count[FO_SHED] = shed;
+	r.failed = failed + skipped + shed;
+	return r;
+}
+
+static void test_row_outcomes(void)
+{
+	static const struct {
+		int rc;
+		size_t ok, failed, skipped, shed;
+		enum fo_cause cause;
+		enum fod_row_outcome want;
+	} rows[] = {
+		{0, 3, 0, 0, 0, FO_LIVE, FOD_ROW_OK},
+		{0, 2, 1, 0, 0, FO_LIVE, FOD_ROW_DEGRADED},	    /* best-effort over a failure */
+		{0, 2, 0, 1, 0, FO_CAUSE_POLICY, FOD_ROW_DEGRADED}, /* quorum met, one skipped */
+		{-EIO, 1, 2, 0, 0, FO_CAUSE_SIBLING, FOD_ROW_FAILED},
+		{-ETIMEDOUT, 0, 3, 0, 0, FO_CAUSE_DEADLINE, FOD_ROW_FAILED},
+		{-ECANCELED, 1, 0, 2, 0, FO_CAUSE_CANCELLED, FOD_ROW_CANCELLED},
+		{0, 1, 2, 0, 0, FO_CAUSE_CLIENT_GONE, FOD_ROW_CANCELLED}, /* best-effort, stopped */
+		{-ECANCELED, 0, 0, 3, 0, FO_CAUSE_SHUTDOWN, FOD_ROW_SKIPPED}, /* nothing started */
+		{-EBUSY, 0, 0, 1, 2, FO_CAUSE_DEADLINE, FOD_ROW_SKIPPED},     /* skipped or shed */
+		{0, 0, 0, 0, 0, FO_LIVE, FOD_ROW_OK},		/* no branches at all */
+		{0, 3, 0, 0, 0, FO_CAUSE_SHUTDOWN, FOD_ROW_OK}, /* finished before it */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct fo_report r = report(rows[i].ok, rows[i].failed, rows[i].skipped,
+					    rows[i].shed, rows[i].cause);
+		enum fod_row_outcome got = fod_row_classify(rows[i].rc, &r);
+		if (got != rows[i].want)
+			fprintf(stderr, "row %zu: %s, want %s\n", i, fod_row_outcome_names[got],
+				fod_row_outcome_names[rows[i].want]);
+		CU_ASSERT_EQUAL(got, rows[i].want);
+	}
+}
+
 int main(void)
 {
 	static const struct fo_test tests[] = {
 		FO_TEST(test_hist_every_bound), FO_TEST(test_hist_rows),
 		FO_TEST(test_hist_accumulates), FO_TEST(test_status_slots),
 		FO_TEST(test_count_response),	FO_TEST(test_policy_slots),
+		FO_TEST(test_row_outcomes),
 	};
 	return fo_test_main("metrics", tests, ARRAY_SIZE(tests));
 }
