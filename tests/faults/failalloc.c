@@ -85,7 +85,7 @@ static char want[64], skip[256], logpath[512];
 static long from, seen, next_n = 1;
 static bool done;
 static long target, count;
-static char failed[256];
+static char failed[512]; /* fn(size) from where<beyond: room for both descriptions */
 enum { LIVE_CAP = 1 << 16 };
 static void *live[LIVE_CAP];
 static const void *live_from[LIVE_CAP];
