@@ -3,8 +3,8 @@
 
 #include <math.h>
 
-#define MILLI	  1000
-#define MICRO	  1000000
+#define MILLI 1000
+#define MICRO 1000000
 
 void fod_tokens_init(struct fod_tokens *t, double max_tokens, double ratio)
 {

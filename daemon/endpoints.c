@@ -100,7 +100,7 @@ static int serve_dashboard(struct fod_conn *c, struct fod_loop *l, const struct 
 int fod_endpoints_register(void)
 {
 	static int (*const serve[FOD_EP_N])(struct fod_conn *, struct fod_loop *,
-					     const struct fod_http_req *, void *) = {
+					    const struct fod_http_req *, void *) = {
 		[FOD_EP_METRICS] = serve_metrics,
 		[FOD_EP_HEALTHZ] = serve_healthz,
 		[FOD_EP_READYZ] = serve_readyz,

@@ -24,7 +24,8 @@
 
 #include <stddef.h>
 
-/* Adds the job ops (job.open, job.cancel, jobs) to the admin socket's command table: 0 or -errno. */
+/* Adds the job ops (job.open, job.cancel, jobs) to the admin socket's command table: 0 or -errno.
+ */
 int fod_jobs_init(void);
 /* Shutdown begins: no job takes another task frame; rows in flight go on. */
 void fod_jobs_drain(void);

@@ -41,7 +41,8 @@ struct fod_http_route {
 	void *arg;
 };
 
-/* Adds r (copied; its path is kept, not copied) before the loops serve. 0, -EINVAL, -EEXIST or -ENOSPC. */
+/* Adds r (copied; its path is kept, not copied) before the loops serve. 0, -EINVAL, -EEXIST or
+ * -ENOSPC. */
 int fod_http_route_add(const struct fod_http_route *r);
 /* Forgets every route (tests). */
 void fod_http_routes_clear(void);

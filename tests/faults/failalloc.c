@@ -75,10 +75,10 @@ static bool is_early(const void *p)
 }
 
 #define TLS __thread __attribute__((tls_model("initial-exec")))
-static TLS int depth;	    /* inside one of ours: nested calls pass through */
-static TLS bool in_window;	    /* this thread is in a window being walked or counted */
+static TLS int depth;	   /* inside one of ours: nested calls pass through */
+static TLS bool in_window; /* this thread is in a window being walked or counted */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int tracking;	    /* a window is open: frees are looked up */
+static volatile int tracking; /* a window is open: frees are looked up */
 
 /* The walk's state (under lock; windows do not overlap: the daemon serialises them). */
 static char want[64], skip[256], logpath[512];
@@ -106,8 +106,7 @@ static void resolve(void)
 	real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
 	real_strdup = (char *(*)(const char *))dlsym(RTLD_NEXT, "strdup");
 	real_strndup = (char *(*)(const char *, size_t))dlsym(RTLD_NEXT, "strndup");
-	real_posix_memalign =
-		(int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
+	real_posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
 	resolving = false;
 }
 
@@ -189,8 +188,8 @@ static bool should_fail(const char *fn, size_t size, const void *caller)
 		int n = under_asan ? 0 : backtrace(frames, 12);
 		for (int i = 1; i < n && strstr(where, "libc.so") && !beyond[0]; i++) {
 			Dl_info di;
-			if (dladdr(frames[i], &di) && di.dli_fname && !strstr(di.dli_fname, "libc.so") &&
-			    !strstr(di.dli_fname, "failalloc"))
+			if (dladdr(frames[i], &di) && di.dli_fname &&
+			    !strstr(di.dli_fname, "libc.so") && !strstr(di.dli_fname, "failalloc"))
 				describe(frames[i], beyond, sizeof(beyond));
 		}
 		depth--;
@@ -278,9 +277,10 @@ EXPORT void *realloc(void *old, size_t n)
 	if (is_early(old)) {
 		void *p = malloc(n);
 		if (p)
-			memcpy(p, old, (size_t)(early + sizeof(early) - (char *)old) < n
-					       ? (size_t)(early + sizeof(early) - (char *)old)
-					       : n);
+			memcpy(p, old,
+			       (size_t)(early + sizeof(early) - (char *)old) < n
+				       ? (size_t)(early + sizeof(early) - (char *)old)
+				       : n);
 		return p;
 	}
 	resolve();
@@ -318,11 +318,11 @@ EXPORT void free(void *p)
 	real_free(p);
 }
 
-EXPORT char *strdup(const char *s)
+/* strdup and __strdup: the copy, or NULL when this allocation is the one to fail. */
+static char *dup_or_fail(const char *fn, const char *s, const void *caller)
 {
 	resolve();
-	const void *caller = __builtin_return_address(0);
-	if (should_fail("strdup", strlen(s) + 1, caller)) {
+	if (should_fail(fn, strlen(s) + 1, caller)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -333,21 +333,16 @@ EXPORT char *strdup(const char *s)
 	return p;
 }
 
+EXPORT char *strdup(const char *s)
+{
+	return dup_or_fail("strdup", s, __builtin_return_address(0));
+}
+
 /* What strdup() compiled against old glibc headers calls (libconfig 1.5 does). */
 EXPORT char *__strdup(const char *s);
 EXPORT char *__strdup(const char *s)
 {
-	resolve();
-	const void *caller = __builtin_return_address(0);
-	if (should_fail("__strdup", strlen(s) + 1, caller)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	depth++;
-	char *p = real_strdup(s);
-	depth--;
-	track(p, caller);
-	return p;
+	return dup_or_fail("__strdup", s, __builtin_return_address(0));
 }
 
 EXPORT char *strndup(const char *s, size_t n)
@@ -441,7 +436,7 @@ EXPORT void fod_fault_window_close(const char *what, int result)
 	snprintf(f, sizeof(f), "%s", failed[0] ? failed : "none");
 	bool over = live_overflow, finished = walked && done;
 	pthread_mutex_unlock(&lock);
-	log_line("window %s %ld n=%ld allocs=%ld failed=%s result=%d live=%ld%s [%s]%s\n", what,
-		 w, n, allocs, f, result, lives, over ? "+" : "", where, finished ? " done" : "");
+	log_line("window %s %ld n=%ld allocs=%ld failed=%s result=%d live=%ld%s [%s]%s\n", what, w,
+		 n, allocs, f, result, lives, over ? "+" : "", where, finished ? " done" : "");
 	depth--;
 }

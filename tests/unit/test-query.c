@@ -17,11 +17,11 @@ static void test_id_table(void)
 	} rows[] = {
 		{"0", -1, true, 0},
 		{"42", -1, true, 42},
-		{"18446744073709551615", -1, true, UINT64_MAX},	       /* the largest */
-		{"00000000000000000001", -1, true, 1},		       /* 20 digits: the most read */
-		{"18446744073709551616", -1, false, 0},		       /* UINT64_MAX + 1 */
-		{"99999999999999999999", -1, false, 0},		       /* 20 digits, past 64 bits */
-		{"000000000000000000001", -1, false, 0},	       /* 21 digits */
+		{"18446744073709551615", -1, true, UINT64_MAX}, /* the largest */
+		{"00000000000000000001", -1, true, 1},		/* 20 digits: the most read */
+		{"18446744073709551616", -1, false, 0},		/* UINT64_MAX + 1 */
+		{"99999999999999999999", -1, false, 0},		/* 20 digits, past 64 bits */
+		{"000000000000000000001", -1, false, 0},	/* 21 digits */
 		{"", -1, false, 0},
 		{"-1", -1, false, 0},
 		{"+1", -1, false, 0},
@@ -67,10 +67,10 @@ static void test_query_table(void)
 		int64_t budget_ms, max_ms;
 		bool override;
 		int rc;
-		const char *bad;     /* the key named on a refusal */
-		int64_t want_ms;     /* the budget asked for, or unchanged */
-		const char *policy;  /* the policy asked for, NULL: the route's */
-		const char *in_msg;  /* what a refusal's message says */
+		const char *bad;    /* the key named on a refusal */
+		int64_t want_ms;    /* the budget asked for, or unchanged */
+		const char *policy; /* the policy asked for, NULL: the route's */
+		const char *in_msg; /* what a refusal's message says */
 	} rows[] = {
 		{"", -1, 300, 60000, true, 0, NULL, unchanged, NULL, NULL},
 		{"budget_ms=1", -1, 300, 60000, true, 0, NULL, 1, NULL, NULL},
@@ -91,12 +91,11 @@ static void test_query_table(void)
 		{"foo=bar&budget_ms=5", -1, 300, 60000, true, 0, NULL, 5, NULL, NULL},
 		{"budget_ms=5&budget_ms=7", -1, 300, 60000, true, 0, NULL, 7, NULL, NULL},
 		{"&&budget_ms=9&", -1, 300, 60000, true, 0, NULL, 9, NULL, NULL},
-		{"budget_msx=5&xbudget_ms=5", -1, 300, 60000, true, 0, NULL, unchanged, NULL,
-		 NULL},
+		{"budget_msx=5&xbudget_ms=5", -1, 300, 60000, true, 0, NULL, unchanged, NULL, NULL},
 		{"budget_ms=12", 11, 300, 60000, true, 0, NULL, 1, NULL, NULL}, /* len, not NUL */
 		{"policy=failfast", -1, 300, 60000, true, 0, NULL, unchanged, "failfast", NULL},
-		{"policyx=failfast&xpolicy=failfast", -1, 300, 60000, true, 0, NULL, unchanged, NULL,
-		 NULL},
+		{"policyx=failfast&xpolicy=failfast", -1, 300, 60000, true, 0, NULL, unchanged,
+		 NULL, NULL},
 		{"policy=nope", -1, 300, 60000, true, -EINVAL, "policy", 0, NULL,
 		 "failfast, collectall or besteffort"},
 		{"policy=", -1, 300, 60000, true, -EINVAL, "policy", 0, NULL, NULL},

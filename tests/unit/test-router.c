@@ -41,8 +41,8 @@ static void register_all(void)
 {
 	fod_http_routes_clear();
 	struct fod_http_route rs[] = {
-		route("/", true, FOD_HTTP_PUBLIC),	 /* the gateway */
-		route("/sim/", true, FOD_HTTP_PUBLIC),	 /* the sim endpoint */
+		route("/", true, FOD_HTTP_PUBLIC),     /* the gateway */
+		route("/sim/", true, FOD_HTTP_PUBLIC), /* the sim endpoint */
 		route("/metrics", false, FOD_HTTP_INTERNAL),
 		route("/", false, FOD_HTTP_INTERNAL),	 /* the dashboard */
 		route("/sim/x/", true, FOD_HTTP_PUBLIC), /* a longer prefix */

@@ -50,7 +50,6 @@ long ctl_recv(int fd, char **out);
 /* connect + send + one reply; CTL_OK or CTL_UNREACHABLE (message printed). */
 int ctl_call(const char *path, const struct ctl_req *req, struct ctl_reply *rep);
 
-
 void ctl_json(FILE *f, const msgpack_object *o);
 void ctl_json_str(FILE *f, const char *s);
 
