@@ -108,8 +108,7 @@ static void take(struct sample *s, const msgpack_object *d, const msgpack_object
 		memset(b, 0, sizeof(*b));
 		ctl_scalar(mp_member(e, "route"), b->route, sizeof(b->route));
 		ctl_scalar(mp_member(e, "branch"), b->branch, sizeof(b->branch));
-		const msgpack_object *bk = mp_member(e, "buckets"),
-				     *oc = mp_member(e, "outcomes");
+		const msgpack_object *bk = mp_member(e, "buckets"), *oc = mp_member(e, "outcomes");
 		for (uint32_t k = 0; bk && k < bk->via.array.size && k < NBUCKETS; k++)
 			b->buckets[k] = mp_number(&bk->via.array.ptr[k]);
 		for (uint32_t k = 0; oc && k < oc->via.array.size && k < NOUTCOMES; k++)
