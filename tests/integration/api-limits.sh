@@ -110,6 +110,39 @@ assert 1.3 < took < 4, f"closed after {took:.2f} s, idle timeout 1.5 s"
 print(f"{took:.2f}")
 PY
 pass "an idle admin connection is closed after the idle timeout"
+# 2b. A daemon held up past the idle timeout (stopped: a stalled loop) while its peer
+# sent a request: on resuming, the expired timer and the readable socket fall due in
+# the same loop turn and libev runs the timer first. The request is served, not
+# taken for idleness (fod_peer_ready).
+python3 - "$TMP/api.sock" "$FOD_PID" <<'PY' || fail "a request sent while the daemon was held up"
+import os, signal, socket, struct, sys, time
+req = b"\x81\xa2op\xa6status"
+frame = struct.pack(">I", len(req)) + req
+def reply(s):
+    head = b""
+    while len(head) < 4:
+        got = s.recv(4 - len(head))
+        assert got, "closed instead of answering"
+        head += got
+    n = struct.unpack(">I", head)[0]
+    body = b""
+    while len(body) < n:
+        got = s.recv(n - len(body))
+        assert got, "closed in the middle of an answer"
+        body += got
+    return body
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+s.sendall(frame); reply(s)  # accepted and served: its idle timer runs from here
+pid = int(sys.argv[2])
+os.kill(pid, signal.SIGSTOP)
+try:
+    time.sleep(2.0)  # past the 1.5 s idle timeout: the point of the test, not a wait for a state
+    s.sendall(frame)
+finally:
+    os.kill(pid, signal.SIGCONT)
+reply(s)
+PY
+pass "a request sent while the daemon was held up past the idle timeout is answered"
 stop_fanoutd
 
 # 3. The reported case: 1,050 connections held against RLIMIT_NOFILE 1024 (default cap 64).
