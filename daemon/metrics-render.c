@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "metrics-render.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
 static const double bounds[FOD_HIST_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -26,47 +28,102 @@ void fod_hist_observe(struct fod_hist *h, int64_t ns)
 				  memory_order_relaxed);
 }
 
+/*
+ * The writer. A scrape renders every series of every family: at thousands of
+ * branches that is hundreds of thousands of fragments, so text is copied and
+ * integers converted by hand; printf is left to the few real numbers.
+ */
+
+/* Room for n more bytes and a terminating NUL; false once an allocation failed. */
+static bool mbuf_reserve(struct fod_mbuf *b, size_t n)
+{
+	if (b->failed)
+		return false;
+	if (b->p && b->cap - b->len > n)
+		return true;
+	size_t cap = (b->cap + n + 1) * 2; /* cap may be a size hint before the first write */
+	char *p = realloc(b->p, cap);
+	if (!p) {
+		b->failed = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+static void mbuf_add(struct fod_mbuf *b, const char *s, size_t n)
+{
+	if (!mbuf_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void mbuf_str(struct fod_mbuf *b, const char *s)
+{
+	mbuf_add(b, s, strlen(s));
+}
+
+/* A copy of the bytes the buffer already holds at [at, at + n). */
+static void mbuf_again(struct fod_mbuf *b, size_t at, size_t n)
+{
+	if (!mbuf_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, b->p + at, n); /* behind len: the ranges never overlap */
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void mbuf_uint(struct fod_mbuf *b, unsigned long long v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	mbuf_add(b, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+static void mbuf_int(struct fod_mbuf *b, long long v)
+{
+	if (v < 0)
+		mbuf_add(b, "-", 1);
+	/* The magnitude in unsigned arithmetic: -LLONG_MIN does not fit a long long. */
+	mbuf_uint(b, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+}
+
 static void __attribute__((format(printf, 2, 3))) mbuf_put(struct fod_mbuf *b, const char *fmt, ...)
 {
-	while (!b->failed) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = true;
-			return;
-		}
-		if (b->p && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap + (size_t)n + 1) * 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->failed = true;
+		return;
 	}
+	if (!mbuf_reserve(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
 }
 
 /* Text with \ and the given quote (if any) and newlines escaped, as the format wants. */
 static void put_escaped(struct fod_mbuf *b, const char *s, bool quote)
 {
-	const char *run = s;
-	for (; *s; s++) {
-		const char *esc = *s == '\\'	       ? "\\\\"
-				  : *s == '\n'	       ? "\\n"
-				  : quote && *s == '"' ? "\\\""
-						       : NULL;
-		if (!esc)
-			continue;
-		mbuf_put(b, "%.*s%s", (int)(s - run), run, esc);
-		run = s + 1;
+	const char *special = quote ? "\\\n\"" : "\\\n";
+	for (;;) {
+		size_t run = strcspn(s, special);
+		mbuf_add(b, s, run);
+		s += run;
+		if (!*s)
+			return;
+		mbuf_add(b, *s == '\n' ? "\\n" : *s == '"' ? "\\\"" : "\\\\", 2);
+		s++;
 	}
-	mbuf_put(b, "%s", run);
 }
 
 static const char *type_name(enum fo_metric_type t)
@@ -85,71 +142,117 @@ static void name(struct fod_mr *r, const char *suffix)
 {
 	if (!r->headed) {
 		r->headed = true;
-		mbuf_put(r->b, "# HELP %s%s ", r->prefix, r->def->name);
+		mbuf_str(r->b, "# HELP ");
+		mbuf_str(r->b, r->prefix);
+		mbuf_str(r->b, r->def->name);
+		mbuf_add(r->b, " ", 1);
 		put_escaped(r->b, r->def->help, false);
-		mbuf_put(r->b, "\n# TYPE %s%s %s\n", r->prefix, r->def->name,
-			 type_name(r->def->type));
+		mbuf_str(r->b, "\n# TYPE ");
+		mbuf_str(r->b, r->prefix);
+		mbuf_str(r->b, r->def->name);
+		mbuf_add(r->b, " ", 1);
+		mbuf_str(r->b, type_name(r->def->type));
+		mbuf_add(r->b, "\n", 1);
 	}
-	mbuf_put(r->b, "%s%s%s", r->prefix, r->def->name, suffix);
+	mbuf_str(r->b, r->prefix);
+	mbuf_str(r->b, r->def->name);
+	mbuf_str(r->b, suffix);
 }
 
-/* {a="x",b="y"[,le="..."]}, or nothing without a pair. */
-static void labels(struct fod_mr *r, const char *const *values, const char *le)
+/* Where a series' label pairs were written, to be written again on its next line. */
+struct label_text {
+	size_t at, len;
+};
+
+/* {a="x",b="y" without its closing brace, or nothing without a label. */
+static struct label_text labels_open(struct fod_mr *r, const char *const *values)
 {
-	bool any = false;
+	struct label_text t = {.at = r->b->len};
 	for (int i = 0; i < FO_METRIC_LABELS && r->def->labels[i]; i++) {
-		mbuf_put(r->b, "%s%s=\"", any ? "," : "{", r->def->labels[i]);
+		mbuf_add(r->b, i ? "," : "{", 1);
+		mbuf_str(r->b, r->def->labels[i]);
+		mbuf_add(r->b, "=\"", 2);
 		put_escaped(r->b, values && values[i] ? values[i] : "", true);
-		mbuf_put(r->b, "\"");
-		any = true;
+		mbuf_add(r->b, "\"", 1);
 	}
+	t.len = r->b->failed ? 0 : r->b->len - t.at;
+	return t;
+}
+
+/* The series' pairs again, an le pair if given, and the closing brace if any pair. */
+static void labels_close(struct fod_mr *r, struct label_text t, bool again, const char *le)
+{
+	if (again)
+		mbuf_again(r->b, t.at, t.len);
 	if (le) {
-		mbuf_put(r->b, "%sle=\"%s\"", any ? "," : "{", le);
-		any = true;
+		mbuf_str(r->b, t.len ? ",le=\"" : "{le=\"");
+		mbuf_str(r->b, le);
+		mbuf_add(r->b, "\"}", 2);
+	} else if (t.len) {
+		mbuf_add(r->b, "}", 1);
 	}
-	if (any)
-		mbuf_put(r->b, "}");
+}
+
+/* name{pairs} before a plain value. */
+static void series(struct fod_mr *r, const char *const *values)
+{
+	name(r, "");
+	labels_close(r, labels_open(r, values), false, NULL);
+	mbuf_add(r->b, " ", 1);
 }
 
 void fod_mr_uint(struct fod_mr *r, const char *const *values, unsigned long long v)
 {
-	name(r, "");
-	labels(r, values, NULL);
-	mbuf_put(r->b, " %llu\n", v);
+	series(r, values);
+	mbuf_uint(r->b, v);
+	mbuf_add(r->b, "\n", 1);
 }
 
 void fod_mr_int(struct fod_mr *r, const char *const *values, long long v)
 {
-	name(r, "");
-	labels(r, values, NULL);
-	mbuf_put(r->b, " %lld\n", v);
+	series(r, values);
+	mbuf_int(r->b, v);
+	mbuf_add(r->b, "\n", 1);
 }
 
 void fod_mr_real(struct fod_mr *r, const char *const *values, double v, int decimals)
 {
-	name(r, "");
-	labels(r, values, NULL);
-	mbuf_put(r->b, " %.*f\n", decimals, v);
+	series(r, values);
+	mbuf_put(r->b, "%.*f\n", decimals, v);
+}
+
+/* The bounds as the le label writes them (%g), made once. */
+static char le_text[FOD_HIST_BUCKETS][16];
+static pthread_once_t le_once = PTHREAD_ONCE_INIT;
+
+static void le_init(void)
+{
+	for (int i = 0; i < FOD_HIST_BUCKETS - 1; i++)
+		snprintf(le_text[i], sizeof(le_text[i]), "%g", bounds[i]);
+	snprintf(le_text[FOD_HIST_BUCKETS - 1], sizeof(le_text[0]), "+Inf");
 }
 
 void fod_mr_hist(struct fod_mr *r, const char *const *values, struct fod_hist *h)
 {
+	pthread_once(&le_once, le_init);
 	unsigned long cum = 0;
-	char le[32];
+	struct label_text t = {0};
 	for (int i = 0; i < FOD_HIST_BUCKETS; i++) {
 		cum += atomic_load(&h->bucket[i]);
-		if (i < FOD_HIST_BUCKETS - 1)
-			snprintf(le, sizeof(le), "%g", bounds[i]);
-		else
-			snprintf(le, sizeof(le), "+Inf");
 		name(r, "_bucket");
-		labels(r, values, le);
-		mbuf_put(r->b, " %lu\n", cum);
+		if (i == 0)
+			t = labels_open(r, values);
+		labels_close(r, t, i > 0, le_text[i]);
+		mbuf_add(r->b, " ", 1);
+		mbuf_uint(r->b, cum);
+		mbuf_add(r->b, "\n", 1);
 	}
 	name(r, "_sum");
-	labels(r, values, NULL);
+	labels_close(r, t, true, NULL);
 	mbuf_put(r->b, " %.9f\n", (double)atomic_load(&h->sum_ns) / 1e9);
 	name(r, "_count");
-	labels(r, values, NULL);
-	mbuf_put(r->b, " %lu\n", atomic_load(&h->count));
+	labels_close(r, t, true, NULL);
+	mbuf_add(r->b, " ", 1);
+	mbuf_uint(r->b, atomic_load(&h->count));
+	mbuf_add(r->b, "\n", 1);
 }

@@ -5,6 +5,7 @@
  * (the module SDK's metrics service).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,12 @@ static void test_render_table(void)
 	fod_mr_begin(&r, &b, "", &table[1]);
 	fod_mr_uint(&r, (const char *const[]){"a\"b\\c\nd", "200"}, 7);
 	fod_mr_uint(&r, (const char *const[]){"plain", "503"}, 0);
+	fod_mr_uint(&r, (const char *const[]){"max", "200"}, ULLONG_MAX);
+	fod_mr_begin(&r, &b, "", &table[0]);
+	fod_mr_int(&r, NULL, -1);
+	fod_mr_int(&r, NULL, LLONG_MIN);
+	fod_mr_int(&r, NULL, LLONG_MAX);
+	fod_mr_real(&r, NULL, -2.5, 3);
 	fod_mr_begin(&r, &b, "", &table[3]);
 	CU_ASSERT_FALSE(b.failed);
 	const char *want = "# HELP t_up Up or not.\n"
@@ -40,7 +47,14 @@ static void test_render_table(void)
 			   "# HELP t_requests_total Requests\\\\ by \"route\"\\nand code.\n"
 			   "# TYPE t_requests_total counter\n"
 			   "t_requests_total{route=\"a\\\"b\\\\c\\nd\",code=\"200\"} 7\n"
-			   "t_requests_total{route=\"plain\",code=\"503\"} 0\n";
+			   "t_requests_total{route=\"plain\",code=\"503\"} 0\n"
+			   "t_requests_total{route=\"max\",code=\"200\"} 18446744073709551615\n"
+			   "# HELP t_up Up or not.\n"
+			   "# TYPE t_up gauge\n"
+			   "t_up -1\n"
+			   "t_up -9223372036854775808\n"
+			   "t_up 9223372036854775807\n"
+			   "t_up -2.500\n";
 	CU_ASSERT_EQUAL(b.len, strlen(want));
 	CU_ASSERT_STRING_EQUAL(b.p, want);
 	if (strcmp(b.p, want) != 0)
@@ -57,6 +71,7 @@ static void test_render_histogram(void)
 	struct fod_mr r;
 	fod_mr_begin(&r, &b, "fanoutd_module_x_", &table[2]);
 	fod_mr_hist(&r, (const char *const[]){"r"}, &h);
+	fod_mr_hist(&r, (const char *const[]){"e\"s\\c"}, &h);
 	static const char *const lines[] = {
 		"# TYPE fanoutd_module_x_t_latency_seconds histogram\n",
 		"fanoutd_module_x_t_latency_seconds_bucket{route=\"r\",le=\"0.001\"} 0\n",
@@ -65,6 +80,13 @@ static void test_render_histogram(void)
 		"fanoutd_module_x_t_latency_seconds_bucket{route=\"r\",le=\"+Inf\"} 2\n",
 		"fanoutd_module_x_t_latency_seconds_sum{route=\"r\"} 40.002000000\n",
 		"fanoutd_module_x_t_latency_seconds_count{route=\"r\"} 2\n",
+		/* A series' escaped labels on each of its lines. */
+		"\nfanoutd_module_x_t_latency_seconds_bucket{route=\"e\\\"s\\\\c\",le=\"0.001\"} "
+		"0\n",
+		"\nfanoutd_module_x_t_latency_seconds_bucket{route=\"e\\\"s\\\\c\",le=\"+Inf\"} "
+		"2\n",
+		"\nfanoutd_module_x_t_latency_seconds_sum{route=\"e\\\"s\\\\c\"} 40.002000000\n",
+		"\nfanoutd_module_x_t_latency_seconds_count{route=\"e\\\"s\\\\c\"} 2\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
 		if (!strstr(b.p, lines[i]))
