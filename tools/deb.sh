@@ -4,9 +4,9 @@
 #   tools/deb.sh [--clean-room] [OUTDIR]
 # The build runs on a copy of the tree's files in a temporary directory:
 # dpkg-buildpackage writes next to the source, so the tree and its parent
-# stay clean. Missing build dependencies
-# (debian/control's Build-Depends) are installed with apt-get when root, else
-# named. DEB_BUILD_OPTIONS passes through (nocheck skips the CUnit tests).
+# stay clean. Missing build dependencies (debian/control's Build-Depends) are
+# installed by tools/need-packages.sh. DEB_BUILD_OPTIONS passes through
+# (nocheck skips the CUnit tests).
 #
 # --clean-room (root, about 5 minutes) proves Build-Depends complete without a
 # network: it builds in a chroot on an overlay of / from which every package
@@ -21,15 +21,7 @@ out=${1:-$top/build-deb}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-need=(dpkg-dev debhelper lintian)
-missing=()
-for p in "${need[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	[ "$(id -u)" = 0 ] || { echo "deb: install ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1; }
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$top/tools/need-packages.sh" dpkg-dev debhelper lintian
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/fanoutd-deb.XXXXXX")
 cr=$work/clean-room
@@ -60,9 +52,8 @@ cd "$src"
 if ! unmet=$(dpkg-checkbuilddeps 2>&1); then
 	pkgs=$(echo "$unmet" | sed -n 's/.*Unmet build dependencies: //p' | sed 's/([^)]*)//g; s/<[^>]*>//g; s/|[^ ]*//g')
 	[ -n "$pkgs" ] || { echo "$unmet" >&2; exit 1; }
-	[ "$(id -u)" = 0 ] || { echo "deb: missing build dependencies: $pkgs" >&2; exit 1; }
 	# shellcheck disable=SC2086 # one word per package
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+	"$top/tools/need-packages.sh" $pkgs
 fi
 
 build_failed() {

@@ -33,8 +33,7 @@ while [ $# -gt 0 ]; do
 done
 b=$top/build
 [ -x "$b/daemon/fanoutd" ] && [ -x "$b/tools/sim-model" ] || "$top/tools/setup.sh" build
-dpkg-query -W -f='${Status}' python3-matplotlib 2>/dev/null | grep -q "install ok installed" ||
-	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null; }
+"$top/tools/need-packages.sh" python3-matplotlib
 tmp=$(mktemp -d /tmp/fanoutd-jobbench.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
