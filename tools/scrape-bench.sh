@@ -29,7 +29,7 @@ routes = (
 );
 CONF
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-for round in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
 	for i in $(seq $#); do
 		build=${!i}
 		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
