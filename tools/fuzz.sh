@@ -24,14 +24,7 @@ esac
 secs=${1:-30}
 shift || true
 out=$top/build-fuzz
-for p in clang libclang-rt-14-dev; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=" $p"
-done
-if [ -n "${missing:-}" ]; then
-	sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+"$top/tools/need-packages.sh" clang libclang-rt-14-dev
 cd "$top"
 [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] || autoreconf -fi
 mkdir -p "$out/$harness-corpus"
@@ -58,8 +51,17 @@ http) corpus=$fuzz/corpus-http dict=$fuzz/http.dict max_len=20000 ;;
 config) corpus=$fuzz/corpus-config dict=$fuzz/config.dict max_len=8192 leaks=0 ;;
 esac
 # The first corpus directory takes the new inputs; the committed one is only read.
+saved_before=$(find "$harness-corpus" -type f | wc -l)
 FANOUTD_MODULES=$out/modules/dir ASAN_OPTIONS=detect_leaks=1 \
 	LSAN_OPTIONS=suppressions=$fuzz/lsan.supp:print_suppressions=0 "./tests/fuzz/$harness-fuzz" \
 	-max_total_time="$secs" -max_len="$max_len" -timeout=30 -print_final_stats=1 -detect_leaks=$leaks \
 	-dict="$dict" "$@" "$harness-corpus" "$corpus" >"fuzz-$harness.log" 2>&1 || { tail -60 "fuzz-$harness.log"; exit 1; }
 tail -25 "fuzz-$harness.log"
+# A harness that shadows libc's file calls can keep libFuzzer from writing
+# (the config harness once lost every input it found): new inputs must land.
+added=$(sed -n 's/^stat::new_units_added: *//p' "fuzz-$harness.log")
+saved=$(($(find "$harness-corpus" -type f | wc -l) - saved_before))
+if [ "${added:-0}" -gt 0 ] && [ "$saved" -eq 0 ]; then
+	echo "fuzz: libFuzzer found $added new inputs but none was saved in $out/$harness-corpus" >&2
+	exit 1
+fi

@@ -8,15 +8,19 @@
  * crash or leak (libFuzzer checks leaks input by input).
  *
  * The modules come from FANOUTD_MODULES whatever `modules.path` says, and
- * files are opened only inside the harness's own directory: it holds
- * inc.conf, a small valid fragment, so `@include "inc.conf"` and an input
- * including itself ("fuzz.conf") are reachable, but no input can make the
- * loader read /dev/zero or load a library from elsewhere.
+ * while a generation is built files are opened only inside the harness's own
+ * directory: it holds inc.conf, a small valid fragment, so `@include
+ * "inc.conf"` and an input including itself ("fuzz.conf") are reachable, but
+ * no input can make the loader read /dev/zero or load a library from
+ * elsewhere. libFuzzer's own files (new corpus inputs, crash reports) are
+ * written outside a build, unconfined: confining them too lost every input
+ * a campaign found.
  *
  * Built and run by tools/fuzz.sh config.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +33,7 @@
 #include "metrics.h"
 
 static char dir[64], path[96];
+static bool confined; /* while fod_gen_build runs */
 
 /* ---- file access confined to the harness's directory */
 
@@ -39,7 +44,7 @@ FILE *fopen(const char *name, const char *mode)
 	if (!real)
 		real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
 	size_t n = strlen(dir);
-	if (dir[0] && (strncmp(name, dir, n) != 0 || name[n] != '/' || strstr(name, "/.."))) {
+	if (confined && (strncmp(name, dir, n) != 0 || name[n] != '/' || strstr(name, "/.."))) {
 		errno = EACCES;
 		return NULL;
 	}
@@ -81,7 +86,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fod_overrides ov = {.modules = getenv("FANOUTD_MODULES")};
 	char err[1024];
 	memset(err, 'x', sizeof(err));
+	confined = true;
 	struct fod_gen *g = fod_gen_build(path, &ov, err, sizeof(err));
+	confined = false;
 	if (!g) {
 		if (!memchr(err, '\0', sizeof(err)) || err[0] == '\0') {
 			fprintf(stderr, "fuzz: the build failed without a message\n");
