@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "route.h"
 #include "control.h"
+#include "faults.h"
 #include "generation.h"
 #include "log.h"
 #include "loop.h"
@@ -310,9 +311,9 @@ static void refuse(struct fod_conn *c, struct fod_gen *g, const struct fod_route
 	fod_gen_unref(g);
 }
 
-static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req, void *arg)
+/* Answers the request or starts its unit: 0, or -ENOMEM when refused for memory (answered 503). */
+static int start_request(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req)
 {
-	(void)arg;
 	struct fod_gen *g = fod_gen_current();
 	const char *rest;
 	struct fod_route *rt = g ? fod_gen_route_http(g, req->path, &rest) : NULL;
@@ -353,7 +354,7 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 	if (!rq) {
 		fod_http_error(c, 503, "", "out of memory");
 		fod_gen_unref(g);
-		return 0;
+		return -ENOMEM;
 	}
 	atomic_fetch_add(&in_flight, 1);
 	size_t n = rt->nbranches;
@@ -364,7 +365,7 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 	rq->ctx = fo_ctx_new(fo_now_ns() + budget);
 	if (!rq->tasks || !rq->results || !rq->ctx) {
 		fod_http_error(c, 503, "", "out of memory");
-		return 0;
+		return -ENOMEM;
 	}
 	rq->conn = c;
 	rq->loop = l;
@@ -384,10 +385,20 @@ static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_r
 		rq->conn = NULL;
 		/* Answered first (rq is freed after): the route's counters live while rq
 		 * holds the generation. */
-		fod_http_error(c, r == -EINVAL ? 500 : 503, "", strerror(-r));
-		return 0;
+		fod_http_error(c, r == -EINVAL ? 500 : 503, "",
+			       r == -ENOMEM ? "out of memory" : strerror(-r));
+		return r == -ENOMEM ? r : 0;
 	}
 	rq = NULL; /* the unit's now: its done callback frees it */
+	return 0;
+}
+
+/* Starting a request is an allocation-failure window (daemon/faults.h, failalloc.sh). */
+static int serve(struct fod_conn *c, struct fod_loop *l, const struct fod_http_req *req, void *arg)
+{
+	(void)arg;
+	fod_fault_open("request");
+	fod_fault_close("request", start_request(c, l, req));
 	return 0;
 }
 

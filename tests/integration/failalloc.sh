@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Allocation failures (issue 8): tests/faults/failalloc.so fails one
-# allocation at a time inside a generation build, then inside a job.open,
-# walking N over every allocation the operation makes (one daemon, one
-# reload or job.open per N). Each run: the reload is refused and fanoutctl
+# allocation at a time inside a generation build, a job.open, then the start
+# of an HTTP request, walking N over every allocation the operation makes
+# (one daemon, one reload, job.open or request per N). Each run: the reload is refused and fanoutctl
 # and the log say "out of memory", or the failure was absorbed and the reload
 # took; the old generation keeps serving; the daemon never dies; a refused
 # build leaves no allocation behind (the shim's live count), and under ASan
@@ -175,3 +175,47 @@ from=1
 walk job.open jobs_walk
 grep -q " done$" "$log" || fail "job.open walk did not finish: $(tail -1 "$log")"
 pass "job.open: every allocation failed once, no job left open after any: $(tail -1 "$TMP/jobs.out")"
+
+# ---- HTTP requests: every allocation of starting one (the gateway, the unit), one request per run
+# window_line W: the shim's line for window W (written as the handler returns, so
+# possibly just after the answer reached the client).
+window_line() {
+	local i
+	for i in $(seq 1000); do
+		grep -m1 "^window request $1 " "$log" && return 0
+		kill -0 "$FOD_PID" 2>/dev/null || return 1
+		sleep 0.01
+	done
+	return 1
+}
+started=0 refused=0
+request_once() {
+	local code body line
+	# Bounded: a request left unanswered must fail here, not at the test's time bound.
+	rm -f "$TMP/body"
+	code=$(curl -s -m 10 -o "$TMP/body" -w '%{http_code}' "$(url /product/"$1")") || true
+	body=$(cat "$TMP/body" 2>/dev/null)
+	line=$(window_line "$1") || fail "request run $1: no window line (answered $code $body)"
+	case "$line" in
+	*" result=0 "*)
+		# Started: answered, or a branch that could not start failed as its own
+		# error (the route's policy decides the status).
+		[ "$code" = 200 ] || { [[ "$code" =~ ^5 ]] && grep -q '"outcome":"error","error":"out of memory' <<<"$body"; } ||
+			fail "request run $1: started ($line) but answered $code $body"
+		started=$((started + 1))
+		;;
+	*" result=-12 "*)
+		[[ "$line" == *" live=0 "* ]] || fail "request run $1: the refused request leaked: $line"
+		[ "$code" = 503 ] && grep -q '^{"error":"out of memory"' <<<"$body" ||
+			fail "request run $1: refused ($line) but answered $code '$body'"
+		refused=$((refused + 1))
+		;;
+	*) fail "request run $1: neither started nor refused for memory: $line (answered $code $body)" ;;
+	esac
+	read -r code _ <<<"$(get /healthz)"
+	[ "$code" = 200 ] || fail "request run $1: /healthz answered $code afterwards"
+}
+from=1
+walk request request_once
+[ "$refused" -gt 0 ] || fail "no request was refused: the shim failed nothing"
+pass "HTTP request start: every allocation failed once ($(grep -c . "$log") windows): $refused answered 503 out of memory and left nothing allocated, $started started (answered, a branch failing for memory at worst)"
