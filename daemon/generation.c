@@ -28,6 +28,7 @@
 #include "gateway.h"
 #include "hedge.h"
 #include "http.h"
+#include "includes.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -766,80 +767,6 @@ static void for_each_instance(struct fod_gen *g, void (*fn)(struct fod_instance 
 }
 
 /*
- * libconfig 1.5's scanner exits the whole process (flex's fatal error) when an
- * @include opens but cannot be read, as a directory does: a reload naming one
- * would kill the daemon instead of being refused. So the includes are looked
- * at first, resolved as libconfig does (relative to dir unless absolute), to
- * libconfig's depth of 10; the rest of their checking stays libconfig's.
- * 0, 1 to stop looking (libconfig will refuse the nesting), -EISDIR or -ENOMEM.
- */
-static int check_includes(const char *file, const char *dir, int depth, char *err, size_t errlen)
-{
-	if (depth > 10)
-		return 1;
-	FILE *f = fopen(file, "r");
-	if (!f && errno == ENOMEM) {
-		snprintf(err, errlen, "%s: out of memory", file);
-		return -ENOMEM;
-	}
-	if (!f)
-		return 0; /* libconfig says why it cannot open it */
-	char *line = NULL, *name = NULL, *inc = NULL;
-	size_t cap = 0;
-	unsigned lineno = 0;
-	int r = 0;
-	while (r == 0 && getline(&line, &cap, f) >= 0) {
-		lineno++;
-		const char *p = line + strspn(line, " \t");
-		if (strncmp(p, "@include", 8) != 0 || !strchr(" \t", p[8]) || !p[8])
-			continue;
-		p += 8 + strspn(p + 8, " \t");
-		if (*p++ != '"')
-			continue;
-		free(name);
-		name = malloc(strlen(p) + 1);
-		size_t n = 0;
-		for (; name && *p && *p != '"'; p++) {
-			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-				p++;
-			name[n++] = *p;
-		}
-		if (!name) {
-			r = -ENOMEM;
-			break;
-		}
-		name[n] = '\0';
-		free(inc);
-		bool relative = dir && name[0] != '/';
-		if (asprintf(&inc, "%s%s%s", relative ? dir : "", relative ? "/" : "", name) < 0) {
-			inc = NULL;
-			r = -ENOMEM;
-			break;
-		}
-		struct stat st;
-		if (stat(inc, &st) < 0)
-			continue; /* libconfig says it cannot open it */
-		if (S_ISDIR(st.st_mode)) {
-			snprintf(err, errlen, "%s:%u: @include \"%s\" is a directory", file, lineno,
-				 name);
-			r = -EISDIR;
-		} else if (S_ISREG(st.st_mode)) {
-			r = check_includes(inc, dir, depth + 1, err, errlen);
-		}
-	}
-	/* getline() ends on an error too: one that ran out of memory did not read the file. */
-	if (r == 0 && !feof(f) && errno == ENOMEM)
-		r = -ENOMEM;
-	if (r == -ENOMEM)
-		snprintf(err, errlen, "%s:%u: out of memory", file, lineno);
-	free(line);
-	free(name);
-	free(inc);
-	fclose(f);
-	return r;
-}
-
-/*
  * The file named by the @include directive at line of file (as libconfig
  * names it: relative to the include directory, or the top file), resolved
  * as libconfig resolves it. 0, or -ENOENT when there is none to be found.
@@ -849,7 +776,7 @@ static int include_at(const config_t *cfg, const char *top, const char *file, in
 {
 	const char *dir = config_get_include_dir(cfg);
 	char path[PATH_MAX];
-	if (file[0] != '/' && dir && strcmp(file, top) != 0)
+	if (dir && strcmp(file, top) != 0) /* libconfig 1.5: dir/name, absolute names too */
 		snprintf(path, sizeof(path), "%s/%s", dir, file);
 	else
 		snprintf(path, sizeof(path), "%s", file);
@@ -863,7 +790,7 @@ static int include_at(const config_t *cfg, const char *top, const char *file, in
 		const char *end = q ? strchr(q + 1, '"') : NULL;
 		if (end) {
 			int len = (int)(end - q - 1);
-			if (q[1] != '/' && dir)
+			if (dir)
 				snprintf(out, outlen, "%s/%.*s", dir, len, q + 1);
 			else
 				snprintf(out, outlen, "%.*s", len, q + 1);
@@ -925,7 +852,7 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		*slash = '\0';
 		config_set_include_dir(&g->cfg, dir);
 	}
-	int inc = g->path && dir ? check_includes(path, slash ? dir : NULL, 1, err, errlen) : 0;
+	int inc = g->path && dir ? fod_check_includes(path, slash ? dir : NULL, err, errlen) : 0;
 	free(dir);
 	struct stat st;
 	if (!g->path || !dir) {

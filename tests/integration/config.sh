@@ -109,3 +109,28 @@ check_unknown '0,/err_rate = 0.0;/s//eror_rate = 0.0;/' \
 	"unknown setting 'eror_rate' in 'sim': did you mean 'err_rate'\?"
 check_unknown 's|^http = {|colour = "blue";\nhttp = {|' "unknown setting 'colour'$"
 pass "unknown settings refused with file:line and a suggestion (http, routes, branches, top level, limiter module, sim module)"
+
+# An @include naming a directory, however its name is spelt, is refused: libconfig 1.5
+# reads it and ends the process (its flex scanner's fatal error), at a start or a
+# reload. A backslash before an ordinary character is dropped by its scanner, so
+# "\conf.d" is conf.d (the check before it missed that: fanoutd exited 2).
+for name in 'conf.d' '\conf.d' 'conf\.d' 'conf.d/'; do
+	{ sed '/^routes = (/,$d' "$SRCDIR/etc/fanoutd.conf"; echo "@include \"$name\""; } >"$TMP/incdir.conf"
+	rc=0
+	out=$("$FANOUTD" -t -c "$TMP/incdir.conf" --modules "$MODULES" 2>&1) || rc=$?
+	[ "$rc" = 1 ] || fail "@include \"$name\": exit $rc, not 1: $out"
+	echo "$out" | grep -q "incdir.conf:[0-9]*: @include \".*\" is a directory" || fail "@include \"$name\": $out"
+done
+pass "an @include naming a directory is refused, however it is spelt: $out"
+conf=$(make_config -e "")
+start_fanoutd "$conf"
+cp "$TMP/incdir.conf" "$conf"
+sed -i 's|^@include "conf.d/"|@include "\\conf.d"|' "$conf"
+rc=0
+out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "a reload onto an @include of a directory was accepted: $out"
+echo "$out" | grep -q 'is a directory' || fail "reload: $out"
+read -r code _ <<<"$(get /product/1)"
+[ "$code" = 200 ] || fail "after the refused reload /product answered $code"
+stop_fanoutd
+pass "a reload onto @include \"\\conf.d\" is refused and the daemon keeps serving: $out"
