@@ -883,9 +883,13 @@ static size_t live_routes(struct fod_gen *g, struct fod_metrics_route ***out)
 	return n;
 }
 
+/* The last scrape's size: the next one starts with room for it instead of growing to it. */
+static atomic_size_t last_render_len = 16384;
+
 char *fod_metrics_render(struct fod_gen *g, size_t *len)
 {
-	struct fod_mbuf b = {.cap = 16384};
+	struct fod_mbuf b = {.cap = atomic_load_explicit(&last_render_len, memory_order_relaxed)};
+	b.cap += b.cap / 8 + 1; /* and a little more: counters grow */
 	b.p = malloc(b.cap);
 	if (!b.p)
 		return NULL;
@@ -909,6 +913,7 @@ char *fod_metrics_render(struct fod_gen *g, size_t *len)
 		free(b.p);
 		return NULL;
 	}
+	atomic_store_explicit(&last_render_len, b.len, memory_order_relaxed);
 	*len = b.len;
 	return b.p;
 }

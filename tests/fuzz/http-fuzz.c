@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "endpoints.h"
 #include "fuzz.h"
 #include "gateway.h"
