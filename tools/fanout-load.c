@@ -368,8 +368,9 @@ static void usage(FILE *f)
 		"       fanout-load --version\n"
 		"  P: 1 to 65535 (required); R: 0.001 to 1000000 per second (default 1000);\n"
 		"  S: 0.001 to 86400 s (default 10); N (--conns): 1 to 1000000 (default 4096);\n"
-		"  --max-in-flight: 1 to 100000000 (default 20000); --drain: 0 to 3600 s (default 5);\n"
-		"  ids and --seed: 0 to 2^64-1; PREFIX starts with '/' (default " DEFAULT_PATH ");\n"
+		"  --max-in-flight: 1 to 100000000 (default 20000);\n"
+		"  --drain: 0 to 3600 s (default 5); ids and --seed: 0 to 2^64-1;\n"
+		"  PREFIX: starts with '/' (default " DEFAULT_PATH ");\n"
 		"  --base-ms, --p99-ms, --tail-ms: 0 to 3600000; --tail-rate: 0 to 1;\n"
 		"  --timeout-ms, --budget-ms: 0.001 to 3600000; --reserve-ms: 0 to 60000, below\n"
 		"  the budget; --branches: 1 to 100000. A bad value exits 2 naming it.\n");
@@ -445,12 +446,13 @@ static uint64_t opt_u64(const char *name, const char *arg)
 /* The id and the query are appended: the prefix is a path, nothing else. */
 static const char *opt_path(const char *arg)
 {
+	const char *p = arg;
+	while (*p && *p != '?' && *p != '#' && isgraph((unsigned char)*p))
+		p++;
 	if (arg[0] != '/')
 		bad_value("path", arg, "must start with '/' (the id is appended to it)");
-	for (const char *p = arg; *p; p++)
-		if (*p == '?' || *p == '#' || isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
-			bad_value("path", arg,
-				  "must hold no '?', '#', blank or control character (use --query)");
+	if (*p)
+		bad_value("path", arg, "takes no '?', '#', blank or control character (--query)");
 	return arg;
 }
 
@@ -463,7 +465,7 @@ int main(int argc, char **argv)
 		{"pid", 1, NULL, 'p'},
 		{"conns", 1, NULL, 'c'},
 		{"first-id", 1, NULL, 'f'},
-		{"path", 1, NULL, 'a'},
+		{"path", 1, NULL, 'a'}, /* the request's prefix, DEFAULT_PATH */
 		{"query", 1, NULL, 'q'},
 		{"seed", 1, NULL, 's'},
 		{"base-ms", 1, NULL, 'b'},
@@ -559,11 +561,13 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "fanout-load: unexpected argument '%s' (options only)\n", argv[optind]);
+		fprintf(stderr, "fanout-load: unexpected argument '%s' (options only)\n",
+			argv[optind]);
 		return 2;
 	}
 	if (!have_port) {
-		fprintf(stderr, "fanout-load: --port is missing (fanoutd's HTTP port, 1 to 65535)\n");
+		fprintf(stderr,
+			"fanout-load: --port is missing (fanoutd's HTTP port, 1 to 65535)\n");
 		return 2;
 	}
 	if (o.reserve_ns >= o.budget_ns) {
@@ -586,8 +590,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (o.first_id > UINT64_MAX - (total - 1)) {
-		fprintf(stderr, "fanout-load: --first-id %" PRIu64 " + %" PRIu64
-				" requests passes 2^64-1\n",
+		fprintf(stderr,
+			"fanout-load: --first-id %" PRIu64 " + %" PRIu64
+			" requests passes 2^64-1\n",
 			o.first_id, total);
 		return 2;
 	}
