@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fanout-load: an open-model HTTP load driver for GET /product/{id}.
+ * fanout-load: an open-model HTTP load driver for GET /product/{id} (or
+ * another route's prefix, --path).
  *
  * Requests leave at a constant rate whatever the answers do (open model);
  * each one's latency is measured from its *intended* send time, so a stall
@@ -12,20 +13,25 @@
  * latency is known: the slowest of its branches' drawn latencies, each cut at
  * its deadline (min(branch timeout, budget - join reserve)). The driver
  * reports overhead = measured - ideal per request: what the gateway itself
- * adds.
+ * adds. The ideal is the product route's: with another --path it is only
+ * known if --branches says how many sim branches that route has, else the
+ * overhead fields are null.
  *
- *   fanout-load --port P --rate R --duration S [--pid PID] [sim/budget options]
+ *   fanout-load --port P --rate R --duration S [--pid PID] [--path PREFIX]
+ *               [sim/budget options]
  *
  * Prints one JSON line: target and achieved rate, status counts, latency and
  * overhead percentiles, and, with --pid, the server's CPU (% of one core),
  * peak RSS and threads over the run.
  */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +89,10 @@ static double hist_pct(const struct hist *h, double p)
 
 /* ---- options */
 
+#define DEFAULT_PATH "/product/"
+/* "http://127.0.0.1:65535" + path + a 20-digit id + "?" + query fits struct req's url. */
+#define MAX_PATH_QUERY 200
+
 static struct {
 	int port;
 	double rate, duration;
@@ -93,6 +103,7 @@ static struct {
 	struct fo_sim_params sim;
 	int64_t timeout_ns, budget_ns, reserve_ns;
 	int branches;
+	bool branches_given; /* --branches: the ideal is known whatever the path */
 	uint64_t max_in_flight;
 	double drain_s;
 } o = {.max_in_flight = 20000,
@@ -101,7 +112,7 @@ static struct {
        .duration = 10,
        .conns = 4096,
        .first_id = 1,
-       .path = "/product/",
+       .path = DEFAULT_PATH,
        .query = "",
        .timeout_ns = 250 * FO_MSEC,
        .budget_ns = 300 * FO_MSEC,
@@ -131,6 +142,16 @@ struct sock {
 	curl_socket_t fd;
 };
 
+/*
+ * The ideal latency models the product route's sim branches: for another
+ * route it means nothing, unless --branches says that route has that many
+ * sim branches with these parameters.
+ */
+static bool ideal_known(void)
+{
+	return o.branches_given || strcmp(o.path, DEFAULT_PATH) == 0;
+}
+
 static int64_t ideal_ns(uint64_t id)
 {
 	int64_t worst = 0, cap = FO_MIN(o.timeout_ns, o.budget_ns - o.reserve_ns);
@@ -158,7 +179,8 @@ static void check_done(void)
 		} else {
 			codes[code / 100]++;
 			hist_add(&latency, lat);
-			hist_add(&overhead, lat - ideal_ns(r->id));
+			if (ideal_known())
+				hist_add(&overhead, lat - ideal_ns(r->id));
 			if (lat > max_latency_ns)
 				max_latency_ns = lat;
 		}
@@ -337,11 +359,101 @@ static void sample(struct ev_loop *l, ev_timer *w, int revents)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fanout-load --port P [--rate R] [--duration S] [--pid PID] [--conns N]\n"
-		   "       [--first-id N] [--query Q] [--seed S] [--base-ms B] [--p99-ms P]\n"
-		   "       [--tail-rate T] [--tail-ms T] [--timeout-ms T] [--budget-ms B]\n"
-		   "       [--reserve-ms R] [--branches F]\n"
-		   "       fanout-load --version\n");
+	fprintf(f,
+		"usage: fanout-load --port P [--rate R] [--duration S] [--pid PID] [--conns N]\n"
+		"       [--max-in-flight N] [--drain S] [--first-id N] [--path PREFIX]\n"
+		"       [--query Q] [--seed S] [--base-ms B] [--p99-ms P] [--tail-rate T]\n"
+		"       [--tail-ms T] [--timeout-ms T] [--budget-ms B] [--reserve-ms R]\n"
+		"       [--branches F]\n"
+		"       fanout-load --version\n"
+		"  P: 1 to 65535 (required); R: 0.001 to 1000000 per second (default 1000);\n"
+		"  S: 0.001 to 86400 s (default 10); N (--conns): 1 to 1000000 (default 4096);\n"
+		"  --max-in-flight: 1 to 100000000 (default 20000);\n"
+		"  --drain: 0 to 3600 s (default 5); ids and --seed: 0 to 2^64-1;\n"
+		"  PREFIX: starts with '/' (default " DEFAULT_PATH ");\n"
+		"  --base-ms, --p99-ms, --tail-ms: 0 to 3600000; --tail-rate: 0 to 1;\n"
+		"  --timeout-ms, --budget-ms: 0.001 to 3600000; --reserve-ms: 0 to 60000, below\n"
+		"  the budget; --branches: 1 to 100000. A bad value exits 2 naming it.\n");
+}
+
+/*
+ * Every numeric option is read whole and checked against its range: a bad
+ * one exits 2 with one line naming the option, the value and what it takes
+ * (atoi and strtod alone read "abc" as 0 and "10x" as 10, silently).
+ */
+static _Noreturn void bad_value(const char *name, const char *arg, const char *what)
+{
+	fprintf(stderr, "fanout-load: --%s '%s': %s\n", name, arg, what);
+	exit(2);
+}
+
+static double opt_real(const char *name, const char *arg, double lo, double hi)
+{
+	char *end = NULL;
+	double v = NAN;
+	/* strtod skips leading blanks and reads "nan" and "inf": neither is a number here. */
+	if (*arg && !isspace((unsigned char)*arg)) {
+		errno = 0;
+		v = strtod(arg, &end);
+		if (*end || errno == ERANGE)
+			v = NAN;
+	}
+	if (!(v >= lo && v <= hi)) {
+		char what[96];
+		snprintf(what, sizeof(what), "not a number from %.15g to %.15g", lo, hi);
+		bad_value(name, arg, what);
+	}
+	return v;
+}
+
+/* Milliseconds (fractions allowed) as nanoseconds. */
+static int64_t opt_ms(const char *name, const char *arg, double lo, double hi)
+{
+	return (int64_t)llround(opt_real(name, arg, lo, hi) * 1e6);
+}
+
+static long long opt_int(const char *name, const char *arg, long long lo, long long hi)
+{
+	char *end = NULL;
+	long long v = 0;
+	bool ok = false;
+	if (isdigit((unsigned char)arg[0]) || (arg[0] == '-' && isdigit((unsigned char)arg[1]))) {
+		errno = 0;
+		v = strtoll(arg, &end, 10);
+		ok = !*end && errno != ERANGE && v >= lo && v <= hi;
+	}
+	if (!ok) {
+		char what[96];
+		snprintf(what, sizeof(what), "not an integer from %lld to %lld", lo, hi);
+		bad_value(name, arg, what);
+	}
+	return v;
+}
+
+/* The whole 64-bit range: strtoull alone takes "-5" as 2^64-5. */
+static uint64_t opt_u64(const char *name, const char *arg)
+{
+	char *end = NULL;
+	if (isdigit((unsigned char)arg[0])) {
+		errno = 0;
+		unsigned long long v = strtoull(arg, &end, 10);
+		if (!*end && errno != ERANGE)
+			return v;
+	}
+	bad_value(name, arg, "not an integer from 0 to 18446744073709551615");
+}
+
+/* The id and the query are appended: the prefix is a path, nothing else. */
+static const char *opt_path(const char *arg)
+{
+	const char *p = arg;
+	while (*p && *p != '?' && *p != '#' && isgraph((unsigned char)*p))
+		p++;
+	if (arg[0] != '/')
+		bad_value("path", arg, "must start with '/' (the id is appended to it)");
+	if (*p)
+		bad_value("path", arg, "takes no '?', '#', blank or control character (--query)");
+	return arg;
 }
 
 int main(int argc, char **argv)
@@ -353,6 +465,7 @@ int main(int argc, char **argv)
 		{"pid", 1, NULL, 'p'},
 		{"conns", 1, NULL, 'c'},
 		{"first-id", 1, NULL, 'f'},
+		{"path", 1, NULL, 'a'}, /* the request's prefix, DEFAULT_PATH */
 		{"query", 1, NULL, 'q'},
 		{"seed", 1, NULL, 's'},
 		{"base-ms", 1, NULL, 'b'},
@@ -371,62 +484,70 @@ int main(int argc, char **argv)
 	};
 	fo_sim_defaults(&o.sim);
 	o.sim.seed = 1;
-	int c;
-	while ((c = getopt_long(argc, argv, "hV", longs, NULL)) != -1) {
+	int c, i = 0;
+	bool have_port = false;
+	while ((c = getopt_long(argc, argv, "hV", longs, &i)) != -1) {
+		const char *n = longs[i].name; /* every numeric option is long-only */
 		switch (c) {
 		case 'P':
-			o.port = atoi(optarg);
+			o.port = (int)opt_int(n, optarg, 1, 65535);
+			have_port = true;
 			break;
 		case 'r':
-			o.rate = strtod(optarg, NULL);
+			o.rate = opt_real(n, optarg, 0.001, 1e6);
 			break;
 		case 'd':
-			o.duration = strtod(optarg, NULL);
+			o.duration = opt_real(n, optarg, 0.001, 86400);
 			break;
 		case 'p':
-			o.pid = atoi(optarg);
+			o.pid = (int)opt_int(n, optarg, 1, 4194304); /* Linux's PID_MAX_LIMIT */
 			break;
 		case 'c':
-			o.conns = atol(optarg);
+			o.conns = (long)opt_int(n, optarg, 1, 1000000);
 			break;
 		case 'f':
-			o.first_id = strtoull(optarg, NULL, 10);
+			o.first_id = opt_u64(n, optarg);
+			break;
+		case 'a':
+			o.path = opt_path(optarg);
 			break;
 		case 'q':
 			o.query = optarg;
 			break;
 		case 's':
-			o.sim.seed = strtoull(optarg, NULL, 10);
+			o.sim.seed = opt_u64(n, optarg);
 			break;
+		/* The sim's and the route's ranges are fanoutd.conf's (fanoutd.conf(5)). */
 		case 'b':
-			o.sim.base_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			o.sim.base_ns = opt_ms(n, optarg, 0, 3600000);
 			break;
 		case '9':
-			o.sim.p99_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			o.sim.p99_ns = opt_ms(n, optarg, 0, 3600000);
 			break;
 		case 't':
-			o.sim.tail_rate = strtod(optarg, NULL);
+			o.sim.tail_rate = opt_real(n, optarg, 0, 1);
 			break;
 		case 'T':
-			o.sim.tail_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			o.sim.tail_ns = opt_ms(n, optarg, 0, 3600000);
 			break;
 		case 'o':
-			o.timeout_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			o.timeout_ns = opt_ms(n, optarg, 0.001, 3600000);
 			break;
 		case 'B':
-			o.budget_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			o.budget_ns = opt_ms(n, optarg, 0.001, 3600000);
 			break;
 		case 'R':
-			o.reserve_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			o.reserve_ns = opt_ms(n, optarg, 0, 60000);
 			break;
 		case 'F':
-			o.branches = atoi(optarg);
+			o.branches = (int)opt_int(n, optarg, 1, 100000);
+			o.branches_given = true;
 			break;
 		case 'm':
-			o.max_in_flight = strtoull(optarg, NULL, 10);
+			o.max_in_flight = (uint64_t)opt_int(n, optarg, 1, 100000000);
 			break;
 		case 'D':
-			o.drain_s = strtod(optarg, NULL);
+			o.drain_s = opt_real(n, optarg, 0, 3600);
 			break;
 		case 'V':
 			printf("fanout-load %s\n", PACKAGE_VERSION);
@@ -439,11 +560,42 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (o.port <= 0 || o.rate <= 0 || o.duration <= 0) {
-		usage(stderr);
+	if (optind < argc) {
+		fprintf(stderr, "fanout-load: unexpected argument '%s' (options only)\n",
+			argv[optind]);
+		return 2;
+	}
+	if (!have_port) {
+		fprintf(stderr,
+			"fanout-load: --port is missing (fanoutd's HTTP port, 1 to 65535)\n");
+		return 2;
+	}
+	if (o.reserve_ns >= o.budget_ns) {
+		/* As fanoutd.conf refuses it: the branches' deadline is budget - reserve. */
+		fprintf(stderr,
+			"fanout-load: --reserve-ms %g is not below --budget-ms %g (the branches' "
+			"deadline is budget - reserve)\n",
+			(double)o.reserve_ns / 1e6, (double)o.budget_ns / 1e6);
+		return 2;
+	}
+	if (strlen(o.path) + strlen(o.query) > MAX_PATH_QUERY) {
+		fprintf(stderr, "fanout-load: --path and --query: %zu bytes together, at most %d\n",
+			strlen(o.path) + strlen(o.query), MAX_PATH_QUERY);
 		return 2;
 	}
 	total = (uint64_t)(o.rate * o.duration);
+	if (total == 0) {
+		fprintf(stderr, "fanout-load: --rate %g for --duration %g s sends no request\n",
+			o.rate, o.duration);
+		return 2;
+	}
+	if (o.first_id > UINT64_MAX - (total - 1)) {
+		fprintf(stderr,
+			"fanout-load: --first-id %" PRIu64 " + %" PRIu64
+			" requests passes 2^64-1\n",
+			o.first_id, total);
+		return 2;
+	}
 	/* One descriptor per connection: lift the soft limit to the hard one. */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -481,13 +633,17 @@ int main(int argc, char **argv)
 	printf("{\"target_rate\":%.0f,\"achieved_rate\":%.0f,\"sent\":%" PRIu64 ",\"2xx\":%" PRIu64
 	       ",\"4xx\":%" PRIu64 ",\"5xx\":%" PRIu64 ",\"errors\":%" PRIu64
 	       ",\"dropped\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"max_in_flight\":%" PRIu64
-	       ",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f"
-	       ",\"max_ms\":%.3f,\"overhead_p50_ms\":%.3f,\"overhead_p99_ms\":%.3f"
-	       ",\"overhead_p999_ms\":%.3f",
+	       ",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f",
 	       o.rate, (double)answered / window, total - dropped, codes[2], codes[4], codes[5],
 	       failed, dropped, abandoned, max_inflight, hist_pct(&latency, 50),
-	       hist_pct(&latency, 99), hist_pct(&latency, 99.9), (double)max_latency_ns / 1e6,
-	       hist_pct(&overhead, 50), hist_pct(&overhead, 99), hist_pct(&overhead, 99.9));
+	       hist_pct(&latency, 99), hist_pct(&latency, 99.9), (double)max_latency_ns / 1e6);
+	if (ideal_known())
+		printf(",\"overhead_p50_ms\":%.3f,\"overhead_p99_ms\":%.3f"
+		       ",\"overhead_p999_ms\":%.3f",
+		       hist_pct(&overhead, 50), hist_pct(&overhead, 99), hist_pct(&overhead, 99.9));
+	else
+		printf(",\"overhead_p50_ms\":null,\"overhead_p99_ms\":null"
+		       ",\"overhead_p999_ms\":null");
 	if (o.pid)
 		printf(",\"server_cpu_pct\":%.1f,\"server_cpu_us_per_req\":%.1f"
 		       ",\"server_peak_rss_mb\":%.1f,\"server_peak_threads\":%ld",
