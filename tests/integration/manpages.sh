@@ -9,7 +9,7 @@ command -v mandoc >/dev/null || fail "mandoc is not installed (tools/setup.sh in
 command -v groff >/dev/null || fail "groff is not installed (tools/setup.sh installs it)"
 command -v col >/dev/null || fail "col is not installed (tools/setup.sh installs it)"
 pages=("$SRCDIR"/doc/*.[158])
-[ "${#pages[@]}" -ge 4 ] || fail "only ${#pages[@]} man pages found in $SRCDIR/doc"
+[ "${#pages[@]}" -ge 5 ] || fail "only ${#pages[@]} man pages found in $SRCDIR/doc"
 for m in "${pages[@]}"; do
 	out=$(mandoc -T lint -W style "$m" 2>&1) || true
 	[ -z "$out" ] || fail "mandoc -T lint $(basename "$m"):
@@ -37,7 +37,7 @@ files=$(sed -n '/^FILES/,/^[A-Z]/p' "$TMP/fod")
 echo "$files" | grep -q "/run/fanoutd/fanoutd.sock" || fail "fanoutd(8) FILES: no socket: $files"
 echo "$files" | grep -q "modules" || fail "fanoutd(8) FILES: no modules dir: $files"
 see=$(sed -n '/^SEE ALSO/,$p' "$TMP/fod")
-for p in 'fanoutctl(8)' 'fanoutd.conf(5)' 'fanout-gen(1)'; do
+for p in 'fanoutctl(8)' 'fanoutd.conf(5)' 'fanout-gen(1)' 'fanout-load(1)'; do
 	echo "$see" | grep -qF "$p" || fail "fanoutd(8) SEE ALSO lacks $p: $see"
 done
 pass "fanoutd(8): FILES has the socket and the modules dir; SEE ALSO its siblings"
