@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fault-injection windows: the operations that must survive any one failed
- * allocation (a generation build, a job.open) say where they start and end.
+ * allocation (a generation build, a job.open, the start of an HTTP request)
+ * say where they start and end.
  * Nothing in fanoutd defines these hooks: tests/faults/failalloc.so, loaded
  * with LD_PRELOAD by tests/integration/failalloc.sh, does, and fails one
  * allocation of the window's thread at a time. Weak, so a normal run pays a

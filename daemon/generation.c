@@ -780,7 +780,8 @@ static int include_at(const config_t *cfg, const char *top, const char *file, in
 		snprintf(path, sizeof(path), "%s/%s", dir, file);
 	else
 		snprintf(path, sizeof(path), "%s", file);
-	FILE *f = fopen(path, "re");
+	struct stat st; /* a pipe is read once, and a FIFO without a writer would block */
+	FILE *f = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? fopen(path, "re") : NULL;
 	char buf[4096];
 	int r = -ENOENT;
 	for (int n = 1; f && fgets(buf, sizeof(buf), f); n++) {
@@ -852,8 +853,14 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		*slash = '\0';
 		config_set_include_dir(&g->cfg, dir);
 	}
-	int inc = g->path && dir ? fod_check_includes(path, slash ? dir : NULL, err, errlen) : 0;
+	static char empty_text[] = "\n"; /* fmemopen wants at least a byte */
+	char *piped = NULL;		 /* a pipe's text, read once by the @include check */
+	size_t piped_len = 0;
+	int inc = g->path && dir ? fod_check_includes(path, slash ? dir : NULL, &piped, &piped_len,
+						      err, errlen)
+				 : 0;
 	free(dir);
+	FILE *mem = NULL;
 	struct stat st;
 	if (!g->path || !dir) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -866,7 +873,12 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	} else if (S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s: is a directory, not a configuration file", path);
 		sink.failed = true;
-	} else if ((errno = 0), !config_read_file(&g->cfg, path)) {
+	} else if (piped && !(mem = fmemopen(piped_len ? piped : empty_text,
+					     piped_len ? piped_len : 1, "r"))) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		sink.failed = true;
+	} else if ((errno = 0),
+		   !(mem ? config_read(&g->cfg, mem) : config_read_file(&g->cfg, path))) {
 		/* libconfig leaves errno as its last call left it (0: none failed). */
 		int e = errno;
 		if (config_error_type(&g->cfg) == CONFIG_ERR_FILE_IO)
@@ -883,6 +895,9 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		snprintf(err, errlen, "cannot start the worker pool: %s", strerror(errno));
 		sink.failed = true;
 	}
+	if (mem)
+		fclose(mem);
+	free(piped);
 	if (sink.failed && !err[0])
 		snprintf(err, errlen, "%s: invalid configuration", path);
 	bool failed = sink.failed;

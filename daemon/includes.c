@@ -60,7 +60,10 @@ static const char *directive(const char *p, const char *limit)
 	return p < limit && *p == '"' ? p + 1 : NULL;
 }
 
-/* The whole file; NULL with errno set when it cannot be read. */
+/* Past this a configuration is refused unread (/dev/zero given as one would never end). */
+#define TEXT_MAX ((size_t)64 << 20)
+
+/* The whole file; NULL with errno set when it cannot be read (EFBIG: past TEXT_MAX). */
 static char *slurp(FILE *f, size_t *len)
 {
 	size_t cap = 4096, n = 0;
@@ -69,10 +72,10 @@ static char *slurp(FILE *f, size_t *len)
 		n += fread(text + n, 1, cap - n, f);
 		if (n < cap)
 			break;
-		char *bigger = cap <= SIZE_MAX / 2 ? realloc(text, cap * 2) : NULL;
+		char *bigger = cap < TEXT_MAX ? realloc(text, cap * 2) : NULL;
 		if (!bigger) {
 			free(text);
-			errno = ENOMEM;
+			errno = cap < TEXT_MAX ? ENOMEM : EFBIG;
 			return NULL;
 		}
 		text = bigger;
@@ -130,32 +133,10 @@ static int check_one(const char *file, unsigned line, const char *name, const ch
 	return r;
 }
 
-static int check_file(const char *file, const char *dir, int depth, char *err, size_t errlen)
+/* The @includes of one file's text, depth 1 for the top file. */
+static int check_text(const char *file, const char *text, size_t len, const char *dir, int depth,
+		      char *err, size_t errlen)
 {
-	if (depth > INCLUDE_DEPTH)
-		return 1;
-	FILE *f = fopen(file, "re");
-	if (!f && errno == ENOMEM) {
-		snprintf(err, errlen, "%s: out of memory", file);
-		return -ENOMEM;
-	}
-	if (!f)
-		return 0; /* libconfig says why it cannot open it */
-	/* Only a regular file is read ahead: a pipe's text (-c <(...)) is libconfig's alone. */
-	struct stat st;
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return 0;
-	}
-	size_t len = 0;
-	char *text = slurp(f, &len);
-	int e = errno;
-	fclose(f);
-	if (!text) {
-		snprintf(err, errlen, "%s: %s", file,
-			 e == ENOMEM ? "out of memory" : "cannot read the file");
-		return e == ENOMEM ? -ENOMEM : -EIO;
-	}
 	/*
 	 * Every line that opens an @include, even inside a comment or a string
 	 * where libconfig would not take it: a refusal there is the safe mistake.
@@ -166,11 +147,25 @@ static int check_file(const char *file, const char *dir, int depth, char *err, s
 	for (const char *p = text; r == 0 && p < limit; line++) {
 		const char *at = directive(p, limit), *end = NULL;
 		char *name = at ? fod_include_name(at, limit, &end) : NULL;
-		if (name)
+		if (at && depth > INCLUDE_DEPTH) {
+			/* libconfig refuses it too; its parents' later lines are never read. */
+			snprintf(err, errlen, "%s:%u: @include nested more than %d files deep",
+				 file, line, INCLUDE_DEPTH);
+			r = -ELOOP;
+		} else if (name) {
 			r = check_one(file, line, name, dir, depth, err, errlen);
-		else if (end) {
+		} else if (end) {
 			snprintf(err, errlen, "%s:%u: out of memory", file, line);
 			r = -ENOMEM;
+		} else if (at) {
+			/*
+			 * libconfig would go on with the name in the including file, after
+			 * its @include's closing quote: refused rather than followed.
+			 */
+			snprintf(err, errlen,
+				 "%s:%u: @include name not closed before the file ends", file,
+				 line);
+			r = -EINVAL;
 		}
 		free(name);
 		const char *nl = memchr(p, '\n', (size_t)(limit - p));
@@ -178,12 +173,69 @@ static int check_file(const char *file, const char *dir, int depth, char *err, s
 			break;
 		p = nl + 1;
 	}
+	return r;
+}
+
+/* The file's text, or NULL with err set and *r the -errno. */
+static char *read_text(const char *file, FILE *f, size_t *len, int *r, char *err, size_t errlen)
+{
+	char *text = slurp(f, len);
+	if (!text) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", file,
+			 e == ENOMEM  ? "out of memory"
+			 : e == EFBIG ? "larger than 64 MiB: not a configuration"
+				      : "cannot read the file");
+		*r = e == ENOMEM ? -ENOMEM : e == EFBIG ? -EFBIG : -EIO;
+	}
+	return text;
+}
+
+static int check_file(const char *file, const char *dir, int depth, char *err, size_t errlen)
+{
+	FILE *f = fopen(file, "re");
+	if (!f && errno == ENOMEM) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
+	if (!f)
+		return 0; /* libconfig says why it cannot open it */
+	size_t len = 0;
+	int r = 0;
+	char *text = read_text(file, f, &len, &r, err, errlen);
+	fclose(f);
+	if (text)
+		r = check_text(file, text, len, dir, depth, err, errlen);
 	free(text);
 	return r;
 }
 
-int fod_check_includes(const char *file, const char *include_dir, char *err, size_t errlen)
+int fod_check_includes(const char *file, const char *include_dir, char **text, size_t *len,
+		       char *err, size_t errlen)
 {
-	int r = check_file(file, include_dir, 1, err, errlen);
-	return r > 0 ? 0 : r; /* too deep: libconfig refuses the nesting, and says so */
+	*text = NULL;
+	*len = 0;
+	FILE *f = fopen(file, "re");
+	if (!f && errno == ENOMEM) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
+	if (!f)
+		return 0; /* the caller says why it cannot open it */
+	struct stat st;
+	int r = 0;
+	if (fstat(fileno(f), &st) < 0 || S_ISDIR(st.st_mode)) {
+		fclose(f); /* the caller names a directory */
+		return 0;
+	}
+	char *t = read_text(file, f, len, &r, err, errlen);
+	fclose(f);
+	if (t)
+		r = check_text(file, t, *len, include_dir, 1, err, errlen);
+	/* A pipe's text cannot be read twice: the caller parses this copy. */
+	if (r == 0 && !S_ISREG(st.st_mode))
+		*text = t;
+	else
+		free(t);
+	return r;
 }

@@ -16,10 +16,16 @@
 /*
  * file: the configuration; include_dir: libconfig's include directory (NULL
  * when none is set). 0 when libconfig may read them (a missing file is left
- * for libconfig to name), -EISDIR or -EINVAL (a directory, or not a regular
- * file: err says "FILE:LINE: @include "NAME" is ..."), or -ENOMEM.
+ * for libconfig to name), or -errno with err saying "FILE:LINE: ...": an
+ * @include naming a directory (-EISDIR) or anything else not a regular file
+ * (-EINVAL), one whose name the file never closes (-EINVAL), one nested past
+ * libconfig's 10 files (-ELOOP), a file past 64 MiB (-EFBIG), -EIO, -ENOMEM.
+ * A file that is not a regular one (a pipe: -c <(...)) can be read only
+ * once: its text is read here, checked, and given in *text (malloc'ed, *len
+ * bytes) for the caller to parse instead of the file; *text is NULL otherwise.
  */
-int fod_check_includes(const char *file, const char *include_dir, char *err, size_t errlen);
+int fod_check_includes(const char *file, const char *include_dir, char **text, size_t *len,
+		       char *err, size_t errlen);
 
 /*
  * The name an @include directive gives, decoded as libconfig 1.5's scanner

@@ -53,7 +53,7 @@ if ! unmet=$(dpkg-checkbuilddeps 2>&1); then
 	pkgs=$(echo "$unmet" | sed -n 's/.*Unmet build dependencies: //p' | sed 's/([^)]*)//g; s/<[^>]*>//g; s/|[^ ]*//g')
 	[ -n "$pkgs" ] || { echo "$unmet" >&2; exit 1; }
 	# shellcheck disable=SC2086 # one word per package
-	"$top/tools/need-packages.sh" $pkgs
+	"$top/tools/need-packages.sh" --unmet $pkgs
 fi
 
 build_failed() {

@@ -2,12 +2,17 @@
 # Installs those of the named Debian packages that are not installed yet, with
 # apt-get (through sudo when not root), the package lists refreshed first.
 # Does nothing when all are there; fails naming the packages when it cannot.
+# --unmet: the packages are known unmet (dpkg-checkbuilddeps: missing, or
+# installed at too old a version): all are installed, upgrading those there.
 # The one place the build, test and benchmark scripts install from.
-#   tools/need-packages.sh PACKAGE...
+#   tools/need-packages.sh [--unmet] PACKAGE...
 set -euo pipefail
+all=
+[ "${1:-}" = --unmet ] && { all=1; shift; }
 missing=()
 for p in "$@"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	[ -z "$all" ] && dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
 done
 [ ${#missing[@]} -gt 0 ] || exit 0
 echo "need-packages: installing ${missing[*]}" >&2

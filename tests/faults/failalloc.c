@@ -80,7 +80,12 @@ static TLS bool in_window; /* this thread is in a window being walked or counted
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile int tracking; /* a window is open: frees are looked up */
 
-/* The walk's state (under lock; windows do not overlap: the daemon serialises them). */
+/*
+ * The walk's state (under lock). Windows must not overlap: the daemon
+ * serialises builds and job.opens, but two loops may start requests at
+ * once, so the request walk needs a client that sends one at a time (as
+ * failalloc.sh's does).
+ */
 static char want[64], skip[256], logpath[512];
 static long from, seen, next_n = 1;
 static bool done;

@@ -134,3 +134,12 @@ read -r code _ <<<"$(get /product/1)"
 [ "$code" = 200 ] || fail "after the refused reload /product answered $code"
 stop_fanoutd
 pass "a reload onto @include \"\\conf.d\" is refused and the daemon keeps serving: $out"
+
+# A configuration read from a pipe (-c <(...)) is read once, checked, and parsed from
+# that copy: its @includes resolve against /dev/fd, where "." is a directory.
+rc=0
+out=$("$FANOUTD" -t -c <(echo '@include "."') --modules "$MODULES" 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q '@include "." is a directory' || fail "piped @include \".\": exit $rc: $out"
+out=$("$FANOUTD" -t -c <(cat "$SRCDIR/etc/fanoutd.conf") --modules "$MODULES" 2>&1) || fail "piped config: $out"
+echo "$out" | grep -q "configuration OK (2 routes, 1 limiters)" || fail "piped config: $out"
+pass "a piped configuration is checked and read once: $out"

@@ -33,7 +33,11 @@ static int check(const char *text, size_t len, char *err, size_t errlen)
 	char top[128];
 	snprintf(top, sizeof(top), "%s/top.conf", dir);
 	err[0] = '\0';
-	return fod_check_includes(top, dir, err, errlen);
+	char *piped;
+	size_t n;
+	int r = fod_check_includes(top, dir, &piped, &n, err, errlen);
+	CU_ASSERT_PTR_NULL(piped); /* a regular file is libconfig's to read again */
+	return r;
 }
 
 #define CHECK(lit, err) check(lit, sizeof(lit) - 1, err, sizeof(err))
@@ -119,13 +123,79 @@ static void test_special_files_refused(void)
 	unlink(fifo);
 }
 
-/* A file that includes itself many times stops at libconfig's depth, at once. */
+/* A file that includes itself many times is refused at libconfig's depth, at once. */
 static void test_self_inclusion_bounded(void)
 {
 	char err[512], text[4096] = "";
 	for (int i = 0; i < 100; i++)
 		strcat(text, "@include \"top.conf\"\n");
-	CU_ASSERT_EQUAL(check(text, strlen(text), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(check(text, strlen(text), err, sizeof(err)), -ELOOP);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "nested more than 10 files deep"));
+}
+
+/*
+ * Ten files deep is libconfig's limit and not an error in itself: after the
+ * tenth returns, the files that included it go on, and their later
+ * @includes are checked (a first version stopped looking there).
+ */
+static void test_depth_ten_then_more(void)
+{
+	char err[512], name[32], text[64];
+	for (int i = 1; i <= 10; i++) {
+		snprintf(name, sizeof(name), "l%d.conf", i);
+		int n = i < 10 ? snprintf(text, sizeof(text), "@include \"l%d.conf\"\n", i + 1)
+			       : snprintf(text, sizeof(text), "x = 1;\n");
+		put(name, text, (size_t)n);
+	}
+	CU_ASSERT_EQUAL(CHECK("@include \"l1.conf\"\n", err), 0);
+	CU_ASSERT_EQUAL(CHECK("@include \"l1.conf\"\n@include \"sub\"\n", err), -EISDIR);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "top.conf:2: @include \"sub\" is a directory"));
+	/* An @include in the tenth file is one too deep. */
+	put("l10.conf", "@include \"ok.conf\"\n", 20);
+	CU_ASSERT_EQUAL(CHECK("@include \"l1.conf\"\n", err), -ELOOP);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "l10.conf:1: @include nested more than 10 files deep"));
+}
+
+/*
+ * An included file ending inside an @include name: libconfig goes on with
+ * the name in the including file, past its closing quote ("b.conf"sub" opens
+ * sub). Refused instead of followed.
+ */
+static void test_name_left_open_at_end_of_file(void)
+{
+	char err[512];
+	put("b.conf", "@include \"", 10);
+	CU_ASSERT_EQUAL(CHECK("@include \"b.conf\"sub\"\n", err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(err, "b.conf:1: @include name not closed before the file ends"));
+}
+
+/* A pipe (-c <(...)) is read once, here, checked, and its text handed back. */
+static void test_pipe_read_once(void)
+{
+	char err[512], file[64], *text;
+	size_t n;
+	static const char good[] = "x = 1;\n", bad[] = "@include \"\\sub\"\n";
+	const char *const texts[] = {good, bad};
+	for (int i = 0; i < 2; i++) {
+		int fds[2];
+		CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+		CU_ASSERT_EQUAL(write(fds[1], texts[i], strlen(texts[i])),
+				(ssize_t)strlen(texts[i]));
+		close(fds[1]);
+		snprintf(file, sizeof(file), "/dev/fd/%d", fds[0]);
+		int r = fod_check_includes(file, dir, &text, &n, err, sizeof(err));
+		close(fds[0]);
+		if (i == 0) {
+			CU_ASSERT_EQUAL(r, 0);
+			CU_ASSERT_EQUAL(n, strlen(good));
+			CU_ASSERT_TRUE(text && memcmp(text, good, n) == 0);
+		} else {
+			CU_ASSERT_EQUAL(r, -EISDIR);
+			CU_ASSERT_PTR_NULL(text);
+		}
+		free(text);
+	}
 }
 
 static void test_without_include_dir(void)
@@ -135,7 +205,9 @@ static void test_without_include_dir(void)
 	snprintf(top, sizeof(top), "%s/bare.conf", dir);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
 	CU_ASSERT_EQUAL_FATAL(chdir(dir), 0);
-	CU_ASSERT_EQUAL(fod_check_includes(top, NULL, err, sizeof(err)), -EISDIR);
+	char *text;
+	size_t n;
+	CU_ASSERT_EQUAL(fod_check_includes(top, NULL, &text, &n, err, sizeof(err)), -EISDIR);
 	CU_ASSERT_EQUAL(chdir(cwd), 0);
 }
 
@@ -151,6 +223,8 @@ int main(void)
 		FO_TEST(test_name_decoding),	      FO_TEST(test_directories_refused),
 		FO_TEST(test_regular_files_followed), FO_TEST(test_special_files_refused),
 		FO_TEST(test_self_inclusion_bounded), FO_TEST(test_without_include_dir),
+		FO_TEST(test_depth_ten_then_more),    FO_TEST(test_name_left_open_at_end_of_file),
+		FO_TEST(test_pipe_read_once),
 	};
 	int r = fo_test_main("includes", tests, ARRAY_SIZE(tests));
 	char cmd[160];
