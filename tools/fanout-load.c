@@ -456,6 +456,15 @@ static const char *opt_path(const char *arg)
 	return arg;
 }
 
+/* Sent as it is after the '?': printable, no blank and no fragment. */
+static const char *opt_query(const char *arg)
+{
+	for (const char *p = arg; *p; p++)
+		if (*p == '#' || !isgraph((unsigned char)*p))
+			bad_value("query", arg, "takes no '#', blank or control character");
+	return arg;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longs[] = {
@@ -512,7 +521,7 @@ int main(int argc, char **argv)
 			o.path = opt_path(optarg);
 			break;
 		case 'q':
-			o.query = optarg;
+			o.query = opt_query(optarg);
 			break;
 		case 's':
 			o.sim.seed = opt_u64(n, optarg);

@@ -42,12 +42,26 @@ bad --seed 12abc
 bad --pid abc
 bad --path product
 bad --path '/a?b'
+bad --query 'a b'
+bad --query 'a#b'
 grep -qF -- "--rate 'abc': not a number from 0.001 to 1000000" <(timeout 10 "$LOAD" --port 1 --rate abc 2>&1) ||
 	fail "--rate abc: the message does not state the range"
 rc=0
 timeout 10 "$LOAD" --rate 5 >/dev/null 2>"$TMP/err" || rc=$?
 [ "$rc" = 2 ] && grep -q -- "--port is missing" "$TMP/err" || fail "no --port: exit $rc: $(cat "$TMP/err")"
-pass "bad values and a missing --port exit 2 naming the option, the value and the range"
+# Checked once the options are read, each refused with one line saying why.
+after() { # PATTERN ARGS...
+	local want=$1 rc=0
+	shift
+	timeout 10 "$LOAD" --port 1 "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+	[ "$rc" = 2 ] && [ ! -s "$TMP/out" ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q -- "$want" "$TMP/err" ||
+		fail "$*: exit $rc, want 2 and '$want': $(cat "$TMP/err")"
+}
+after "--reserve-ms 300 is not below --budget-ms 300" --budget-ms 300 --reserve-ms 300
+after "sends no request" --rate 0.001 --duration 1
+after "passes 2^64-1" --first-id 18446744073709551615 --rate 10 --duration 1
+after "bytes together, at most 200" --query "$(printf 'a%.0s' $(seq 250))"
+pass "bad values and a missing --port exit 2 naming the option, the value and the range; so do a reserve not below the budget, no request to send, ids past 2^64-1 and an over-long path and query"
 
 # ---- --path on a second HTTP route of the shipped config
 conf=$(make_config -e '/^routes = (/a\
