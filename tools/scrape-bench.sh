@@ -28,7 +28,8 @@ routes = (
     branches = ( { name = "r"; downstream = "sim"; replicas = $n; } ); }
 );
 CONF
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# The middle value, or the mean of the two middle ones.
+median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for _ in $(seq "$rounds"); do
 	for i in $(seq $#); do
 		build=${!i}

@@ -200,7 +200,15 @@ static void test_resize_live(void)
 enum { RACERS = 4, RACE_ROUNDS = 50000 };
 static struct fo_sem *race_sem;
 static struct fo_ctx *race_ctx;
-static atomic_long stale_hooks;
+static atomic_long stale_hooks, race_rounds;
+/*
+ * The racers spin: with waiters that sleep until granted, a hook added after
+ * queueing was caught in 0 of 5 runs (the spinning version: 3 of 3). So
+ * they also stop at a deadline, under the test's 60 s bound: four spinners
+ * on two cores beside busy processes starve the thread that must release,
+ * and 50,000 rounds each took over 80 s there (4 s on an idle machine).
+ */
+static int64_t race_deadline;
 
 struct race_waiter {
 	struct fo_sem_waiter w;
@@ -216,7 +224,8 @@ static void race_granted(struct fo_sem_waiter *w, int status)
 static void *racer(void *arg)
 {
 	(void)arg;
-	for (int i = 0; i < RACE_ROUNDS; i++) {
+	for (int i = 0; i < RACE_ROUNDS && fo_now_ns() < race_deadline; i++) {
+		atomic_fetch_add(&race_rounds, 1);
 		struct race_waiter rw = {.w.granted = race_granted};
 		int r = fo_sem_acquire_async(race_sem, race_ctx, 1, &rw.w);
 		if (r == -EINPROGRESS)
@@ -237,12 +246,14 @@ static void test_granted_waiter_leaves_no_hook(void)
 {
 	race_sem = fo_sem_new(1);
 	race_ctx = fo_ctx_new(FO_NO_DEADLINE);
+	race_deadline = fo_now_ns() + 40 * FO_SEC;
 	pthread_t t[RACERS];
 	for (int i = 0; i < RACERS; i++)
 		pthread_create(&t[i], NULL, racer, NULL);
 	for (int i = 0; i < RACERS; i++)
 		pthread_join(t[i], NULL);
 	CU_ASSERT_EQUAL(atomic_load(&stale_hooks), 0);
+	CU_ASSERT(atomic_load(&race_rounds) >= 100); /* it raced at all */
 	if (atomic_load(&stale_hooks) == 0)
 		fo_ctx_cancel(race_ctx, FO_CAUSE_CANCELLED); /* runs no waiter hook */
 	fo_ctx_unref(race_ctx);
