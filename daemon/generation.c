@@ -219,8 +219,9 @@ static int build_branches(struct fod_gen *g, struct fod_route *rt, const config_
 			return -EINVAL;
 		total += (size_t)replicas;
 	}
-	if (total > 100000) {
-		error_at(g, list, "route '%s' has %zu branches (max 100000)", rt->name, total);
+	if (total > g->max_branches) {
+		error_at(g, list, "route '%s' has %zu branches (max %zu)", rt->name, total,
+			 g->max_branches);
 		return -EINVAL;
 	}
 	if (!(rt->branches = calloc(total, sizeof(*rt->branches))))
@@ -844,6 +845,7 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 	}
 	g->sink = &sink;
 	g->trial_bind = ov && ov->trial_bind;
+	g->max_branches = ov && ov->max_branches ? ov->max_branches : FOD_MAX_BRANCHES;
 	atomic_init(&g->refs, 1);
 	g->path = strdup(path);
 	config_init(&g->cfg);

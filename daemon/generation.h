@@ -120,6 +120,7 @@ struct fod_gen {
 	char *path;
 	struct fod_conf_sink *sink; /* while it is being built: where config errors go */
 	bool trial_bind;	    /* fanoutd -t: the listen addresses are bound to try them */
+	size_t max_branches;	    /* per route (fod_overrides) */
 	/* settings, one group per section, each read by its subsystem */
 	struct fod_http_settings http;	       /* http.c */
 	struct fod_api_settings api;	       /* api.c, control.c (the socket) */
@@ -144,7 +145,15 @@ struct fod_overrides {
 	const char *listen, *socket, *modules;
 	/* -t / -T: also resolve and try binding the listen addresses (never when serving). */
 	bool trial_bind;
+	/*
+	 * Branches a route may have, replicas counted (0: FOD_MAX_BRANCHES). The
+	 * config fuzz harness sets a few hundred: under ASan a route of 10,000
+	 * replicas takes a tenth of a second to build, and a corpus fills with
+	 * them (a campaign fell to 350 inputs/s).
+	 */
+	size_t max_branches;
 };
+#define FOD_MAX_BRANCHES 100000
 
 /*
  * Reads and instantiates FILE. On failure returns NULL and err holds

@@ -143,3 +143,9 @@ out=$("$FANOUTD" -t -c <(echo '@include "."') --modules "$MODULES" 2>&1) || rc=$
 out=$("$FANOUTD" -t -c <(cat "$SRCDIR/etc/fanoutd.conf") --modules "$MODULES" 2>&1) || fail "piped config: $out"
 echo "$out" | grep -q "configuration OK (2 routes, 1 limiters)" || fail "piped config: $out"
 pass "a piped configuration is checked and read once: $out"
+
+# A route of more than 100,000 branches, replicas counted, is refused naming the count.
+conf=$(make_config -e 's|^routes = (|routes = (\n  { name = "wide"; http = "/wide/{id}"; branches = ( { name = "a"; downstream = "sim"; replicas = 60000; }, { name = "b"; downstream = "sim"; replicas = 40001; } ); },|')
+out=$("$FANOUTD" -t -c "$conf" --modules "$MODULES" 2>&1) && fail "100,001 branches accepted"
+echo "$out" | grep -q "route 'wide' has 100001 branches (max 100000)" || fail "100,001 branches: $out"
+pass "a route of 100,001 branches is refused: $out"
