@@ -10,13 +10,7 @@ n=${2:-100000}
 runs=${3:-5}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cat >"$tmp/wide.conf" <<CONF
-workers = { loops = 1; pool = 1; };
-routes = (
-  { name = "wide"; http = "/wide/{id}"; policy = "besteffort"; budget_ms = 1000;
-    branches = ( { name = "r"; downstream = "sim"; replicas = $n; } ); }
-);
-CONF
+"$(dirname "$0")/wide-conf.sh" "$n" >"$tmp/wide.conf"
 times=()
 for _ in $(seq "$runs"); do
 	t0=$(date +%s.%N)

@@ -21,13 +21,7 @@ tmp=$(mktemp -d /tmp/fanoutd-scrape.XXXXXX)
 pid=
 cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-cat >"$tmp/wide.conf" <<CONF
-workers = { loops = 1; pool = 1; };
-routes = (
-  { name = "wide"; http = "/wide/{id}"; policy = "besteffort"; budget_ms = 1000;
-    branches = ( { name = "r"; downstream = "sim"; replicas = $n; } ); }
-);
-CONF
+"$(dirname "$0")/wide-conf.sh" "$n" >"$tmp/wide.conf"
 # The middle value, or the mean of the two middle ones.
 median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for _ in $(seq "$rounds"); do
