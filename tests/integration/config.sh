@@ -149,3 +149,9 @@ conf=$(make_config -e 's|^routes = (|routes = (\n  { name = "wide"; http = "/wid
 out=$("$FANOUTD" -t -c "$conf" --modules "$MODULES" 2>&1) && fail "100,001 branches accepted"
 echo "$out" | grep -q "route 'wide' has 100001 branches (max 100000)" || fail "100,001 branches: $out"
 pass "a route of 100,001 branches is refused: $out"
+
+# A configuration that never ends (a device) is refused after 64 MiB, unread past that.
+rc=0
+out=$(timeout 60 "$FANOUTD" -t -c /dev/zero --modules "$MODULES" 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "/dev/zero: larger than 64 MiB" || fail "-c /dev/zero: exit $rc: $out"
+pass "-c /dev/zero is refused: $out"
