@@ -22,6 +22,7 @@
 
 #include "fanoutd/sim.h"
 #include "mp.h"
+#include "options.h"
 
 static msgpack_sbuffer buf;
 
@@ -40,36 +41,12 @@ static int flush_out(void)
 	return 0;
 }
 
-/*
- * A decimal unsigned 64-bit number, all of the argument: strtoull alone
- * takes "-5" as 2^64-5, "1e3" as 1 and "x" as 0.
- */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*end || errno == ERANGE)
-		return false;
-	*out = v;
-	return true;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fanout-gen [--seed S] --count N [--kind K] [--payload-bytes B]"
 		   " [--first-id ID]\n"
 		   "  S: 0 to 2^64-1 (default 1); N > 0; K default \"enrich\";\n"
 		   "  B: 0 to 65536 (default 32); ID: default 1, ID + N - 1 <= 2^64-1\n");
-}
-
-static int bad_number(const char *opt, const char *arg, const char *want)
-{
-	fprintf(stderr, "fanout-gen: --%s must be %s, not '%s'\n", opt, want, arg);
-	usage(stderr);
-	return 2;
 }
 
 int main(int argc, char **argv)
@@ -85,29 +62,24 @@ int main(int argc, char **argv)
 	uint64_t seed = 1, count = 0, first = 1, bytes = 32;
 	const char *kind = "enrich";
 	int c;
+	opt_program = "fanout-gen";
 	while ((c = getopt_long(argc, argv, "s:n:k:b:f:hV", longs, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (!parse_u64(optarg, &seed))
-				return bad_number("seed", optarg, "an integer from 0 to 2^64-1");
+			seed = opt_u64("seed", optarg, 0, UINT64_MAX);
 			break;
 		case 'n':
-			if (!parse_u64(optarg, &count) || count == 0)
-				return bad_number("count", optarg, "an integer from 1 to 2^64-1");
+			count = opt_u64("count", optarg, 1, UINT64_MAX);
 			break;
 		case 'k':
 			kind = optarg;
 			break;
 		case 'b':
-			if (!parse_u64(optarg, &bytes) || bytes > 65536)
-				return bad_number("payload-bytes", optarg,
-						  "an integer from 0 to 65536");
+			bytes = opt_u64("payload-bytes", optarg, 0, 65536);
 			break;
 		case 'f':
 			/* ids are unsigned 64-bit: up to 2^64-1, never a negative number */
-			if (!parse_u64(optarg, &first))
-				return bad_number("first-id", optarg,
-						  "an integer from 0 to 2^64-1");
+			first = opt_u64("first-id", optarg, 0, UINT64_MAX);
 			break;
 		case 'V':
 			printf("fanout-gen %s\n", PACKAGE_VERSION);

@@ -26,7 +26,6 @@
  */
 #include <ctype.h>
 #include <curl/curl.h>
-#include <errno.h>
 #include <ev.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -40,6 +39,7 @@
 
 #include "fanoutd/fanout.h"
 #include "fanoutd/sim.h"
+#include "options.h"
 
 #define FO_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FO_MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -376,73 +376,6 @@ static void usage(FILE *f)
 		"  the budget; --branches: 1 to 100000. A bad value exits 2 naming it.\n");
 }
 
-/*
- * Every numeric option is read whole and checked against its range: a bad
- * one exits 2 with one line naming the option, the value and what it takes
- * (atoi and strtod alone read "abc" as 0 and "10x" as 10, silently).
- */
-static _Noreturn void bad_value(const char *name, const char *arg, const char *what)
-{
-	fprintf(stderr, "fanout-load: --%s '%s': %s\n", name, arg, what);
-	exit(2);
-}
-
-static double opt_real(const char *name, const char *arg, double lo, double hi)
-{
-	char *end = NULL;
-	double v = NAN;
-	/* strtod skips leading blanks and reads "nan" and "inf": neither is a number here. */
-	if (*arg && !isspace((unsigned char)*arg)) {
-		errno = 0;
-		v = strtod(arg, &end);
-		if (*end || errno == ERANGE)
-			v = NAN;
-	}
-	if (!(v >= lo && v <= hi)) {
-		char what[96];
-		snprintf(what, sizeof(what), "not a number from %.15g to %.15g", lo, hi);
-		bad_value(name, arg, what);
-	}
-	return v;
-}
-
-/* Milliseconds (fractions allowed) as nanoseconds. */
-static int64_t opt_ms(const char *name, const char *arg, double lo, double hi)
-{
-	return (int64_t)llround(opt_real(name, arg, lo, hi) * 1e6);
-}
-
-static long long opt_int(const char *name, const char *arg, long long lo, long long hi)
-{
-	char *end = NULL;
-	long long v = 0;
-	bool ok = false;
-	if (isdigit((unsigned char)arg[0]) || (arg[0] == '-' && isdigit((unsigned char)arg[1]))) {
-		errno = 0;
-		v = strtoll(arg, &end, 10);
-		ok = !*end && errno != ERANGE && v >= lo && v <= hi;
-	}
-	if (!ok) {
-		char what[96];
-		snprintf(what, sizeof(what), "not an integer from %lld to %lld", lo, hi);
-		bad_value(name, arg, what);
-	}
-	return v;
-}
-
-/* The whole 64-bit range: strtoull alone takes "-5" as 2^64-5. */
-static uint64_t opt_u64(const char *name, const char *arg)
-{
-	char *end = NULL;
-	if (isdigit((unsigned char)arg[0])) {
-		errno = 0;
-		unsigned long long v = strtoull(arg, &end, 10);
-		if (!*end && errno != ERANGE)
-			return v;
-	}
-	bad_value(name, arg, "not an integer from 0 to 18446744073709551615");
-}
-
 /* The id and the query are appended: the prefix is a path, nothing else. */
 static const char *opt_path(const char *arg)
 {
@@ -450,9 +383,9 @@ static const char *opt_path(const char *arg)
 	while (*p && *p != '?' && *p != '#' && isgraph((unsigned char)*p))
 		p++;
 	if (arg[0] != '/')
-		bad_value("path", arg, "must start with '/' (the id is appended to it)");
+		opt_bad("path", arg, "must start with '/' (the id is appended to it)");
 	if (*p)
-		bad_value("path", arg, "takes no '?', '#', blank or control character (--query)");
+		opt_bad("path", arg, "takes no '?', '#', blank or control character (--query)");
 	return arg;
 }
 
@@ -461,7 +394,7 @@ static const char *opt_query(const char *arg)
 {
 	for (const char *p = arg; *p; p++)
 		if (*p == '#' || !isgraph((unsigned char)*p))
-			bad_value("query", arg, "takes no '#', blank or control character");
+			opt_bad("query", arg, "takes no '#', blank or control character");
 	return arg;
 }
 
@@ -491,6 +424,7 @@ int main(int argc, char **argv)
 		{"version", 0, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
+	opt_program = "fanout-load";
 	fo_sim_defaults(&o.sim);
 	o.sim.seed = 1;
 	int c, i = 0;
@@ -515,7 +449,7 @@ int main(int argc, char **argv)
 			o.conns = (long)opt_int(n, optarg, 1, 1000000);
 			break;
 		case 'f':
-			o.first_id = opt_u64(n, optarg);
+			o.first_id = opt_u64(n, optarg, 0, UINT64_MAX);
 			break;
 		case 'a':
 			o.path = opt_path(optarg);
@@ -524,7 +458,7 @@ int main(int argc, char **argv)
 			o.query = opt_query(optarg);
 			break;
 		case 's':
-			o.sim.seed = opt_u64(n, optarg);
+			o.sim.seed = opt_u64(n, optarg, 0, UINT64_MAX);
 			break;
 		/* The sim's and the route's ranges are fanoutd.conf's (fanoutd.conf(5)). */
 		case 'b':

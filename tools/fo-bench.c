@@ -26,6 +26,7 @@
 #include "evsim.h"
 #include "fanoutd/fanout.h"
 #include "fanoutd/sim.h"
+#include "options.h"
 #include "procstat.h"
 
 struct opts {
@@ -213,45 +214,46 @@ static int parse(int argc, char **argv, struct opts *o)
 			   .in_cap = 4096,
 			   .out_cap = 4096,
 			   .tail_rate = 0.001};
+	opt_program = "fo-bench";
 	optind = 2;
 	int c;
 	while ((c = getopt_long(argc, argv, "n:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			o->n = strtoull(optarg, NULL, 10);
+			o->n = opt_u64("n", optarg, 1, UINT64_MAX);
 			break;
 		case 's':
-			o->seed = strtoull(optarg, NULL, 10);
+			o->seed = opt_u64("seed", optarg, 0, UINT64_MAX);
 			break;
 		case 'l':
-			o->limit = (unsigned)strtoul(optarg, NULL, 10);
+			o->limit = (unsigned)opt_u64("limit", optarg, 1, 10000000);
 			break;
 		case 'p':
-			o->pool = (unsigned)strtoul(optarg, NULL, 10);
+			o->pool = (unsigned)opt_u64("pool", optarg, 1, 1024);
 			break;
 		case 'o':
 			o->ordered = true;
 			break;
 		case 'w':
-			o->window = strtoul(optarg, NULL, 10);
+			o->window = opt_u64("window", optarg, 0, 100000000);
 			break;
 		case 'b':
-			o->payload = strtoul(optarg, NULL, 10);
+			o->payload = opt_u64("payload", optarg, 1, 65536);
 			break;
 		case 'i':
-			o->in_cap = strtoul(optarg, NULL, 10);
+			o->in_cap = opt_u64("in-cap", optarg, 1, 16777216);
 			break;
 		case 'O':
-			o->out_cap = strtoul(optarg, NULL, 10);
+			o->out_cap = opt_u64("out-cap", optarg, 1, 16777216);
 			break;
 		case 'c':
 			o->csv = optarg;
 			break;
 		case 'e':
-			o->err_rate = strtod(optarg, NULL);
+			o->err_rate = opt_real("err-rate", optarg, 0, 1);
 			break;
 		case 't':
-			o->tail_rate = strtod(optarg, NULL);
+			o->tail_rate = opt_real("tail-rate", optarg, 0, 1);
 			break;
 		case 'h':
 			usage(stdout);
@@ -261,10 +263,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
-	if (o->n == 0 || o->limit == 0 || o->pool == 0 || o->payload == 0 || o->in_cap == 0 ||
-	    o->out_cap == 0) {
-		fprintf(stderr,
-			"fo-bench: -n, --limit, --pool, --payload and capacities must be > 0\n");
+	if (optind < argc) {
+		fprintf(stderr, "fo-bench: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
 		return -1;
 	}
 	return 0;

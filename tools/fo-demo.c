@@ -9,7 +9,6 @@
  *
  *   fo-demo [-n REQUESTS] [--seed S] [--policy failfast|collectall|besteffort] [--quiet]
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "evsim.h"
 #include "fanoutd/fanout.h"
 #include "fanoutd/sim.h"
+#include "options.h"
 #include "procstat.h"
 
 static const char *const branches[] = {"price", "inventory", "reviews", "recommendations",
@@ -50,11 +50,12 @@ int main(int argc, char **argv)
 	bool quiet = false;
 	const struct fo_policy *policy = fo_policy_builtin(FO_BESTEFFORT);
 	int c;
+	opt_program = "fo-demo";
 	while ((c = getopt_long(argc, argv, "n:", longs, NULL)) != -1) {
 		if (c == 'n') {
-			n = strtol(optarg, NULL, 10);
+			n = (long)opt_int("n", optarg, 1, 100000000);
 		} else if (c == 's') {
-			seed = strtoull(optarg, NULL, 10);
+			seed = opt_u64("seed", optarg, 0, UINT64_MAX);
 		} else if (c == 'p') {
 			if (!(policy = fo_policy_by_name(optarg))) {
 				fprintf(stderr, "fo-demo: unknown policy '%s'\n", optarg);
@@ -68,8 +69,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (n <= 0) {
-		fprintf(stderr, "fo-demo: -n must be positive\n");
+	if (optind < argc) {
+		fprintf(stderr, "fo-demo: unexpected argument '%s' (options only)\n", argv[optind]);
 		return 2;
 	}
 	struct fo_sim_params sp;

@@ -16,6 +16,7 @@
 
 #include "fanoutd/fanout.h"
 #include "fanoutd/sim.h"
+#include "options.h"
 
 int main(int argc, char **argv)
 {
@@ -35,31 +36,32 @@ int main(int argc, char **argv)
 	unsigned branches = 3;
 	double timeout_ms = 500;
 	int c;
+	opt_program = "sim-model";
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			n = strtoull(optarg, NULL, 10);
+			n = opt_u64("count", optarg, 1, UINT64_MAX);
 			break;
 		case 'f':
-			branches = (unsigned)strtoul(optarg, NULL, 10);
+			branches = (unsigned)opt_u64("branches", optarg, 1, 100000);
 			break;
 		case 't':
-			timeout_ms = strtod(optarg, NULL);
+			timeout_ms = opt_real("timeout-ms", optarg, 0.001, 3600000);
 			break;
 		case 's':
-			p.seed = strtoull(optarg, NULL, 10);
+			p.seed = opt_u64("seed", optarg, 0, UINT64_MAX);
 			break;
 		case 'b':
-			p.base_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			p.base_ns = opt_ms("base-ms", optarg, 0, 3600000);
 			break;
 		case 'p':
-			p.p99_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			p.p99_ns = opt_ms("p99-ms", optarg, 0, 3600000);
 			break;
 		case 'r':
-			p.tail_rate = strtod(optarg, NULL);
+			p.tail_rate = opt_real("tail-rate", optarg, 0, 1);
 			break;
 		case 'm':
-			p.tail_ns = (int64_t)(strtod(optarg, NULL) * 1e6);
+			p.tail_ns = opt_ms("tail-ms", optarg, 0, 3600000);
 			break;
 		default:
 			fprintf(stderr,
@@ -69,8 +71,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!n || !branches) {
-		fprintf(stderr, "sim-model: --count and --branches must be positive\n");
+	if (optind < argc) {
+		fprintf(stderr, "sim-model: unexpected argument '%s' (options only)\n", argv[optind]);
 		return 2;
 	}
 	int64_t cap = (int64_t)(timeout_ms * 1e6);
