@@ -14,8 +14,8 @@ const char *opt_program = "fanoutd-tool";
 
 _Noreturn void opt_bad(const char *name, const char *arg, const char *what)
 {
-	fprintf(stderr, "%s: %s%s '%s': %s\n", opt_program, name[0] && name[1] ? "--" : "-",
-		name, arg, what);
+	fprintf(stderr, "%s: %s%s '%s': %s\n", opt_program, name[0] && name[1] ? "--" : "-", name,
+		arg, what);
 	exit(2);
 }
 

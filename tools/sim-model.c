@@ -72,7 +72,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "sim-model: unexpected argument '%s' (options only)\n", argv[optind]);
+		fprintf(stderr, "sim-model: unexpected argument '%s' (options only)\n",
+			argv[optind]);
 		return 2;
 	}
 	int64_t cap = (int64_t)(timeout_ms * 1e6);
