@@ -827,6 +827,14 @@ static void read_error(struct fod_gen *g, int saved_errno, char *err, size_t err
 	snprintf(err, errlen, "%s:%d: %s", file, line, text);
 }
 
+/* Every generation from its allocation in fod_gen_build to its last unref. */
+static atomic_long live_gens;
+
+long fod_gen_live(void)
+{
+	return atomic_load(&live_gens);
+}
+
 struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, char *err,
 			      size_t errlen)
 {
@@ -843,6 +851,7 @@ struct fod_gen *fod_gen_build(const char *path, const struct fod_overrides *ov, 
 		pthread_mutex_unlock(&serial);
 		return NULL;
 	}
+	atomic_fetch_add(&live_gens, 1);
 	g->sink = &sink;
 	g->trial_bind = ov && ov->trial_bind;
 	g->max_branches = ov && ov->max_branches ? ov->max_branches : FOD_MAX_BRANCHES;
@@ -1152,6 +1161,7 @@ void fod_gen_unref(struct fod_gen *g)
 	free(g->path);
 	config_destroy(&g->cfg);
 	free(g);
+	atomic_fetch_sub(&live_gens, 1);
 }
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;

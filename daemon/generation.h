@@ -170,6 +170,11 @@ int fod_gen_write_effective(struct fod_gen *g, FILE *out);
 /* Another reference to g (the fuzz harness publishes a generation it keeps). */
 struct fod_gen *fod_gen_ref(struct fod_gen *g);
 void fod_gen_unref(struct fod_gen *g);
+/*
+ * Generations in memory: the serving one and older ones that something
+ * (a request, a job, a fuzz harness) still holds, and one being built.
+ */
+long fod_gen_live(void);
 
 /* The current generation (a new reference) and the swap. */
 struct fod_gen *fod_gen_current(void);

@@ -73,7 +73,18 @@ struct fod_conn {
 	size_t out_len, out_pos;
 	void (*cancel)(void *arg, enum fo_cause why);
 	void *cancel_arg;
-	struct fod_gen *gen;	 /* limits for this connection's life */
+	/*
+	 * The http limits of the request in progress (between requests: of the
+	 * last one), copied from the generation current at accept and at each
+	 * request's first byte. A copy, not a reference: a keep-alive connection
+	 * must not keep a replaced generation (its threads, module instances and
+	 * downstream connections) alive, and its next request gets the new limits.
+	 */
+	struct conn_limits {
+		size_t max_url, max_headers, max_body;
+		int64_t header_timeout_ns, idle_timeout_ns;
+		bool admin_on_public;
+	} lim;
 	atomic_ulong *responses; /* where this request's answer is counted, by status */
 	char hname[16];		 /* the header name being read, lower case, if short */
 	size_t hname_len;	 /* its length so far (past sizeof(hname): not one we read) */
@@ -98,6 +109,16 @@ static atomic_long busy_conns;
 
 static void conn_close(struct fod_conn *c);
 static void conn_resume(struct fod_conn *c, int64_t wait_ns);
+
+static void conn_limits_set(struct fod_conn *c, const struct fod_gen *g)
+{
+	c->lim = (struct conn_limits){.max_url = g->http.max_url,
+				      .max_headers = g->http.max_headers,
+				      .max_body = g->http.max_body,
+				      .header_timeout_ns = g->http.header_timeout_ns,
+				      .idle_timeout_ns = g->http.idle_timeout_ns,
+				      .admin_on_public = g->http.admin_on_public};
+}
 static void parse_more(struct fod_conn *c);
 
 /* A request is in progress from its first byte until its answer is written. */
@@ -588,9 +609,10 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		c->loop = loop;
 		c->hl = l;
 		c->fd = fd;
-		c->gen = g;
+		conn_limits_set(c, g);
 		c->admin = ln->admin;
 		c->monitor_only = !ln->admin && open > g->http.max_connections;
+		fod_gen_unref(g);
 		c->next = l->conns;
 		if (l->conns)
 			l->conns->prev = c;
@@ -600,7 +622,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		ev_io_init(&c->wio, on_write, fd, EV_WRITE);
 		ev_init(&c->timer, on_timer);
 		/* A new connection must start its request within the header timeout. */
-		conn_resume(c, g->http.header_timeout_ns);
+		conn_resume(c, c->lim.header_timeout_ns);
 	}
 }
 
@@ -618,8 +640,12 @@ static int on_message_begin(http_parser *p)
 	c->in_value = false;
 	c->head = false;
 	c->error = 0;
+	struct fod_gen *g = fod_gen_current();
+	if (g) /* none only while the daemon ends: the last limits stand */
+		conn_limits_set(c, g);
+	fod_gen_unref(g);
 	/* The header timeout runs from the first byte of a request. */
-	c->timer.repeat = (double)c->gen->http.header_timeout_ns / 1e9;
+	c->timer.repeat = (double)c->lim.header_timeout_ns / 1e9;
 	ev_timer_again(c->loop->ev, &c->timer);
 	return 0;
 }
@@ -627,7 +653,7 @@ static int on_message_begin(http_parser *p)
 static int on_url(http_parser *p, const char *at, size_t len)
 {
 	struct fod_conn *c = p->data;
-	if (c->url_len + len > c->gen->http.max_url) {
+	if (c->url_len + len > c->lim.max_url) {
 		c->error = 414;
 		return -1;
 	}
@@ -655,7 +681,7 @@ static int count_header_bytes(struct fod_conn *c, size_t len, bool value)
 		c->header_bytes += 4;
 	c->in_value = value;
 	c->header_bytes += len;
-	if (c->header_bytes > c->gen->http.max_headers) {
+	if (c->header_bytes > c->lim.max_headers) {
 		c->error = 431;
 		return -1;
 	}
@@ -734,7 +760,7 @@ static int on_headers_complete(http_parser *p)
 	else
 		generate_request_id(c->request_id, sizeof(c->request_id));
 	c->rid_ready = true;
-	if (p->content_length != ULLONG_MAX && p->content_length > c->gen->http.max_body) {
+	if (p->content_length != ULLONG_MAX && p->content_length > c->lim.max_body) {
 		c->error = 413;
 		return -1;
 	}
@@ -746,7 +772,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	(void)at;
 	struct fod_conn *c = p->data;
 	c->body_bytes += len;
-	if (c->body_bytes > c->gen->http.max_body) {
+	if (c->body_bytes > c->lim.max_body) {
 		c->error = 413;
 		return -1;
 	}
@@ -976,7 +1002,7 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	free(c->url);
 	c->url = NULL;
 	/* Idle until the next request's first byte. */
-	conn_resume(c, c->gen->http.idle_timeout_ns);
+	conn_resume(c, c->lim.idle_timeout_ns);
 }
 
 void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
@@ -1029,7 +1055,7 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 	c->out_pos = 0;
 	c->state = c->keep_alive ? WRITING : CLOSING;
 	/* The idle timeout bounds a reader that will not take its answer. */
-	c->timer.repeat = (double)c->gen->http.idle_timeout_ns / 1e9;
+	c->timer.repeat = (double)c->lim.idle_timeout_ns / 1e9;
 	ev_timer_again(c->loop->ev, &c->timer);
 	ev_io_start(c->loop->ev, &c->wio);
 	on_write(c->loop->ev, &c->wio, EV_WRITE);
@@ -1070,7 +1096,6 @@ static void conn_close(struct fod_conn *c)
 	c->hl->connections--;
 	atomic_fetch_sub(c->admin ? &admin_open : &public_open, 1);
 	atomic_fetch_sub(&fod_counters.http_connections_open, 1);
-	fod_gen_unref(c->gen);
 	free(c->url);
 	free(c->out);
 	free(c);
@@ -1084,7 +1109,7 @@ static void conn_close(struct fod_conn *c)
  */
 static bool internal_served_here(const struct fod_conn *c)
 {
-	return c->admin || !have_admin_listener || c->gen->http.admin_on_public;
+	return c->admin || !have_admin_listener || c->lim.admin_on_public;
 }
 
 static void dispatch(struct fod_conn *c)

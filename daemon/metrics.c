@@ -535,6 +535,11 @@ static void s_generation(struct fod_mr *r, const struct scrape *s)
 {
 	fod_mr_uint(r, NULL, s->g ? (unsigned long long)s->g->id : 0);
 }
+static void s_generations_live(struct fod_mr *r, const struct scrape *s)
+{
+	(void)s;
+	fod_mr_uint(r, NULL, (unsigned long long)fod_gen_live());
+}
 static void s_reloads(struct fod_mr *r, const struct scrape *s)
 {
 	(void)s;
@@ -750,6 +755,12 @@ static const struct family families[] = {
 	  GAUGE,
 	  {NULL}},
 	 s_generation},
+	{{"fanoutd_config_generations_live",
+	  "Configuration generations in memory: the serving one and older ones still "
+	  "finishing requests or jobs that began under them.",
+	  GAUGE,
+	  {NULL}},
+	 s_generations_live},
 	{{"fanoutd_reloads_total", "Configuration reloads by result.", COUNTER, {"result"}},
 	 s_reloads},
 	/* the HTTP front */

@@ -105,6 +105,59 @@ grep -q "\"generation\":$((gen + 1))[,}]" "$TMP/reply" ||
 	fail "after generation $gen and a refused reload: $(cat "$TMP/reply"), want generation $((gen + 1))"
 pass "refused reloads use no generation numbers: $gen, refused, $((gen + 1))"
 
+# Keep-alive connections pin no generation: 8 connections stay open and in use
+# across 20 reloads, and after each the replaced generations are gone (the
+# gauge back to 1, the thread count to its level), not one more kept per reload.
+# A connection's next request gets the new generation's limits.
+cat >"$TMP/keepalive.py" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(8)]
+def ask(c, path):
+    c.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = c.recv(65536)
+        if not d:
+            return "closed"
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+    while len(body) < n:
+        body += c.recv(65536)
+    return head.split(b" ")[1].decode()
+for line in sys.stdin:  # one path a line: asked on every connection, the statuses printed
+    print(" ".join(ask(c, line.strip()) for c in conns), flush=True)
+PY
+coproc KA { python3 "$TMP/keepalive.py" "$PORT"; }
+ka() { echo "$1" >&"${KA[1]}" && read -r -t 20 -u "${KA[0]}" line && echo "$line"; }
+[ "$(ka /product/1)" = "200 200 200 200 200 200 200 200" ] || fail "keep-alive connections: no 200s"
+threads0=$(metric fanoutd_threads)
+[ "$(metric fanoutd_config_generations_live)" = 1 ] || fail "generations live before: $(metric fanoutd_config_generations_live)"
+for i in $(seq 20); do
+	out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) || fail "keep-alive reload $i: $out"
+	[ "$(ka /product/$i)" = "200 200 200 200 200 200 200 200" ] || fail "keep-alive after reload $i: not all 200"
+	for _ in $(seq 300); do
+		[ "$(metric fanoutd_config_generations_live)" = 1 ] && break
+		sleep 0.01
+	done
+	live=$(metric fanoutd_config_generations_live)
+	[ "$live" = 1 ] || fail "after reload $i with 8 keep-alive connections open: $live generations live, want 1"
+done
+threads=$(metric fanoutd_threads)
+[ "$threads" = "$threads0" ] || fail "threads $threads0 before 20 reloads, $threads after (connections still open)"
+# The new limit reaches the open connections' next request.
+long=/product/$(printf '1%.0s' $(seq 300))
+[ "$(ka "$long")" != "414 414 414 414 414 414 414 414" ] || fail "a 306-byte target refused before the limit changed"
+sed -e 's/max_url = 2048;/max_url = 256;/' "$TMP/base.conf" >"$conf"
+out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) || fail "reload to max_url 256: $out"
+[ "$(ka "$long")" = "414 414 414 414 414 414 414 414" ] || fail "max_url 256 did not reach the open connections"
+cp "$TMP/base.conf" "$conf"
+out=$("$FANOUTCTL" -s "$TMP/api.sock" reload 2>&1) || fail "reload back: $out"
+exec {KA[1]}>&-
+wait "$KA_PID"
+pass "8 keep-alive connections across 20 reloads: 1 generation live after each, threads $threads0 -> $threads; new limits reach them"
+
 # Settings that apply only at start (the admin socket's mode and group, the loops, the
 # listener): a reload that changes one says so in its reply and its log, every time.
 sed -e 's/mode = "0660";/mode = "0600";/' -e 's/loops = 0;/loops = 3;/' "$TMP/base.conf" >"$conf"
