@@ -107,14 +107,17 @@ static void emit_time(struct out *o)
 
 /*
  * One line per answer on the route: time, route, id (null/- when the id
- * was refused), status, duration, the branches that did not succeed, and
+ * was refused), status (as counted: 499 for a client that left, 503 past the
+ * drain time), duration, the branches that did not succeed, and
  * the request id. rep is NULL when no unit ran.
  */
-static void access_log(const struct fod_route *rt, const uint64_t *id, int status, int64_t dur_ns,
-		       const struct fo_report *rep, const char *request_id)
+static void access_log(const struct fod_route *rt, const struct fod_conn *c, const uint64_t *id,
+		       int status, int64_t dur_ns, const struct fo_report *rep,
+		       const char *request_id)
 {
 	if (!rt->access_log)
 		return;
+	status = fod_http_final_status(c, status); /* what the client got, as counted */
 	bool json = rt->access_log_json;
 	struct out o = {0};
 	char num[64];
@@ -241,7 +244,7 @@ static void answer(struct request *rq, struct fo_report *rep)
 	if (rep->cause != FO_CAUSE_CLIENT_GONE)
 		fod_metrics_ready_record(rt, status == 200);
 	debug_unit(rq, rep);
-	access_log(rt, &rq->id, status, dur_ns, rep, rq->request_id);
+	access_log(rt, rq->conn, &rq->id, status, dur_ns, rep, rq->request_id);
 	if (rq->conn)
 		fod_http_respond(rq->conn, status, "application/json", extra, o.p ? o.p : "",
 				 o.len);
@@ -306,7 +309,7 @@ static void refuse(struct fod_conn *c, struct fod_gen *g, const struct fod_route
 		   const uint64_t *id, int status, const char *field, const char *msg,
 		   const struct fod_http_req *req)
 {
-	access_log(rt, id, status, 0, NULL, req->request_id);
+	access_log(rt, c, id, status, 0, NULL, req->request_id);
 	fod_http_error(c, status, field, msg);
 	fod_gen_unref(g);
 }
@@ -330,7 +333,7 @@ static int start_request(struct fod_conn *c, struct fod_loop *l, const struct fo
 	if (rt->metrics)
 		fod_http_count_as(c, rt->metrics->responses);
 	if (fod_control_draining()) {
-		access_log(rt, NULL, 503, 0, NULL, req->request_id);
+		access_log(rt, c, NULL, 503, 0, NULL, req->request_id);
 		fod_http_respond(c, 503, "application/json", "Retry-After: 1\r\n",
 				 "{\"error\":\"draining\"}\n", 21);
 		fod_gen_unref(g);

@@ -1005,13 +1005,20 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 	conn_resume(c, c->lim.idle_timeout_ns);
 }
 
+int fod_http_final_status(const struct fod_conn *c, int status)
+{
+	if (!c)
+		return status;
+	return c->peer_gone ? FOD_HTTP_CLIENT_GONE : c->expired ? 503 : status;
+}
+
 void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 		      const char *extra_headers, const char *body, size_t len)
 {
 	c->cancel = NULL;
-	if (c->expired) {
+	status = fod_http_final_status(c, status);
+	if (c->expired && !c->peer_gone) {
 		/* Whatever the request came to, the drain time is over: say so. */
-		status = 503;
 		content_type = "application/json";
 		extra_headers = "Retry-After: 1\r\n";
 		body = DRAIN_BODY;

@@ -37,6 +37,8 @@ struct fod_loop;
 #define FOD_HTTP_ADMIN_MAX_CONNECTIONS 64
 /* Listening sockets at most, every address of every listener counted. */
 #define FOD_HTTP_MAX_LISTENERS 32
+/* Counted and logged for a request whose client left before its answer (never sent). */
+#define FOD_HTTP_CLIENT_GONE 499
 
 struct fod_gen;
 
@@ -99,6 +101,14 @@ struct fod_http_req {
 	const char *request_id; /* every answer carries it back as X-Request-Id */
 };
 
+/*
+ * The status the current request's answer is counted and logged with, given
+ * the one the caller answers: 499 when the client has gone (nginx's "client
+ * closed request": nothing is sent, and a client's leaving is no downstream
+ * failure), 503 once the drain time is over (fod_http_respond sends that
+ * instead), else status. c may be NULL (no connection): status.
+ */
+int fod_http_final_status(const struct fod_conn *c, int status);
 /* Answers the connection's current request. body is copied. */
 void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 		      const char *extra_headers, const char *body, size_t len);

@@ -23,9 +23,12 @@ struct fod_counters fod_counters;
 
 const char *const fod_endpoint_paths[FOD_EP_N] = {"/metrics", "/healthz", "/readyz", "/"};
 
-/* Every status fanoutd answers with (http.c's reason()); the last slot is any other. */
-static const int statuses[FOD_STATUS_N - 1] = {200, 400, 404, 405, 408, 413,
-					       414, 431, 500, 502, 503, 504};
+/*
+ * Every status fanoutd answers with (http.c's reason()), and 499 for a client
+ * that left before its answer (FOD_HTTP_CLIENT_GONE); the last slot is any other.
+ */
+static const int statuses[FOD_STATUS_N - 1] = {200, 400, 404, 405, 408, 413, 414,
+					       431, 499, 500, 502, 503, 504};
 
 int fod_metrics_status_slot(int status)
 {

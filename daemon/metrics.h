@@ -19,7 +19,7 @@
  * HTTP responses are counted by exact status: one slot per status fanoutd
  * answers with (fod_metrics_status_slot), the last for any other.
  */
-#define FOD_STATUS_N 13
+#define FOD_STATUS_N 14
 int fod_metrics_status_slot(int status);
 /* Counts one response with this status in a by-status array (a route's, or fod_counters'). */
 void fod_metrics_count_response(atomic_ulong *by_status, int status);

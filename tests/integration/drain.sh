@@ -128,10 +128,23 @@ def test():
 main(test)
 '
 
-# ---- drain_ms = 500 ms, requests of 3 s: what is still in flight gets a 503.
-start_fanoutd "$(slow_config 3000 500)"
+# ---- drain_ms = 500 ms, requests of 3 s: what is still in flight gets a 503,
+# counted and logged as 503; a client that left before is counted and logged
+# as 499 (it got nothing), not as a downstream failure.
+alog=$TMP/drain-access.log
+start_fanoutd "$(slow_config 3000 500 -e "s|policy = \"besteffort\";|policy = \"besteffort\"; access_log = \"$alog\";|")"
 drain_py "$common"'
 def test():
+    code = lambda c: metric(f"fanoutd_http_responses_total{{route=\"product\",code=\"{c}\"}}") or 0
+    gone = connect(timeout=10)
+    gone.sendall(request("/product/10?budget_ms=15000"))
+    in_flight(5)
+    gone.close()
+    in_flight(0)
+    wait_for("the left request counted 499", lambda: code(499) == 1)
+    if code(502) or code(504):
+        fail(f"a client that left counted as 502 ({code(502)}) or 504 ({code(504)})")
+    ok("a client gone mid-request: counted 499, no 502/504")
     s = connect(timeout=10)
     s.sendall(request("/product/9?budget_ms=15000"))
     # A request whose headers are still arriving is in progress too.
@@ -157,6 +170,9 @@ def test():
     ok(f"exited {time.monotonic() - t0:.3f} s after SIGTERM")
 main(test)
 '
+grep -q " route=product id=10 status=499 " "$alog" || fail "the left request's access line: $(cat "$alog")"
+grep -q " route=product id=9 status=503 " "$alog" || fail "the 503 at drain_ms logged otherwise: $(cat "$alog")"
+pass "access log: the client that left as status=499, the request cut at drain_ms as status=503"
 
 # ---- a request still arriving holds the drain (nothing else in flight): it
 # runs into header_timeout_ms (1 s) and gets its 408, not an EOF at SIGTERM.
