@@ -681,8 +681,8 @@ static int build_settings(struct fod_gen *g, const struct fod_overrides *ov)
 		return oom(g, http);
 	if (r < 0 || fod_conf_bool(g->sink, http, "admin_on_public", false, &admin_on_public) < 0 ||
 	    conf_int(g, http, "max_connections", 1, 1000000, false, &maxconn) < 0 ||
-	    conf_int(g, http, "max_url", 16, 65536, false, &url) < 0 ||
-	    conf_int(g, http, "max_headers", 256, 1 << 20, false, &hdr) < 0 ||
+	    conf_int(g, http, "max_url", 16, FOD_HTTP_MAX_URL_LIMIT, false, &url) < 0 ||
+	    conf_int(g, http, "max_headers", 256, FOD_HTTP_MAX_HEADERS_LIMIT, false, &hdr) < 0 ||
 	    conf_int(g, http, "max_body", 0, 1 << 30, false, &body) < 0 ||
 	    conf_ms(g, http, "header_timeout_ms", 1, 3600000, &g->http.header_timeout_ns) < 0 ||
 	    conf_ms(g, http, "idle_timeout_ms", 1, 86400000, &g->http.idle_timeout_ns) < 0 ||

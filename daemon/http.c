@@ -414,6 +414,13 @@ static void start_accepting(struct fod_post *t)
 
 int fod_http_start(void)
 {
+	/*
+	 * http_parser's own cap on a request's start line and headers (80 KiB
+	 * by default, process-wide) must sit above any max_url + max_headers a
+	 * reload may set, or it refuses first, with a 400, what the
+	 * configuration allows (http-limits.sh: 1 MiB of headers).
+	 */
+	http_parser_set_max_header_size(FOD_HTTP_MAX_URL_LIMIT + FOD_HTTP_MAX_HEADERS_LIMIT + 4096);
 	http_loops = calloc(fod_nloops, sizeof(*http_loops));
 	if (!http_loops)
 		return -ENOMEM;
@@ -867,7 +874,8 @@ static void parse_more(struct fod_conn *c)
 		return;
 	}
 	if (e != HPE_OK) {
-		int status = c->error ? c->error : 400;
+		/* The parser's own header cap (set above every limit) is a 431 too. */
+		int status = c->error ? c->error : e == HPE_HEADER_OVERFLOW ? 431 : 400;
 		atomic_fetch_add(&fod_counters.http_bad_requests, 1);
 		c->keep_alive = false;
 		fod_http_error(c, status,

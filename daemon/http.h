@@ -37,6 +37,9 @@ struct fod_loop;
 #define FOD_HTTP_ADMIN_MAX_CONNECTIONS 64
 /* Listening sockets at most, every address of every listener counted. */
 #define FOD_HTTP_MAX_LISTENERS 32
+/* The largest http.max_url and http.max_headers a configuration may set. */
+#define FOD_HTTP_MAX_URL_LIMIT	   65536
+#define FOD_HTTP_MAX_HEADERS_LIMIT (1 << 20)
 /* Counted and logged for a request whose client left before its answer (never sent). */
 #define FOD_HTTP_CLIENT_GONE 499
 

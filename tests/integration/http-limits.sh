@@ -177,6 +177,32 @@ def test():
 '
 stop_fanoutd
 
+# The top of both ranges works: http_parser's own 80 KiB cap on a request's
+# head (process-wide) used to refuse, with a 400, what max_url = 65536 and
+# max_headers = 1 MiB allow. At the limits: served; a byte over: 414 / 431.
+conf=$(make_config -e 's/max_headers = 8192;/max_headers = 1048576;/' -e 's/max_url = 2048;/max_url = 65536;/')
+start_fanoutd "$conf"
+limits_py '
+def test():
+    def ask(path_len, header_bytes):
+        path = "/healthz?pad="
+        path += "a" * (path_len - len(path))
+        value = "b" * (header_bytes - 9 - len("X-Big") - 4)
+        s = connect(timeout=20)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Big: {value}\r\n\r\n".encode())
+        a = Reader(s).response()
+        s.close()
+        return a.status
+    for url, hdr, want in ((65536, 1048576, 200), (65536, 1048577, 431), (65537, 100, 414),
+                           (60000, 90000, 200), (100, 500000, 200)):
+        got = ask(url, hdr)
+        if got != want:
+            fail(f"a {url}-byte target with {hdr} bytes of headers (max_url 65536, "
+                 f"max_headers 1048576): {got}, want {want}")
+    ok("max_url 65536 and max_headers 1 MiB: both at their limits served, a byte over 414 / 431")
+'
+stop_fanoutd
+
 # Header bytes are counted once, however they arrive: 1,700 bytes of headers
 # sent a byte at a time (1 ms apart, so each read is one byte) stay under
 # max_headers = 2048; each piece used to be charged 4 bytes more.
