@@ -45,6 +45,11 @@
 #include "fanoutd/module.h"
 #include "json.h"
 
+/* configure requires 7.87.0: see the quick exit in start. */
+#if !CURL_AT_LEAST_VERSION(7, 87, 0)
+#error "the http downstream needs libcurl 7.87.0 or later (CURLOPT_QUICK_EXIT)"
+#endif
+
 #define MAX_URL	     2048
 #define MAX_ID_PARTS 8 /* {id} at most 8 times in a URL */
 #define MAX_HEADER   1024
@@ -196,12 +201,25 @@ static void observe_conn_wait(struct fo_mod *self, const struct branch *b, int64
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
+static CURLcode quick_exit_rc; /* whether the libcurl loaded takes CURLOPT_QUICK_EXIT */
+
+/* Whether an easy handle takes CURLOPT_QUICK_EXIT (start sets it on every call's). */
+static CURLcode set_quick_exit(CURL *e)
+{
+	return curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+}
 
 static void curl_init_once(void)
 {
 	/* Never cleaned up: the module stays loaded (-z nodelete) and the
 	 * process's exit releases it. */
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (curl_init_rc != CURLE_OK)
+		return;
+	/* The headers had it; the library loaded at run time may be older. */
+	CURL *probe = curl_easy_init();
+	quick_exit_rc = probe ? set_quick_exit(probe) : CURLE_OUT_OF_MEMORY;
+	curl_easy_cleanup(probe);
 }
 
 static int init(struct fo_mod *self)
@@ -211,6 +229,15 @@ static int init(struct fo_mod *self)
 		fo_log(self, FO_LOG_ERR, "libcurl failed to initialise: %s",
 		       curl_easy_strerror(curl_init_rc));
 		return -EIO;
+	}
+	if (quick_exit_rc != CURLE_OK) {
+		fo_log(self, FO_LOG_ERR,
+		       "libcurl %s cannot set CURLOPT_QUICK_EXIT (%s): the http downstream needs "
+		       "7.87.0 or later, or a call cut while its host name resolves would block "
+		       "its event loop until the resolver gives up",
+		       curl_version_info(CURLVERSION_NOW)->version,
+		       curl_easy_strerror(quick_exit_rc));
+		return -ENOTSUP;
 	}
 	struct http *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -957,6 +984,19 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	if (!k->ls || !(k->easy = curl_easy_init()))
 		return fail_now(k, -ENOMEM, K_OTHER, "http: out of memory starting the request");
 	CURL *e = k->easy;
+	/*
+	 * A transfer that leaves the multi while its host name is resolving
+	 * (cancel, or curl's own timeout) has libcurl's threaded resolver join
+	 * the resolver thread, blocking this loop until getaddrinfo returns
+	 * (seconds with a silent DNS server), unless the handle may quit
+	 * quickly: then the thread is detached and frees itself when the
+	 * resolve ends. curl_easy_cleanup and curl_multi_cleanup only detach.
+	 */
+	if (set_quick_exit(e) != CURLE_OK) {
+		curl_easy_cleanup(e);
+		k->easy = NULL;
+		return fail_now(k, -ENOTSUP, K_OTHER, "http: libcurl lacks CURLOPT_QUICK_EXIT");
+	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_connection);
