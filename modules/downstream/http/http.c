@@ -795,8 +795,7 @@ static void classify(struct call *k, CURLcode rc)
 	curl_easy_getinfo(k->easy, CURLINFO_OS_ERRNO, &os_errno);
 	/* Known once the head is in, whatever stopped the body after it. */
 	curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
-	bool oversized =
-		(rc == CURLE_WRITE_ERROR && k->oversized) || rc == CURLE_FILESIZE_EXCEEDED;
+	bool oversized = (rc == CURLE_WRITE_ERROR && k->oversized) || rc == CURLE_FILESIZE_EXCEEDED;
 	k->err = -EIO;
 	k->kind = K_OTHER;
 	/* The status first: the body of a failing one (a 5xx's error page,
