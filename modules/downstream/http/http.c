@@ -205,7 +205,7 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 static CURLcode quick_exit_rc; /* whether the libcurl loaded takes CURLOPT_QUICK_EXIT */
 
-/* Whether an easy handle takes CURLOPT_QUICK_EXIT (start sets it on every call's). */
+/* Lets e leave its multi mid-resolve without joining the resolver thread (see start). */
 static CURLcode set_quick_exit(CURL *e)
 {
 	return curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
