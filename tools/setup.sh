@@ -13,8 +13,8 @@ packages=(build-essential autoconf automake libtool pkg-config
 	# setpriv and nsenter (util-linux), script (bsdutils), pgrep (procps), promtool (prometheus),
 	# systemd-analyze and systemd-socket-activate (systemd), systemd-nspawn (systemd-container),
 	# the man page lint (mandoc, groff-base; col from bsdextrautils); nginx (nginx-light: a real
-	# downstream for the http module)
-	python3 curl coreutils util-linux bsdutils procps systemd systemd-container prometheus
+	# downstream for the http module); ip (iproute2: loopback in http-dns.sh's network namespace)
+	python3 curl coreutils util-linux bsdutils procps systemd systemd-container prometheus iproute2
 	mandoc groff-base bsdextrautils nginx-light
 	# lcov: tools/coverage.sh
 	lcov)

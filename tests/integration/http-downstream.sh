@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The http downstream (libcurl multi on each loop): nginx serving static JSON
 # as a real downstream, keep-alive reuse, every failure kind as its own
-# outcome text, the request's X-Request-Id sent on to the downstreams (nginx
+# outcome text (a failing status before the body's size), a 204 or an empty
+# 200 with Content-Length: 0 a success (null), the request's X-Request-Id sent on to the downstreams (nginx
 # logs it, the scripted server echoes it), cancellation closing the downstream's connection within
 # 100 ms (failfast sibling, short budget), the per-host connection cap under
 # 200 concurrent requests, and no leak (branches in flight 0, every
@@ -76,6 +77,9 @@ routes = (
       { name = "c4xx";      downstream = "http"; timeout_ms = 3000; http = { url = "$D/status/404/{id}"; }; },
       { name = "c5xx";      downstream = "http"; timeout_ms = 3000; http = { url = "$D/status/503/{id}"; }; },
       { name = "oversized"; downstream = "http"; timeout_ms = 3000; http = { url = "$D/big/5000/{id}"; max_body = 1000; }; },
+      { name = "big5xx";    downstream = "http"; timeout_ms = 3000; http = { url = "$D/big/5000/{id}/500"; max_body = 1000; }; },
+      { name = "nocontent"; downstream = "http"; timeout_ms = 3000; http = { url = "$D/status/204/{id}"; }; },
+      { name = "empty";     downstream = "http"; timeout_ms = 3000; http = { url = "$D/empty/200/{id}"; }; },
       { name = "badbody";   downstream = "http"; timeout_ms = 3000; http = { url = "$D/bad/{id}"; }; },
       { name = "created";   downstream = "http"; timeout_ms = 3000; http = { url = "$D/status/201/{id}"; success = [201]; }; }
     ); },
@@ -217,7 +221,7 @@ failures() {
 	v=$(metric "fanoutd_module_http_failures_total{route=\"kinds\",branch=\"$1\",kind=\"$2\"}")
 	echo "${v:-0}"
 }
-KINDS="refused:refused reset:reset dns:dns tls:tls timeout:timeout c4xx:4xx c5xx:5xx oversized:oversized badbody:bad_body"
+KINDS="refused:refused reset:reset dns:dns tls:tls timeout:timeout c4xx:4xx c5xx:5xx big5xx:5xx oversized:oversized badbody:bad_body"
 for bk in $KINDS; do
 	[ "$(failures "${bk%%:*}" "${bk#*:}")" = 0 ] || fail "a failure counted before any call: $bk"
 done
@@ -236,6 +240,8 @@ want = {
     "timeout": ("timeout", ""),
     "c4xx": ("error", "http: 4xx: status 404 from 127.0.0.1:" + port),
     "c5xx": ("error", "http: 5xx: status 503 from 127.0.0.1:" + port),
+    # the status first: a 500 is a 5xx whatever the size of its body
+    "big5xx": ("error", "http: 5xx: status 500 from 127.0.0.1:" + port),
     "oversized": ("error", "http: oversized"),
     "badbody": ("error", "http: bad body"),
 }
@@ -245,12 +251,15 @@ for b, (o, text) in want.items():
     assert d[b] is None, d
 assert d["ok"] == {"id": 5}, d
 assert d["created"] == {"status": 201}, d
+# a success without content (204, Content-Length: 0): null, and not degraded
+for b in ("nocontent", "empty"):
+    assert b not in errs and b in d and d[b] is None, "%s: %s, %s" % (b, errs.get(b), d)
 assert set(errs) == set(want), errs
 # the module formatted these (status and peer): the core kept its own copy
 assert errs["c4xx"][1] == "http: 4xx: status 404 from 127.0.0.1:" + port, errs["c4xx"]
 assert errs["c5xx"][1] == "http: 5xx: status 503 from 127.0.0.1:" + port, errs["c5xx"]
 ' "$DPORT" || fail "failure kinds: $body"
-pass "refused, reset, DNS, TLS, timeout, 4xx, 5xx, oversized, bad body: each its own outcome"
+pass "refused, reset, DNS, TLS, timeout, 4xx, 5xx (a big one too), oversized, bad body: each its own outcome; 204 and an empty 200 succeed (null)"
 in_flight_zero
 # Each failing branch counted once, under its own kind and no other.
 curl -fs "$(url /metrics)" >"$TMP/metrics" || fail "/metrics"
@@ -258,7 +267,8 @@ for bk in $KINDS; do
 	[ "$(failures "${bk%%:*}" "${bk#*:}")" = 1 ] || fail "kinds/${bk%%:*}: $(grep "branch=\"${bk%%:*}\"" "$TMP/metrics" | grep failures)"
 done
 n=$(grep -c '^fanoutd_module_http_failures_total{route="kinds",' "$TMP/metrics" || true)
-[ "$n" = 9 ] || fail "$n failure series for route kinds, not 9: $(grep '^fanoutd_module_http_failures_total' "$TMP/metrics")"
+want=$(echo "$KINDS" | wc -w)
+[ "$n" = "$want" ] || fail "$n failure series for route kinds, not $want: $(grep '^fanoutd_module_http_failures_total' "$TMP/metrics")"
 grep -q '^# TYPE fanoutd_module_http_failures_total counter$' "$TMP/metrics" || fail "no TYPE line for the module's counter"
 if have promtool "the /metrics exposition format with module series"; then
 	promtool check metrics <"$TMP/metrics" || fail "promtool check metrics"

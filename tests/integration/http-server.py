@@ -10,8 +10,9 @@
 #   /hold/MS/N    200 {"id":N} after MS milliseconds
 #   /slow/N       never answers; the close of the connection is recorded
 #   /fail/N       500 at once; the time it was sent is recorded
-#   /status/C/N   status C with a JSON body
-#   /big/BYTES/N  200 with a JSON string of BYTES bytes
+#   /status/C/N   status C with a JSON body (204: no body, no Content-Length)
+#   /empty/C/N    status C with Content-Length: 0
+#   /big/BYTES/N[/C]  status C (200) with a JSON string of BYTES bytes
 #   /bad/N        200 with a body that is not JSON
 #   /reset/N      the head and part of the body, then a TCP reset
 #   POST /echo/N  200 with the request body as it came
@@ -33,7 +34,9 @@ state = {"open": 0, "max": 0, "accepted": 0, "holding": 0, "slow_started": [], "
 
 
 def response(code, body, ctype="application/json", close=False):
-    head = "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (code, ctype, len(body))
+    head = "HTTP/1.1 %d X\r\nContent-Type: %s\r\n" % (code, ctype)
+    if code != 204:  # a 204 has no content and says no length (RFC 9110 8.6)
+        head += "Content-Length: %d\r\n" % len(body)
     if close:
         head += "Connection: close\r\n"
     return head.encode() + b"\r\n" + body
@@ -97,9 +100,13 @@ async def serve(reader, writer):
                 state["fail_sent"].append(time.monotonic())
                 continue
             elif kind == "status":
-                writer.write(response(int(parts[1]), b'{"status":%d}' % int(parts[1])))
+                code = int(parts[1])
+                writer.write(response(code, b"" if code == 204 else b'{"status":%d}' % code))
+            elif kind == "empty":
+                writer.write(response(int(parts[1]), b""))
             elif kind == "big":
-                writer.write(response(200, b'"' + b"x" * (int(parts[1]) - 2) + b'"'))
+                code = int(parts[3]) if len(parts) > 3 else 200
+                writer.write(response(code, b'"' + b"x" * (int(parts[1]) - 2) + b'"'))
             elif kind == "bad":
                 writer.write(response(200, b"<html>not json</html>", ctype="text/html"))
             elif kind == "reset":

@@ -18,9 +18,11 @@
  * {id} is the unit id, {branch} and {route} the names. Every call of an HTTP
  * request sends its X-Request-Id on. POST sends the job
  * row's payload as the body. The answer is the response body, checked to be
- * one JSON value (embedded as is under the branch's name); anything else is
- * an error outcome whose text names the kind: connection refused, connection
+ * one JSON value (embedded as is under the branch's name), or null for a
+ * success without content (204, Content-Length: 0); anything else is an
+ * error outcome whose text names the kind: connection refused, connection
  * reset, DNS failure, TLS failure, timeout, 4xx, 5xx, oversized, bad body.
+ * The status is judged before the body: a 5xx is a 5xx whatever its size.
  *
  * Lifetime. A call is answered (fo_call_done) only as the last thing a
  * callback does: the answer may end the unit, its request, its generation
@@ -44,6 +46,11 @@
 
 #include "fanoutd/module.h"
 #include "json.h"
+
+/* configure requires 7.87.0: see the quick exit in start. */
+#if !CURL_AT_LEAST_VERSION(7, 87, 0)
+#error "the http downstream needs libcurl 7.87.0 or later (CURLOPT_QUICK_EXIT)"
+#endif
 
 #define MAX_URL	     2048
 #define MAX_ID_PARTS 8 /* {id} at most 8 times in a URL */
@@ -196,12 +203,25 @@ static void observe_conn_wait(struct fo_mod *self, const struct branch *b, int64
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
+static CURLcode quick_exit_rc; /* whether the libcurl loaded takes CURLOPT_QUICK_EXIT */
+
+/* Lets e leave its multi mid-resolve without joining the resolver thread (see start). */
+static CURLcode set_quick_exit(CURL *e)
+{
+	return curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+}
 
 static void curl_init_once(void)
 {
 	/* Never cleaned up: the module stays loaded (-z nodelete) and the
 	 * process's exit releases it. */
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (curl_init_rc != CURLE_OK)
+		return;
+	/* The headers had it; the library loaded at run time may be older. */
+	CURL *probe = curl_easy_init();
+	quick_exit_rc = probe ? set_quick_exit(probe) : CURLE_OUT_OF_MEMORY;
+	curl_easy_cleanup(probe);
 }
 
 static int init(struct fo_mod *self)
@@ -211,6 +231,15 @@ static int init(struct fo_mod *self)
 		fo_log(self, FO_LOG_ERR, "libcurl failed to initialise: %s",
 		       curl_easy_strerror(curl_init_rc));
 		return -EIO;
+	}
+	if (quick_exit_rc != CURLE_OK) {
+		fo_log(self, FO_LOG_ERR,
+		       "libcurl %s cannot set CURLOPT_QUICK_EXIT (%s): the http downstream needs "
+		       "7.87.0 or later, or a call cut while its host name resolves would block "
+		       "its event loop until the resolver gives up",
+		       curl_version_info(CURLVERSION_NOW)->version,
+		       curl_easy_strerror(quick_exit_rc));
+		return -ENOTSUP;
 	}
 	struct http *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -728,28 +757,53 @@ static void say(struct call *k, enum kind kind, int err, const char *what)
 	k->errmsg = k->msg;
 }
 
+/* Fails the call if its status is not one of the branch's successes: whether it did. */
+static bool failed_status(struct call *k, const struct branch *b, long status)
+{
+	char what[64];
+	if (status_ok(b, status))
+		return false;
+	if (status >= 400 && status < 600) {
+		snprintf(what, sizeof(what), "http: %s: status %ld", status >= 500 ? "5xx" : "4xx",
+			 status);
+		say(k, status >= 500 ? K_5XX : K_4XX, status >= 500 ? -EREMOTEIO : -EPROTO, what);
+	} else {
+		snprintf(what, sizeof(what), "http: unexpected status %ld: not one of the branch's",
+			 status);
+		say(k, K_OTHER, -EPROTO, what);
+	}
+	return true;
+}
+
+/*
+ * A success status that says it has no content: 204 No Content, or a
+ * Content-Length of 0. Its empty body is the answer (JSON null), not a bad
+ * body; an empty body of unknown length (chunked, or up to the close) still is.
+ */
+static bool no_content(struct call *k, long status)
+{
+	curl_off_t length = -1;
+	curl_easy_getinfo(k->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+	return k->len == 0 && (status == 204 || length == 0);
+}
+
 /* Sets k->err, k->errmsg and k->kind from how the transfer ended. */
 static void classify(struct call *k, CURLcode rc)
 {
 	const struct branch *b = k->dc->branch_state;
-	long os_errno = 0;
+	long os_errno = 0, status = 0;
 	curl_easy_getinfo(k->easy, CURLINFO_OS_ERRNO, &os_errno);
+	/* Known once the head is in, whatever stopped the body after it. */
+	curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
+	bool oversized = (rc == CURLE_WRITE_ERROR && k->oversized) || rc == CURLE_FILESIZE_EXCEEDED;
 	k->err = -EIO;
 	k->kind = K_OTHER;
+	/* The status first: the body of a failing one (a 5xx's error page,
+	 * however big) is not the answer, so its size says nothing. */
+	if ((rc == CURLE_OK || oversized) && failed_status(k, b, status))
+		return;
 	if (rc == CURLE_OK) {
-		long status = 0;
-		char what[64];
-		curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
-		if (status >= 400 && status < 600 && !status_ok(b, status)) {
-			snprintf(what, sizeof(what), "http: %s: status %ld",
-				 status >= 500 ? "5xx" : "4xx", status);
-			say(k, status >= 500 ? K_5XX : K_4XX, status >= 500 ? -EREMOTEIO : -EPROTO,
-			    what);
-		} else if (!status_ok(b, status)) {
-			snprintf(what, sizeof(what),
-				 "http: unexpected status %ld: not one of the branch's", status);
-			say(k, K_OTHER, -EPROTO, what);
-		} else if (!fo_json_valid(k->body, k->len)) {
+		if (!no_content(k, status) && !fo_json_valid(k->body, k->len)) {
 			say(k, K_BAD_BODY, -EBADMSG,
 			    "http: bad body: the response is not one valid JSON value");
 		} else {
@@ -758,7 +812,7 @@ static void classify(struct call *k, CURLcode rc)
 		}
 		return;
 	}
-	if ((rc == CURLE_WRITE_ERROR && k->oversized) || rc == CURLE_FILESIZE_EXCEEDED)
+	if (oversized)
 		say(k, K_OVERSIZED, -EFBIG,
 		    "http: oversized: the response body is over the branch's max_body");
 	else if (rc == CURLE_WRITE_ERROR && k->nomem)
@@ -818,8 +872,11 @@ static void answer(struct call *k)
 		from++;
 	while (to > from && json_space(body[to - 1]))
 		to--;
+	/* A success without content (no_content) answers JSON null. */
+	const char *value = from < to ? body + from : "null";
+	size_t len = from < to ? to - from : 4;
 	curl_slist_free_all(k->headers); /* curl is done with it: the handle is gone */
-	fo_call_done(dc, err, err ? NULL : body + from, err ? 0 : to - from, k->errmsg);
+	fo_call_done(dc, err, err ? NULL : value, err ? 0 : len, k->errmsg);
 	free(body); /* fo_call_done copied the value */
 }
 
@@ -957,6 +1014,19 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	if (!k->ls || !(k->easy = curl_easy_init()))
 		return fail_now(k, -ENOMEM, K_OTHER, "http: out of memory starting the request");
 	CURL *e = k->easy;
+	/*
+	 * A transfer that leaves the multi while its host name is resolving
+	 * (cancel, or curl's own timeout) has libcurl's threaded resolver join
+	 * the resolver thread, blocking this loop until getaddrinfo returns
+	 * (seconds with a silent DNS server), unless the handle may quit
+	 * quickly: then the thread is detached and frees itself when the
+	 * resolve ends. curl_easy_cleanup and curl_multi_cleanup only detach.
+	 */
+	if (set_quick_exit(e) != CURLE_OK) {
+		curl_easy_cleanup(e);
+		k->easy = NULL;
+		return fail_now(k, -ENOTSUP, K_OTHER, "http: libcurl lacks CURLOPT_QUICK_EXIT");
+	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_connection);
