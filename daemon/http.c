@@ -90,6 +90,8 @@ struct fod_conn {
 	size_t hname_len;	 /* its length so far (past sizeof(hname): not one we read) */
 	size_t rid_len;		 /* X-Request-Id bytes so far; past the max: replaced */
 	bool rid_ready;		 /* request_id checked (or made) and terminated: answers carry it */
+	char expect[16];	 /* the Expect header's value, lower case, if short */
+	size_t expect_len;	 /* its length so far */
 	char request_id[FOD_REQUEST_ID_MAX + 1];
 };
 
@@ -641,7 +643,7 @@ static int on_message_begin(http_parser *p)
 	c->in_request = true;
 	c->responses = fod_counters.http_unrouted;
 	c->rid_ready = false;
-	c->rid_len = c->hname_len = 0;
+	c->rid_len = c->hname_len = c->expect_len = 0;
 	conn_set_busy(c, true);
 	c->url_len = c->header_bytes = c->body_bytes = 0;
 	c->in_value = false;
@@ -696,6 +698,7 @@ static int count_header_bytes(struct fod_conn *c, size_t len, bool value)
 }
 
 #define REQUEST_ID_HEADER "x-request-id"
+#define EXPECT_HEADER	  "expect"
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
@@ -710,22 +713,28 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	return count_header_bytes(c, len, false);
 }
 
-static bool is_request_id_header(const struct fod_conn *c)
+static bool header_is(const struct fod_conn *c, const char *name)
 {
-	return c->hname_len == sizeof(REQUEST_ID_HEADER) - 1 &&
-	       memcmp(c->hname, REQUEST_ID_HEADER, c->hname_len) == 0;
+	return c->hname_len == strlen(name) && memcmp(c->hname, name, c->hname_len) == 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct fod_conn *c = p->data;
-	if (is_request_id_header(c)) {
+	if (header_is(c, REQUEST_ID_HEADER)) {
 		/* The last X-Request-Id wins; one too long or with bad bytes is replaced. */
 		if (!c->in_value)
 			c->rid_len = 0;
 		for (size_t i = 0; i < len; i++, c->rid_len++)
 			if (c->rid_len < FOD_REQUEST_ID_MAX)
 				c->request_id[c->rid_len] = at[i];
+	} else if (header_is(c, EXPECT_HEADER)) {
+		if (!c->in_value)
+			c->expect_len = 0;
+		for (size_t i = 0; i < len; i++, c->expect_len++)
+			if (c->expect_len < sizeof(c->expect))
+				c->expect[c->expect_len] =
+					(char)(at[i] >= 'A' && at[i] <= 'Z' ? at[i] + 32 : at[i]);
 	}
 	return count_header_bytes(c, len, true);
 }
@@ -759,6 +768,32 @@ static void generate_request_id(char *out, size_t size)
 	snprintf(out, size, "%016llx", z ^ (z >> 31));
 }
 
+/*
+ * "Expect: 100-continue" (RFC 9110 10.1.1): a client waits for a 100 before
+ * sending its body (curl for about 1 s). Answered here, once the headers
+ * showed the body may come (a length within max_body, or chunked with
+ * max_body above 0); a body too large got its 413 instead. The interim
+ * answer goes straight out: the connection has nothing else to write while
+ * it reads a request. Other expectations are ignored (the request is served).
+ */
+static int expect_continue(struct fod_conn *c, const http_parser *p)
+{
+	static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	bool body = (p->content_length != ULLONG_MAX && p->content_length > 0) ||
+		    ((p->flags & F_CHUNKED) && c->lim.max_body > 0);
+	if (!body || p->http_major != 1 || p->http_minor < 1 ||
+	    c->expect_len != sizeof("100-continue") - 1 ||
+	    memcmp(c->expect, "100-continue", c->expect_len) != 0)
+		return 0;
+	ssize_t n = write(c->fd, interim, sizeof(interim) - 1);
+	if (n != (ssize_t)sizeof(interim) - 1) {
+		/* A partial interim answer cannot be followed by a valid one: give up. */
+		c->error = 500;
+		return -1;
+	}
+	return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct fod_conn *c = p->data;
@@ -771,7 +806,7 @@ static int on_headers_complete(http_parser *p)
 		c->error = 413;
 		return -1;
 	}
-	return 0;
+	return expect_continue(c, p);
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
@@ -1153,7 +1188,11 @@ static void dispatch(struct fod_conn *c)
 	     r; r = fod_http_route_next(r, req.path, c->admin, here)) {
 		c->responses = r->responses ? r->responses : fod_counters.http_unrouted;
 		if (!(r->methods & FOD_HTTP_GET) || (method != HTTP_GET && method != HTTP_HEAD)) {
-			fod_http_error(c, 405, "method", "only GET is served");
+			/* A 405 must say what is allowed (RFC 9110 15.5.6). */
+			static const char body[] =
+				"{\"error\":\"only GET and HEAD are served\",\"field\":\"method\"}\n";
+			fod_http_respond(c, 405, "application/json", "Allow: GET, HEAD\r\n", body,
+					 sizeof(body) - 1);
 			return;
 		}
 		if (c->monitor_only && !r->monitoring) {

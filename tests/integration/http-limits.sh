@@ -177,6 +177,50 @@ def test():
 '
 stop_fanoutd
 
+# A 405 says what is allowed. "Expect: 100-continue" gets its 100 before the
+# body is sent (curl otherwise waits 1 s), when the body may come: a length
+# over max_body gets the 413 straight away, with no 100 before it.
+conf=$(make_config -e 's/max_body = 0;/max_body = 100;/')
+start_fanoutd "$conf"
+limits_py '
+def test():
+    a = get("/product/1", method="DELETE")
+    if a.status != 405 or a.header("allow") != "GET, HEAD":
+        fail(f"DELETE: {a.status}, headers {a.headers}, want 405 with Allow: GET, HEAD")
+    ok("405 with Allow: GET, HEAD")
+    s = connect()
+    r = Reader(s)
+    s.sendall(request("/healthz", extra="Content-Length: 5\r\nExpect: 100-Continue\r\n"))
+    interim = r.response()  # before any body byte is sent
+    if interim.status != 100:
+        fail(f"Expect: 100-continue, nothing sent yet: {interim.status}, want 100")
+    s.sendall(b"hello")
+    a = r.response()
+    if a.status != 200:
+        fail(f"the request after its 100: {a.status}")
+    s.sendall(request("/healthz"))  # the connection goes on: the next request, no 100
+    a = r.response()
+    if a.status != 200:
+        fail(f"the next request on the connection: {a.status}")
+    s.close()
+    ok("Expect: 100-continue within max_body: 100 before the body, then 200; the connection goes on")
+    s = connect()
+    s.sendall(request("/healthz", extra="Content-Length: 500\r\nExpect: 100-continue\r\n"))
+    a = Reader(s).response()
+    if a.status != 413:
+        fail(f"Expect: 100-continue with a body over max_body: {a.status}, want 413 (no 100)")
+    s.close()
+    s = connect()
+    r = Reader(s)
+    s.sendall(request("/healthz", extra="Content-Length: 5\r\n") + b"hello")
+    a = r.response()
+    if a.status != 200:
+        fail(f"a body without Expect: {a.status}")
+    s.close()
+    ok("a body over max_body with Expect: 413 at once; no Expect: no 100")
+'
+stop_fanoutd
+
 # The top of both ranges works: http_parser's own 80 KiB cap on a request's
 # head (process-wide) used to refuse, with a 400, what max_url = 65536 and
 # max_headers = 1 MiB allow. At the limits: served; a byte over: 414 / 431.
