@@ -31,6 +31,7 @@
 #include "includes.h"
 #include "log.h"
 #include "metrics.h"
+#include "query.h"
 
 #ifndef FOD_MODULEDIR
 #define FOD_MODULEDIR "/usr/lib/fanoutd/modules"
@@ -463,6 +464,15 @@ static int build_routes(struct fod_gen *g)
 				 "branches would have no time (their deadline is budget - reserve)",
 				 (long long)(rt->join_reserve_ns / FO_MSEC),
 				 (long long)(rt->budget_ns / FO_MSEC));
+			return -EINVAL;
+		}
+		if (rt->budget_ns < fod_query_min_budget_ns(rt)) {
+			const config_setting_t *at = child(g, e, "budget_ms");
+			error_at(g, at ? at : e,
+				 "'budget_ms' = %lld leaves no branch time to start: it must be at "
+				 "least 'join_reserve_ms' + 'min_branch_ms' + 1 = %lld",
+				 (long long)(rt->budget_ns / FO_MSEC),
+				 (long long)(fod_query_min_budget_ns(rt) / FO_MSEC));
 			return -EINVAL;
 		}
 		rt->min_ok = (unsigned)min_ok;

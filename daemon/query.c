@@ -31,12 +31,19 @@ static int64_t max_client_budget(const struct fod_route *rt)
 	return rt->max_budget_ns > rt->budget_ns ? rt->max_budget_ns : rt->budget_ns;
 }
 
+int64_t fod_query_min_budget_ns(const struct fod_route *rt)
+{
+	return rt->join_reserve_ns + rt->min_branch_ns + FO_MSEC;
+}
+
 int fod_query_parse(const struct fod_route *rt, const char *q, size_t len,
 		    const struct fo_policy **policy, int64_t *budget, const char **bad, char *msg,
 		    size_t msglen)
 {
 	const char *end = q + len;
 	long long max_ms = (long long)(max_client_budget(rt) / FO_MSEC);
+	/* Less than this and no branch could start: refused, not answered 502/504. */
+	long long min_ms = (long long)(fod_query_min_budget_ns(rt) / FO_MSEC);
 	while (q < end) {
 		const char *amp = memchr(q, '&', (size_t)(end - q));
 		const char *stop = amp ? amp : end;
@@ -68,11 +75,12 @@ int fod_query_parse(const struct fod_route *rt, const char *q, size_t len,
 		} else if (klen == 9 && memcmp(q, "budget_ms", 9) == 0) {
 			uint64_t ms;
 			*bad = "budget_ms";
-			if (!fod_query_id(val, vlen, &ms) || ms < 1 || ms > (uint64_t)max_ms) {
+			if (!fod_query_id(val, vlen, &ms) || ms < (uint64_t)min_ms ||
+			    ms > (uint64_t)max_ms) {
 				snprintf(msg, msglen,
-					 "budget_ms must be an integer in [1, %lld] (route '%s' "
-					 "max_budget_ms)",
-					 max_ms, rt->name);
+					 "budget_ms must be an integer in [%lld, %lld] (route '%s': "
+					 "join_reserve_ms + min_branch_ms + 1 to max_budget_ms)",
+					 min_ms, max_ms, rt->name);
 				return -EINVAL;
 			}
 			*budget = (int64_t)ms * FO_MSEC;

@@ -20,6 +20,15 @@ struct fod_route;
 bool fod_query_id(const char *s, size_t n, uint64_t *out);
 
 /*
+ * The least budget with which the route's branches can start: its join
+ * reserve, a branch's minimum (min_branch_ms), and 1 ms for the fan-out
+ * itself (the clock runs from the request's start). Less, and every branch
+ * is refused at its start: a request that can only fail. A client's
+ * ?budget_ms= is held to it, and so is the route's own budget_ms (generation.c).
+ */
+int64_t fod_query_min_budget_ns(const struct fod_route *rt);
+
+/*
  * ?policy=...&budget_ms=... (q, len: the query without its '?'): unknown keys
  * are ignored. 0 with *policy and *budget set from what the query asks (left
  * alone when it does not); or, for a bad value or one past the route's

@@ -94,7 +94,11 @@ check_refused "join_reserve_ms > budget_ms" "'join_reserve_ms' = 500 is not belo
 # the default reserve (2 ms) counts too
 check_refused "budget_ms = 2 with the default reserve" "'join_reserve_ms' = 2 is not below 'budget_ms' = 2" \
 	-- -e 's/join_reserve_ms = 2;//' -e 's/budget_ms = 300;/budget_ms = 2;/'
-check_ok "join_reserve_ms = budget_ms - 1" -- -e 's/join_reserve_ms = 2;/join_reserve_ms = 299;/'
+# and leaves the branches min_branch_ms (1) and 1 ms to start them
+check_refused "join_reserve_ms = budget_ms - 1" \
+	"fanoutd.conf:[0-9]+: 'budget_ms' = 300 leaves no branch time to start: it must be at least 'join_reserve_ms' \+ 'min_branch_ms' \+ 1 = 301" \
+	-- -e 's/join_reserve_ms = 2;/join_reserve_ms = 299;/'
+check_ok "join_reserve_ms = budget_ms - 2" -- -e 's/join_reserve_ms = 2;/join_reserve_ms = 298;/'
 
 # ---- a quorum larger than the route's branches (5)
 check_refused "a quorum of 6 of 5 branches" "fanoutd.conf:[0-9]+: 'quorum' = 6 is out of range \[1, 5\]" \

@@ -29,11 +29,16 @@ read -r code body <<<"$(get /nothing/here)"
 pass "bad input: 400 naming the field, 404 for unknown routes"
 # Guardrails: by default a client may ask for up to 60 s (max_budget_ms), not 600.
 read -r code body <<<"$(get '/product/1?budget_ms=60001')"
-[ "$code" = 400 ] && echo "$body" | grep -q '"field":"budget_ms"' && echo "$body" | grep -q '\[1, 60000\]' ||
+[ "$code" = 400 ] && echo "$body" | grep -q '"field":"budget_ms"' && echo "$body" | grep -q '\[4, 60000\]' ||
 	fail "budget over the default max_budget_ms: $code $body"
+# ... and not less than the branches need to start: join_reserve_ms 2 + min_branch_ms 1 + 1.
+read -r code body <<<"$(get '/product/1?budget_ms=3')"
+[ "$code" = 400 ] && echo "$body" | grep -q '\[4, 60000\]' || fail "budget_ms=3 (branches cannot start): $code $body"
+read -r code body <<<"$(get '/product/1?budget_ms=4')"
+[ "$code" != 400 ] || fail "budget_ms=4 refused: $body"
 read -r code body <<<"$(get '/product/1?budget_ms=60000&policy=failfast')"
 [ "$code" = 200 ] || fail "budget at the default max_budget_ms, policy override allowed by default: $code $body"
-pass "default guardrails: budget_ms up to 60000 (60001: 400 naming the limit); ?policy= allowed"
+pass "default guardrails: budget_ms 4 to 60000 (3 and 60001: 400 naming the range); ?policy= allowed"
 
 curl -fs "$(url /metrics)" >"$TMP/metrics" || fail "/metrics"
 for m in fanoutd_threads fanoutd_branches_in_flight fanoutd_limiter_in_flight_high_water \
@@ -55,7 +60,7 @@ conf=$(make_config -e 's/budget_ms = 300; /budget_ms = 300; max_budget_ms = 500;
 grep -q "max_budget_ms = 500; allow_policy_override = false;" "$conf" || fail "the sed did not apply"
 start_fanoutd "$conf"
 read -r code body <<<"$(get '/product/1?budget_ms=501')"
-[ "$code" = 400 ] && echo "$body" | grep -q '"field":"budget_ms"' && echo "$body" | grep -q "\[1, 500\] (route 'product' max_budget_ms)" ||
+[ "$code" = 400 ] && echo "$body" | grep -q '"field":"budget_ms"' && echo "$body" | grep -q "\[4, 500\] (route 'product': join_reserve_ms + min_branch_ms + 1 to max_budget_ms)" ||
 	fail "budget over max_budget_ms = 500: $code $body"
 read -r code body <<<"$(get '/product/1?budget_ms=500')"
 [ "$code" = 200 ] || fail "budget at max_budget_ms: $code $body"

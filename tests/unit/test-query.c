@@ -136,6 +136,38 @@ static void test_query_table(void)
 	(void)ff;
 }
 
+/*
+ * A ?budget_ms= with which no branch could start (at most join_reserve_ms +
+ * min_branch_ms) is refused, naming the least one, not answered 502/504.
+ */
+static void test_budget_floor(void)
+{
+	struct fod_route rt = route(300, 60000, true);
+	rt.join_reserve_ns = 2 * FO_MSEC;
+	rt.min_branch_ns = 5 * FO_MSEC;
+	static const struct {
+		const char *q;
+		int rc;
+	} rows[] = {{"budget_ms=1", -EINVAL}, {"budget_ms=7", -EINVAL}, {"budget_ms=8", 0}};
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		const struct fo_policy *p = rt.policy;
+		int64_t budget = rt.budget_ns;
+		const char *bad = NULL;
+		char msg[256] = "";
+		int rc = fod_query_parse(&rt, rows[i].q, strlen(rows[i].q), &p, &budget, &bad, msg,
+					 sizeof(msg));
+		CU_ASSERT_EQUAL(rc, rows[i].rc);
+		if (rows[i].rc < 0) {
+			CU_ASSERT_PTR_NOT_NULL(strstr(msg, "[8, 60000]"));
+			CU_ASSERT_EQUAL(budget, rt.budget_ns);
+		} else {
+			CU_ASSERT_EQUAL(budget, 8 * FO_MSEC);
+		}
+	}
+	/* The route's own least budget is the same rule (fanoutd.conf's check uses it). */
+	CU_ASSERT_EQUAL(fod_query_min_budget_ns(&rt), 8 * FO_MSEC);
+}
+
 /* The status a unit's report earns: admission, the policy's verdict, min_ok. */
 static void test_status_table(void)
 {
@@ -177,6 +209,7 @@ int main(void)
 	static const struct fo_test tests[] = {
 		FO_TEST(test_id_table),
 		FO_TEST(test_query_table),
+		FO_TEST(test_budget_floor),
 		FO_TEST(test_status_table),
 	};
 	return fo_test_main("query", tests, ARRAY_SIZE(tests));
