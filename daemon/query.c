@@ -77,10 +77,11 @@ int fod_query_parse(const struct fod_route *rt, const char *q, size_t len,
 			*bad = "budget_ms";
 			if (!fod_query_id(val, vlen, &ms) || ms < (uint64_t)min_ms ||
 			    ms > (uint64_t)max_ms) {
-				snprintf(msg, msglen,
-					 "budget_ms must be an integer in [%lld, %lld] (route '%s': "
-					 "join_reserve_ms + min_branch_ms + 1 to max_budget_ms)",
-					 min_ms, max_ms, rt->name);
+				snprintf(
+					msg, msglen,
+					"budget_ms must be an integer in [%lld, %lld] (route '%s': "
+					"join_reserve_ms + min_branch_ms + 1 to max_budget_ms)",
+					min_ms, max_ms, rt->name);
 				return -EINVAL;
 			}
 			*budget = (int64_t)ms * FO_MSEC;
