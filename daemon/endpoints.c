@@ -69,13 +69,16 @@ static int serve_readyz(struct fod_conn *c, struct fod_loop *l, const struct fod
 	for (size_t i = 0; g && !n && i < g->nroutes; i++) {
 		unsigned long ok, total;
 		const struct fod_route *rt = &g->routes[i];
-		if (!fod_metrics_route_ready(rt, &ok, &total))
-			n = snprintf(body, sizeof(body),
-				     "{\"status\":\"not ready\",\"reason\":\"success ratio\","
-				     "\"route\":\"%s\",\"ok\":%lu,\"requests\":%lu,"
-				     "\"floor\":%g,\"window_ms\":%lld}\n",
-				     rt->name, ok, total, rt->ready_min_success,
-				     (long long)(rt->ready_window_ns / FO_MSEC));
+		char name[256];
+		if (fod_metrics_route_ready(rt, &ok, &total))
+			continue;
+		fod_http_json_text(name, sizeof(name), rt->name);
+		n = snprintf(body, sizeof(body),
+			     "{\"status\":\"not ready\",\"reason\":\"success ratio\","
+			     "\"route\":\"%s\",\"ok\":%lu,\"requests\":%lu,"
+			     "\"floor\":%g,\"window_ms\":%lld}\n",
+			     name, ok, total, rt->ready_min_success,
+			     (long long)(rt->ready_window_ns / FO_MSEC));
 	}
 	bool ready = n == 0;
 	if (ready)

@@ -76,7 +76,7 @@ static void emits(struct out *o, const char *s)
 	emit(o, s, strlen(s));
 }
 
-/* JSON string content: errmsg texts are ours, but never trust a module's. */
+/* JSON string content: configured names may hold quotes, and a module's errmsg anything. */
 static void emit_escaped(struct out *o, const char *s)
 {
 	for (; s && *s; s++) {
@@ -199,7 +199,7 @@ static void answer(struct request *rq, struct fo_report *rep)
 	if (status == 200) {
 		for (size_t i = 0; i < rt->nbranches; i++) {
 			emits(&o, ",\"");
-			emits(&o, rt->branches[i].name);
+			emit_escaped(&o, rt->branches[i].name);
 			emits(&o, "\":");
 			if (rq->results[i].outcome == FO_OK && rq->results[i].len)
 				emit(&o, fo_result_data(&rq->results[i]), rq->results[i].len);
@@ -223,7 +223,7 @@ static void answer(struct request *rq, struct fo_report *rep)
 		const struct fo_branch_error *be = &rep->errors[e];
 		snprintf(num, sizeof(num), "%s{\"branch\":\"", e ? "," : "");
 		emits(&o, num);
-		emits(&o, rt->branches[be->index].name);
+		emit_escaped(&o, rt->branches[be->index].name);
 		emits(&o, "\",\"outcome\":\"");
 		emits(&o, fo_outcome_str(be->outcome));
 		emits(&o, "\"");

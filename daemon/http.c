@@ -1111,10 +1111,24 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
 	on_write(c->loop->ev, &c->wio, EV_WRITE);
 }
 
+size_t fod_http_json_text(char *dst, size_t cap, const char *s)
+{
+	size_t n = 0;
+	for (; *s && n + 3 <= cap; s++) {
+		if (*s == '"' || *s == '\\')
+			dst[n++] = '\\';
+		dst[n++] = (unsigned char)*s < 0x20 ? ' ' : *s;
+	}
+	dst[n] = '\0';
+	return n;
+}
+
 void fod_http_error(struct fod_conn *c, int status, const char *field, const char *msg)
 {
-	char body[512];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"field\":\"%s\"}\n", msg, field);
+	char body[512], m[384], f[64];
+	fod_http_json_text(m, sizeof(m), msg);
+	fod_http_json_text(f, sizeof(f), field);
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"field\":\"%s\"}\n", m, f);
 	fod_http_respond(c, status, "application/json", NULL, body, (size_t)n);
 }
 
@@ -1189,8 +1203,8 @@ static void dispatch(struct fod_conn *c)
 		c->responses = r->responses ? r->responses : fod_counters.http_unrouted;
 		if (!(r->methods & FOD_HTTP_GET) || (method != HTTP_GET && method != HTTP_HEAD)) {
 			/* A 405 must say what is allowed (RFC 9110 15.5.6). */
-			static const char body[] =
-				"{\"error\":\"only GET and HEAD are served\",\"field\":\"method\"}\n";
+			static const char body[] = "{\"error\":\"only GET and HEAD are "
+						   "served\",\"field\":\"method\"}\n";
 			fod_http_respond(c, 405, "application/json", "Allow: GET, HEAD\r\n", body,
 					 sizeof(body) - 1);
 			return;

@@ -120,7 +120,13 @@ void fod_http_respond(struct fod_conn *c, int status, const char *content_type,
  * a route's, once the gateway has matched it (by default, "no route").
  */
 void fod_http_count_as(struct fod_conn *c, atomic_ulong *by_status);
-/* JSON error body {"error": msg, "field": field} with the status. */
+/*
+ * s as JSON string content in dst (cap >= 1 bytes, NUL included), cut short
+ * to fit; its length. For bodies that carry configured names (a route's, a
+ * branch's), which may hold quotes.
+ */
+size_t fod_http_json_text(char *dst, size_t cap, const char *s);
+/* JSON error body {"error": msg, "field": field} with the status (both escaped). */
 void fod_http_error(struct fod_conn *c, int status, const char *field, const char *msg);
 
 /*

@@ -114,6 +114,29 @@ cancelled=$(curl -fs "$(url /metrics)" | awk '/^fanoutd_branch_outcomes_total.*o
 pass "client disconnect: all 5 branches cancelled, in flight back to 0 within 1 s"
 stop_fanoutd
 
+# ---- configured names with quotes: every JSON body stays valid (answer, degraded
+# list, error messages naming the route, /readyz naming the failing route).
+conf=$(make_config -e 's/name = "product";/name = "pro\\"duct";/' \
+	-e 's/{ name = "price"; /{ name = "pr\\"ice"; /' -e 's/always_fail = \[\];/always_fail = ["pr\\"ice"]; min_ok = 5; ready_min_success = 0.5; ready_min_requests = 1;/')
+grep -q 'name = "pr\\"ice";' "$conf" && grep -q 'always_fail = \["pr\\"ice"\]' "$conf" || fail "the quoted-names sed did not apply"
+start_fanoutd "$conf"
+PORT=$PORT PYTHONPATH="$SRCDIR/tests/integration" timeout 30 python3 -c '
+from rawhttp import *
+def test():
+    a = get("/product/1")
+    b = a.json()  # fails on invalid JSON
+    if a.status != 502 or [e["branch"] for e in b["errors"]] != ["pr\"ice"]:
+        fail(f"min_ok 5 with pr\"ice failing: {a.status} {a.body!r}")
+    a = get("/product/1?budget_ms=1")
+    if a.status != 400 or "route \u0027pro\"duct\u0027" not in a.json()["error"]:
+        fail(f"a bad budget on route pro\"duct: {a.status} {a.body!r}")
+    a = get("/readyz")
+    if a.status != 503 or a.json().get("route") != "pro\"duct":
+        fail(f"/readyz with pro\"duct failing: {a.status} {a.body!r}")
+    ok("names with quotes: the answer, its errors, a 400 naming the route and /readyz are valid JSON")
+main(test)' || fail "see above"
+stop_fanoutd
+
 # ---- 1,000 clients disconnect mid-request: every branch is cancelled, none leaks
 # Branches of 2 s (no spread), a limiter wide enough to start all 5,000 at once.
 conf=$(make_config -e 's/module = "aimd";/module = "fixed"; limit = 10000;/' -e '/initial = 2000;/d' \
