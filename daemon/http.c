@@ -90,6 +90,7 @@ struct fod_conn {
 	size_t hname_len;	 /* its length so far (past sizeof(hname): not one we read) */
 	size_t rid_len;		 /* X-Request-Id bytes so far; past the max: replaced */
 	bool rid_ready;		 /* request_id checked (or made) and terminated: answers carry it */
+	bool write_failed;	 /* a direct write (100 Continue) failed: close, answer nothing */
 	char expect[16];	 /* the Expect header's value, lower case, if short */
 	size_t expect_len;	 /* its length so far */
 	char request_id[FOD_REQUEST_ID_MAX + 1];
@@ -721,6 +722,9 @@ static bool header_is(const struct fod_conn *c, const char *name)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct fod_conn *c = p->data;
+	/* After the headers, these are a chunked body's trailers: counted, not read. */
+	if (c->rid_ready)
+		return count_header_bytes(c, len, true);
 	if (header_is(c, REQUEST_ID_HEADER)) {
 		/* The last X-Request-Id wins; one too long or with bad bytes is replaced. */
 		if (!c->in_value)
@@ -786,12 +790,11 @@ static int expect_continue(struct fod_conn *c, const http_parser *p)
 	    memcmp(c->expect, "100-continue", c->expect_len) != 0)
 		return 0;
 	ssize_t n = write(c->fd, interim, sizeof(interim) - 1);
-	if (n != (ssize_t)sizeof(interim) - 1) {
-		/* A partial interim answer cannot be followed by a valid one: give up. */
-		c->error = 500;
-		return -1;
-	}
-	return 0;
+	if (n == (ssize_t)sizeof(interim) - 1 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return 0; /* sent, or no room (a client not reading): it sends after its wait */
+	/* A partial interim answer cannot be followed by a valid one; or the client is gone. */
+	c->write_failed = true;
+	return -1;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -866,7 +869,8 @@ static void conn_resume(struct fod_conn *c, int64_t wait_ns)
 	 * runs at the end of an answer, inside the previous request's call chain
 	 * (respond, write, resume); parsing and serving the next request from
 	 * here nested one chain per pipelined request (~1,000 in a full buffer).
-	 * A fed event unwinds the stack first (ev_io_stop, in conn_close, drops it).
+	 * A fed event unwinds the stack first (ev_io_stop, in conn_close, drops it;
+	 * so must nothing else stop rio before it runs, or the bytes wait for more).
 	 */
 	if (c->rpos < c->rlen)
 		ev_feed_event(c->loop->ev, &c->rio, EV_CUSTOM);
@@ -913,6 +917,11 @@ static void parse_more(struct fod_conn *c)
 		/* A complete request: serve it. */
 		http_parser_pause(&c->parser, 0);
 		dispatch(c);
+		return;
+	}
+	if (e != HPE_OK && c->write_failed) {
+		c->peer_gone = true;
+		conn_close(c);
 		return;
 	}
 	if (e != HPE_OK) {

@@ -218,6 +218,16 @@ def test():
         fail(f"a body without Expect: {a.status}")
     s.close()
     ok("a body over max_body with Expect: 413 at once; no Expect: no 100")
+    # The trailers of a chunked body are not headers: an X-Request-Id there (with a
+    # quote, never accepted in a header) must not replace the one of the headers.
+    s = connect()
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+              b"X-Request-Id: from-headers\r\n\r\n0\r\nX-Request-Id: a\"b\r\n\r\n")
+    a = Reader(s).response()
+    s.close()
+    if a.status != 200 or a.header("x-request-id") != "from-headers":
+        fail(f"X-Request-Id in a trailer: {a.status}, answered with {a.headers}")
+    ok("an X-Request-Id in a chunked trailer is not taken")
 '
 stop_fanoutd
 

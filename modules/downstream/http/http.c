@@ -203,7 +203,6 @@ static void observe_conn_wait(struct fo_mod *self, const struct branch *b, int64
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
-static CURLcode quick_exit_rc; /* whether the libcurl loaded takes CURLOPT_QUICK_EXIT */
 
 /* Lets e leave its multi mid-resolve without joining the resolver thread (see start). */
 static CURLcode set_quick_exit(CURL *e)
@@ -216,12 +215,6 @@ static void curl_init_once(void)
 	/* Never cleaned up: the module stays loaded (-z nodelete) and the
 	 * process's exit releases it. */
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (curl_init_rc != CURLE_OK)
-		return;
-	/* The headers had it; the library loaded at run time may be older. */
-	CURL *probe = curl_easy_init();
-	quick_exit_rc = probe ? set_quick_exit(probe) : CURLE_OUT_OF_MEMORY;
-	curl_easy_cleanup(probe);
 }
 
 static int init(struct fo_mod *self)
@@ -232,13 +225,17 @@ static int init(struct fo_mod *self)
 		       curl_easy_strerror(curl_init_rc));
 		return -EIO;
 	}
-	if (quick_exit_rc != CURLE_OK) {
+	/*
+	 * The headers had CURLOPT_QUICK_EXIT; the library loaded at run time may
+	 * be older. Its version says so without an allocation that could fail.
+	 */
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	if (v->version_num < 0x075700) {
 		fo_log(self, FO_LOG_ERR,
-		       "libcurl %s cannot set CURLOPT_QUICK_EXIT (%s): the http downstream needs "
-		       "7.87.0 or later, or a call cut while its host name resolves would block "
-		       "its event loop until the resolver gives up",
-		       curl_version_info(CURLVERSION_NOW)->version,
-		       curl_easy_strerror(quick_exit_rc));
+		       "libcurl %s has no CURLOPT_QUICK_EXIT: the http downstream needs 7.87.0 or "
+		       "later, or a call cut while its host name resolves would block its event "
+		       "loop until the resolver gives up",
+		       v->version);
 		return -ENOTSUP;
 	}
 	struct http *h = calloc(1, sizeof(*h));
