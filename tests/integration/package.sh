@@ -7,7 +7,7 @@
 # group, read-only for one in it; /etc/fanoutd.conf is a conffile whose edit
 # survives a reinstall (which reloads: same code) and an upgrade (dpkg keeps
 # it and says so); systemctl reload applies an edit; an upgrade that changes
-# the binary restarts it, letting the request in flight (8 s) finish;
+# the binary restarts it, letting the request in flight (16 s) finish;
 # apt-get purge stops it and leaves none of its files. Skipped, saying why, where this
 # cannot run (not root, no nspawn, no overlayfs, sanitizer build).
 . "$SRCDIR/tests/integration/lib.sh"
@@ -80,12 +80,17 @@ pass "fanoutctl status: root yes; outside group fanoutd refused (permission deni
 inside dpkg-query -W -f='${Conffiles}\n' fanoutd | grep -q "^ /etc/fanoutd.conf " ||
 	fail "/etc/fanoutd.conf is not a conffile: $(inside dpkg-query -W -f='${Conffiles}' fanoutd)"
 sed -i 's/always_fail = \[\];/always_fail = ["reviews"];/' "$NSROOT/etc/fanoutd.conf"
-# The admin's edit also adds a slow route, to have a request in flight across a restart.
+# The admin's edit also adds a slow route, to have a request in flight across a
+# restart: 16 s (2 x base_ms), for apt-get to reach the restart well within it
+# on a loaded machine (8 s was not always enough), and a drain long enough for
+# the rest of it (18 s, within the unit's TimeoutStopSec=20s).
 sed -i '/^routes = (/r /dev/stdin' "$NSROOT/etc/fanoutd.conf" <<'CONF'
-  { name = "slow"; http = "/slow/{id}"; policy = "collectall"; budget_ms = 15000;
-    sim = { seed = 1; base_ms = 4000; p99_ms = 4000; tail_rate = 0.0; tail_ms = 0; err_rate = 0.0; };
-    branches = ({ name = "a"; downstream = "sim"; timeout_ms = 12000; }); },
+  { name = "slow"; http = "/slow/{id}"; policy = "collectall"; budget_ms = 30000;
+    sim = { seed = 1; base_ms = 8000; p99_ms = 8000; tail_rate = 0.0; tail_ms = 0; err_rate = 0.0; };
+    branches = ({ name = "a"; downstream = "sim"; timeout_ms = 20000; }); },
 CONF
+sed -i 's/drain_ms = 10000;/drain_ms = 18000;/' "$NSROOT/etc/fanoutd.conf"
+grep -q 'drain_ms = 18000;' "$NSROOT/etc/fanoutd.conf" || fail "the drain_ms edit did not apply"
 inside systemctl reload fanoutd || fail "systemctl reload: $(journal)"
 [ "$(generation)" = 2 ] || fail "reload: generation $(generation)"
 body /product/42 | grep -q '"degraded":\[{"branch":"reviews"' || fail "reload did not apply the edit: $(body /product/42)"
@@ -98,7 +103,7 @@ grep -q 'always_fail = \["reviews"\];' "$NSROOT/etc/fanoutd.conf" || fail "the r
 pass "apt-get install --reinstall: the edit survives; same code, so reloaded (same PID, generation 3)"
 
 # ---- upgrade with a changed binary: a graceful restart
-inside sh -c 'curl -s -m 30 -o /dev/null -w "%{http_code}" http://127.0.0.1:8080/slow/1 >/root/slow.code' &
+inside sh -c 'curl -s -m 60 -o /dev/null -w "%{http_code}" http://127.0.0.1:8080/slow/1 >/root/slow.code' &
 slow=$!
 for _ in $(seq 100); do
 	[ "$(body /metrics | awk '$1 == "fanoutd_branches_in_flight" {print $2}')" = 1 ] && break
