@@ -46,7 +46,7 @@ def refused():
     try:
         connect(timeout=0.5).close()
         return False
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):  # reset: it met the listener closing
         return True
 
 def in_flight(n):
