@@ -21,6 +21,7 @@ failalloc.sh) bound=180 ;; # 28 s (plain), 34 s (ASan): 221 reloads and 12 job.o
 nspawn.sh) bound=420 ;;  # 15 s (plain); waits up to 180 s for the container's basic.target
 package.sh) bound=540 ;; # above its own waits: tools/deb.sh's 300 s and the container's 180 s
 			 # (it ran past 120 s beside two fuzz campaigns: a whole package build)
+http-downstream.sh) bound=420 ;; # 215 s (TSan, beside two fuzz campaigns), 44 s (plain, same)
 *.sh) bound=120 ;;       # gateway.sh 23 s (TSan), api.sh 11 s (ASan), the others under 8 s
 *.test) bound=60 ;;      # stream.test 7 s (TSan), the others under 4 s
 *) bound=120 ;;
