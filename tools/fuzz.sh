@@ -62,8 +62,8 @@ FANOUTD_MODULES=$out/modules/dir ASAN_OPTIONS=detect_leaks=1 \
 tail -25 "fuzz-$harness.log"
 # A harness that shadows libc's file calls can keep libFuzzer from writing
 # (the config harness once lost every input it found): new inputs must land.
-# (With -jobs or -fork the stats are in each job's own log: not checked.)
-added=$(sed -n 's/^stat::new_units_added: *//p' "fuzz-$harness.log")
+# (With -jobs, the jobs' logs are copied into this one: their counts are summed.)
+added=$(sed -n 's/^stat::new_units_added: *//p' "fuzz-$harness.log" | awk '{n += $1} END {print n + 0}')
 saved=$(($(find "$harness-corpus" -type f | wc -l) - saved_before))
 if [ "${added:-0}" -gt 0 ] && [ "$saved" -eq 0 ]; then
 	echo "fuzz: libFuzzer found $added new inputs but none was saved in $out/$harness-corpus" >&2
