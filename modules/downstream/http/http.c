@@ -204,12 +204,6 @@ static void observe_conn_wait(struct fo_mod *self, const struct branch *b, int64
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
-/* Lets e leave its multi mid-resolve without joining the resolver thread (see start). */
-static CURLcode set_quick_exit(CURL *e)
-{
-	return curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
-}
-
 static void curl_init_once(void)
 {
 	/* Never cleaned up: the module stays loaded (-z nodelete) and the
@@ -1019,7 +1013,7 @@ static void start(struct fo_mod *self, struct fo_ds_call *c)
 	 * quickly: then the thread is detached and frees itself when the
 	 * resolve ends. curl_easy_cleanup and curl_multi_cleanup only detach.
 	 */
-	if (set_quick_exit(e) != CURLE_OK) {
+	if (curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK) {
 		curl_easy_cleanup(e);
 		k->easy = NULL;
 		return fail_now(k, -ENOTSUP, K_OTHER, "http: libcurl lacks CURLOPT_QUICK_EXIT");
